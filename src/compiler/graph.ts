@@ -1,0 +1,89 @@
+// The graph: plain immutable data. Nodes are in topological order (an input's id is always smaller
+// than its consumer's), named inputs and outputs point at nodes. Passes are functions Graph → Graph.
+import { List, OrderedMap } from 'immutable';
+import * as E from 'fp-ts/lib/Either.js';
+import type { Node, Builder, Tensor } from '../dsl/tensor.ts';
+import { newBuilder, emit, withBuilder } from '../dsl/tensor.ts';
+import { primitives } from '../dsl/primitives.ts';
+import { fmt, sameShape, type Shape } from '../dsl/shape.ts';
+
+export interface Graph {
+  readonly nodes: List<Node>;
+  readonly inputs: OrderedMap<string, number>;
+  readonly outputs: OrderedMap<string, number>;
+}
+
+export const freeze = (b: Builder, inputs: OrderedMap<string, number>, outputs: OrderedMap<string, number>): Graph =>
+  ({ nodes: List(b.nodes), inputs, outputs });
+
+export const shapeOf = (g: Graph, id: number): Shape => g.nodes.get(id)!.shape;
+
+export class GraphError extends Error {
+  override name = 'GraphError';
+}
+
+/** Re-derives every shape and checks order and references; a corrupted graph is named, not trusted. */
+export const verify = (g: Graph): E.Either<GraphError, Graph> => {
+  try {
+    g.nodes.forEach((n, id) => {
+      const prim = primitives[n.op];
+      if (!prim) throw new GraphError(`node ${id}: unknown primitive '${n.op}'`);
+      n.inputs.forEach((i) => {
+        if (!(i >= 0 && i < id)) throw new GraphError(`node ${id} (${n.op}): input ${i} is not an earlier node`);
+      });
+      if (prim.arity !== 'variadic' && n.inputs.length !== prim.arity)
+        throw new GraphError(`node ${id} (${n.op}): expects ${prim.arity} inputs, has ${n.inputs.length}`);
+      const shape = prim.shape(n.inputs.map((i) => g.nodes.get(i)!.shape), n.attrs as never);
+      if (!sameShape(shape, n.shape)) throw new GraphError(`node ${id} (${n.op}): recorded shape ${fmt(n.shape)} but its rule gives ${fmt(shape)}`);
+    });
+    g.inputs.forEach((id, name) => {
+      const n = g.nodes.get(id);
+      if (!n || n.op !== 'input' || n.attrs.name !== name) throw new GraphError(`input '${name}' does not point at its input node`);
+    });
+    g.outputs.forEach((id, name) => {
+      if (!g.nodes.has(id)) throw new GraphError(`output '${name}' points at missing node ${id}`);
+    });
+    return E.right(g);
+  } catch (e) {
+    return E.left(e instanceof GraphError ? e : new GraphError((e as Error).message));
+  }
+};
+
+/** Consumers of each node (outputs count as a consumer). */
+export const useCounts = (g: Graph): Int32Array => {
+  const uses = new Int32Array(g.nodes.size);
+  g.nodes.forEach((n) => n.inputs.forEach((i) => uses[i]++));
+  g.outputs.forEach((id) => uses[id]++);
+  return uses;
+};
+
+/**
+ * Rebuilds a graph node by node through a fresh builder. `rule` may return a replacement for a node
+ * (built from its already-rebuilt inputs) or undefined to keep it; hash-consing in the builder merges
+ * what becomes equal, and only what the outputs reach is kept.
+ */
+export const rebuild = (g: Graph, rule: (n: Node, ins: Tensor[], b: Builder) => Tensor | undefined = () => undefined,
+  extra?: (map: Tensor[], b: Builder) => OrderedMap<string, Tensor>): Graph => {
+  const live = reachable(g);
+  const b = newBuilder();
+  return withBuilder(b, () => {
+    const map: Tensor[] = new Array(g.nodes.size);
+    g.inputs.forEach((id) => (map[id] = emit('input', [], g.nodes.get(id)!.attrs as never, b)));
+    g.nodes.forEach((n, id) => {
+      if (!live[id] || map[id]) return;
+      const ins = n.inputs.map((i) => map[i]);
+      map[id] = rule(n, ins, b) ?? emit(n.op, ins, n.attrs as never, b);
+    });
+    let outs = g.outputs.map((id) => map[id]);
+    if (extra) outs = outs.merge(extra(map, b));
+    return freeze(b, g.inputs.map((id) => map[id].id), outs.map((t) => t.id));
+  });
+};
+
+/** 1 for each node some output depends on. */
+export const reachable = (g: Graph): Uint8Array => {
+  const live = new Uint8Array(g.nodes.size);
+  g.outputs.forEach((id) => (live[id] = 1));
+  for (let id = g.nodes.size - 1; id >= 0; id--) if (live[id]) g.nodes.get(id)!.inputs.forEach((i) => (live[i] = 1));
+  return live;
+};

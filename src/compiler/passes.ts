@@ -1,0 +1,59 @@
+// Small graph-to-graph passes. Gradient graphs are full of ones, zeros and broadcasts of constants;
+// folding them here keeps every later stage (fusion, codegen) from seeing them.
+import type { Node, Tensor, Builder } from '../dsl/tensor.ts';
+import { primitives } from '../dsl/primitives.ts';
+import { size } from '../dsl/shape.ts';
+import { fill, reshape, permute } from '../dsl/ops.ts';
+import { rebuild, type Graph } from './graph.ts';
+
+/** Keeps only what the outputs (and the declared inputs) need. */
+export const eliminateDeadCode = (g: Graph): Graph => rebuild(g);
+
+const fillValue = (b: Builder, t: Tensor): number | undefined => {
+  const n = b.nodes[t.id];
+  return n.op === 'fill' ? (n.attrs.value as number) : undefined;
+};
+
+const foldRule = (n: Node, ins: Tensor[], b: Builder): Tensor | undefined => {
+  const consts = ins.map((t) => fillValue(b, t));
+  const kind = primitives[n.op].kernel.kind;
+  const allConst = ins.length > 0 && consts.every((v) => v !== undefined);
+  if (allConst && (kind === 'map' || kind === 'view')) {
+    if (kind === 'map') {
+      const [v] = primitives[n.op].evaluate(consts.map((c) => Float64Array.of(c!)), ins.map(() => []), n.attrs as never, []);
+      return fill(n.shape, v);
+    }
+    if (n.op !== 'concat' || consts.every((c) => c === consts[0])) return fill(n.shape, consts[0]!);
+  }
+  if (allConst && n.op === 'sum') return fill(n.shape, consts[0]! * (size(ins[0].shape) / size(n.shape)));
+  if (allConst && n.op === 'reduceMax') return fill(n.shape, consts[0]!);
+  const [x, y] = ins;
+  const [cx, cy] = consts;
+  switch (n.op) {
+    case 'mul':
+      if (cx === 1) return y;
+      if (cy === 1) return x;
+      if (cx === 0 || cy === 0) return fill(n.shape, 0);
+      return undefined;
+    case 'add':
+      if (cx === 0) return y;
+      if (cy === 0) return x;
+      return undefined;
+    case 'reshape': {
+      const inner = b.nodes[x.id];
+      return inner.op === 'reshape' ? reshape({ ...x, id: inner.inputs[0], shape: b.nodes[inner.inputs[0]].shape }, n.shape) : undefined;
+    }
+    case 'permute': {
+      const inner = b.nodes[x.id];
+      if (inner.op !== 'permute') return undefined;
+      const p1 = inner.attrs.perm as number[];
+      const p2 = n.attrs.perm as number[];
+      return permute({ ...x, id: inner.inputs[0], shape: b.nodes[inner.inputs[0]].shape }, p2.map((p) => p1[p]));
+    }
+    default:
+      return undefined;
+  }
+};
+
+/** Constant folding and algebraic identities, then dead-code elimination. */
+export const simplify = (g: Graph): Graph => eliminateDeadCode(rebuild(g, foldRule));
