@@ -3,7 +3,7 @@
 import { List, OrderedMap } from 'immutable';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Node, Builder, Tensor } from '../dsl/tensor.ts';
-import { newBuilder, emit, withBuilder } from '../dsl/tensor.ts';
+import { newBuilder, emit, withBuilder, activeBuilder } from '../dsl/tensor.ts';
 import { primitives } from '../dsl/primitives.ts';
 import { fmt, sameShape, type Shape } from '../dsl/shape.ts';
 
@@ -57,27 +57,49 @@ export const useCounts = (g: Graph): Int32Array => {
   return uses;
 };
 
-/**
- * Rebuilds a graph node by node through a fresh builder. `rule` may return a replacement for a node
- * (built from its already-rebuilt inputs) or undefined to keep it; hash-consing in the builder merges
- * what becomes equal, and only what the outputs reach is kept.
- */
-export const rebuild = (g: Graph, rule: (n: Node, ins: Tensor[], b: Builder) => Tensor | undefined = () => undefined,
-  extra?: (map: Tensor[], b: Builder) => OrderedMap<string, Tensor>): Graph => {
+type Rule = (n: Node, ins: Tensor[], b: Builder) => Tensor | undefined;
+
+/** Re-emits the nodes the outputs reach into `b`, inputs taken from `feeds`; returns old id → new tensor. */
+const replay = (g: Graph, b: Builder, feeds: (name: string, id: number) => Tensor, rule: Rule): Tensor[] => {
   const live = reachable(g);
+  const map: Tensor[] = new Array(g.nodes.size);
+  g.inputs.forEach((id, name) => (map[id] = feeds(name, id)));
+  g.nodes.forEach((n, id) => {
+    if (!live[id] || map[id]) return;
+    const ins = n.inputs.map((i) => map[i]);
+    map[id] = rule(n, ins, b) ?? emit(n.op, ins, n.attrs as never, b);
+  });
+  return map;
+};
+
+/**
+ * Rebuilds a graph through a fresh builder. `rule` may return a replacement for a node (built from
+ * its already-rebuilt inputs); hash-consing merges what becomes equal, and only what the outputs
+ * reach is kept. `extra` may add outputs built from the rebuilt nodes (as grad does).
+ */
+export const rebuild = (g: Graph, rule: Rule = () => undefined,
+  extra?: (map: Tensor[], b: Builder) => OrderedMap<string, Tensor>): Graph => {
   const b = newBuilder();
   return withBuilder(b, () => {
-    const map: Tensor[] = new Array(g.nodes.size);
-    g.inputs.forEach((id) => (map[id] = emit('input', [], g.nodes.get(id)!.attrs as never, b)));
-    g.nodes.forEach((n, id) => {
-      if (!live[id] || map[id]) return;
-      const ins = n.inputs.map((i) => map[i]);
-      map[id] = rule(n, ins, b) ?? emit(n.op, ins, n.attrs as never, b);
-    });
+    const map = replay(g, b, (_name, id) => emit('input', [], g.nodes.get(id)!.attrs as never, b), rule);
     let outs = g.outputs.map((id) => map[id]);
     if (extra) outs = outs.merge(extra(map, b));
     return freeze(b, g.inputs.map((id) => map[id].id), outs.map((t) => t.id));
   });
+};
+
+/** Calls a graph as a function inside the current trace: graphs compose like the functions they came from. */
+export const inline = (g: Graph, args: Readonly<Record<string, Tensor>>): Record<string, Tensor> => {
+  const first = Object.values(args)[0];
+  const b = first ? first.builder : activeBuilder('inline');
+  const map = replay(g, b, (name, id) => {
+    const t = args[name];
+    const want = g.nodes.get(id)!.shape;
+    if (!t) throw new GraphError(`inline: missing argument '${name}'`);
+    if (!sameShape(t.shape, want)) throw new GraphError(`inline: argument '${name}' has shape ${fmt(t.shape)}, the graph expects ${fmt(want)}`);
+    return t;
+  }, () => undefined);
+  return Object.fromEntries([...g.outputs].map(([name, id]) => [name, map[id]]));
 };
 
 /** 1 for each node some output depends on. */

