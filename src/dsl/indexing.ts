@@ -22,14 +22,19 @@ export const numeric: IndexAlgebra<number> = {
 
 const isLit = (s: string): boolean => /^-?\d+$/.test(s);
 
-/** Renders integer index expressions, folding the trivial cases so generated loads stay readable. */
-export const symbolic: IndexAlgebra<string> = {
+/**
+ * Renders integer index expressions, folding the trivial cases so generated loads stay readable.
+ * `div` is the target's integer division (JS can truncate with `| 0`; GLSL needs floor).
+ */
+export const symbolicWith = (div: (a: string, k: number) => string): IndexAlgebra<string> => ({
   lit: (n) => String(n),
   add: (a, b) => (a === '0' ? b : b === '0' ? a : isLit(a) && isLit(b) ? String(+a + +b) : `(${a} + ${b})`),
   mul: (a, k) => (k === 0 || a === '0' ? '0' : k === 1 ? a : isLit(a) ? String(+a * k) : `${a} * ${k}`),
-  div: (a, k) => (k === 1 ? a : isLit(a) ? String(Math.floor(+a / k)) : `Math.floor((${a}) / ${k})`),
+  div: (a, k) => (k === 1 ? a : isLit(a) ? String(Math.floor(+a / k)) : div(a, k)),
   mod: (a, k) => (k === 1 ? '0' : isLit(a) ? String(+a % k) : `(${a}) % ${k}`),
-};
+});
+
+export const symbolic = symbolicWith((a, k) => `Math.floor((${a}) / ${k})`);
 
 export const ravel = <E>(alg: IndexAlgebra<E>, idx: readonly E[], shape: Shape): E => {
   const st = strides(shape);

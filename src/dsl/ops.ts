@@ -67,6 +67,8 @@ export const less = binary('less');
 export const where = (c: Operand, a: Operand, b: Operand): Tensor => emit('where', broadcastAll('where', [c, a, b]), {});
 
 export const exp = (x: Tensor): Tensor => emit('exp', [x], {});
+/** Forces a kernel boundary: `x` is computed once into a buffer, whatever fusion would decide. */
+export const materialize = <S extends Shape>(x: Tensor<S>): Tensor<S> => emit('materialize', [x], {}) as Tensor<S>;
 export const log = (x: Tensor): Tensor => emit('log', [x], {});
 export const tanh = (x: Tensor): Tensor => emit('tanh', [x], {});
 export const recip = (x: Tensor): Tensor => emit('recip', [x], {});

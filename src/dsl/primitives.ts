@@ -156,6 +156,8 @@ export const primitives = {
   log: map('log', 1, ([x]) => `Math.log(${x})`, (ct, [x]) => [op.div(ct, x)]),
   tanh: map('tanh', 1, ([x]) => `Math.tanh(${x})`, (ct, _x, y) => [op.mul(ct, op.sub(1, op.mul(y, y)))]),
   recip: map('recip', 1, ([x]) => `(1.0 / ${x})`, (ct, _x, y) => [op.neg(op.mul(ct, op.mul(y, y)))]),
+  /** Identity that the compiler always writes to a buffer: a user-chosen kernel boundary. */
+  materialize: map('materialize', 1, ([x]) => x, (ct) => [ct]),
   add: map('add', 2, ([a, b]) => `(${a} + ${b})`, (ct) => [ct, ct]),
   mul: map('mul', 2, ([a, b]) => `(${a} * ${b})`, (ct, [a, b]) => [op.mul(ct, b), op.mul(ct, a)]),
   max: map('max', 2, ([a, b]) => `Math.max(${a}, ${b})`, (ct, [a, b]) => {

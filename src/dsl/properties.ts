@@ -66,6 +66,7 @@ export const primitiveCases: { readonly [P in PrimName]: fc.Arbitrary<OpCase> } 
   fill: fc.tuple(fc.double({ min: -3, max: 3, noNaN: true })).chain(([v]) => unary('fill', (x) => op.mul(x, op.fill(x.shape, v)), -2, 2)),
   iota: withShape('iota', (s) => fc.integer({ min: 0, max: s.length - 1 }).map((ax) => (x) => op.mul(x, op.iota(x.shape, ax)))),
   exp: unary('exp', op.exp, -3, 3),
+  materialize: unary('materialize', (x) => op.exp(op.materialize(x)), -2, 2),
   log: unary('log', op.log, 0.3, 4),
   tanh: unary('tanh', op.tanh, -3, 3),
   recip: unary('recip', op.recip, 0.3, 3, true),

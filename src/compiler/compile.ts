@@ -1,0 +1,82 @@
+// compile: graph → Program. The pipeline is a chain of small passes (simplify, fuse, plan buffers),
+// then a backend lowers each kernel. Kernels are cached by their rendered source, which is their
+// structural hash with shapes included: compiling an equal graph twice builds nothing twice.
+import * as E from 'fp-ts/lib/Either.js';
+import { simplify } from './passes.ts';
+import { fuse, type Kernel } from './fuse.ts';
+import { planBuffers, type BufferPlan } from './schedule.ts';
+import { checkFeeds, type Feeds } from './evaluate.ts';
+import { verify, type Graph } from './graph.ts';
+import type { Node } from '../dsl/tensor.ts';
+import { cpuBackend } from './backends/cpu-program.ts';
+import { gpujsBackend } from './backends/gpujs-program.ts';
+
+export type BackendName = 'cpu' | 'gpujs' | 'gpujs-cpu';
+
+export interface CompileOptions {
+  readonly backend?: BackendName;
+  /** Run `simplify` first (default true). */
+  readonly simplify?: boolean;
+}
+
+export interface ProgramStats {
+  readonly kernels: number;
+  /** Kernels built for this program, and those found in the cache. */
+  readonly built: number;
+  readonly cached: number;
+  readonly buffers: BufferPlan;
+}
+
+export interface Program {
+  readonly backend: BackendName;
+  /** What actually runs, e.g. 'js' or 'headlessgl'. */
+  readonly mode: string;
+  readonly graph: Graph;
+  readonly stats: ProgramStats;
+  /**
+   * Runs the program. Outputs are the program's own buffers, valid until the next run (so a
+   * training loop allocates nothing); copy what must outlive it.
+   */
+  run(feeds: Feeds): Record<string, Float32Array>;
+  dispose(): void;
+}
+
+export class CompileError extends Error {
+  override name = 'CompileError';
+}
+
+/** Everything a backend needs: the graph after the passes, its kernels and the buffer plan. */
+export interface Lowering {
+  readonly graph: Graph;
+  readonly nodes: readonly Node[];
+  readonly kernels: readonly Kernel[];
+  readonly mat: Uint8Array;
+  readonly plan: BufferPlan;
+  readonly check: (feeds: Feeds) => void;
+}
+
+export interface Backend {
+  lower(l: Lowering): E.Either<CompileError, Program>;
+}
+
+const backendFor = (name: BackendName): Backend => (name === 'cpu' ? cpuBackend : gpujsBackend(name === 'gpujs' ? 'gpu' : 'cpu'));
+
+export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<CompileError, Lowering> => {
+  const checked = verify(graph);
+  if (E.isLeft(checked)) return E.left(new CompileError(`compile: invalid graph: ${checked.left.message}`));
+  const g = opts.simplify === false ? graph : simplify(graph);
+  const { kernels, mat } = fuse(g);
+  return E.right({
+    graph: g, nodes: g.nodes.toArray(), kernels, mat, plan: planBuffers(g, kernels),
+    check: (feeds) => {
+      const bad = checkFeeds(g, feeds);
+      if (bad) throw bad;
+    },
+  });
+};
+
+/** Compiles a graph for a backend (default 'cpu'). */
+export const compile = (graph: Graph, opts: CompileOptions = {}): E.Either<CompileError, Program> =>
+  E.flatMap(lowerGraph(graph, opts), (l) => backendFor(opts.backend ?? 'cpu').lower(l));
+
+export const debugKernels = (): boolean => process.env.DRAW_DEBUG_KERNELS === '1';
