@@ -17,6 +17,8 @@ export interface CompileOptions {
   readonly backend?: BackendName;
   /** Run `simplify` first (default true). */
   readonly simplify?: boolean;
+  /** Fill every buffer with NaN before each run, so a test catches an element no kernel wrote. */
+  readonly poison?: boolean;
 }
 
 export interface ProgramStats {
@@ -53,6 +55,7 @@ export interface Lowering {
   readonly mat: Uint8Array;
   readonly plan: BufferPlan;
   readonly check: (feeds: Feeds) => void;
+  readonly options: CompileOptions;
 }
 
 export interface Backend {
@@ -67,7 +70,7 @@ export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<Co
   const g = opts.simplify === false ? graph : simplify(graph);
   const { kernels, mat } = fuse(g);
   return E.right({
-    graph: g, nodes: g.nodes.toArray(), kernels, mat, plan: planBuffers(g, kernels),
+    graph: g, nodes: g.nodes.toArray(), kernels, mat, plan: planBuffers(g, kernels), options: opts,
     check: (feeds) => {
       const bad = checkFeeds(g, feeds);
       if (bad) throw bad;

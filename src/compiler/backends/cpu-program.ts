@@ -40,6 +40,7 @@ export const cpuBackend: Backend = {
       run: (feeds) => {
         l.check(feeds);
         for (const [name, buf] of inputs) buf.set(feeds[name]);
+        if (l.options.poison) slots.forEach((s) => s.fill(NaN));
         for (const step of steps) step();
         return Object.fromEntries(outputs);
       },

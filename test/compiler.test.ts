@@ -1,0 +1,126 @@
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
+import { trace, grad, evaluate, unwrap, add, mul, tanh, exp, sigmoid, matmul, concat, sliceAxis, sum, materialize, type Tensor } from '../src/index.ts';
+import { compile, type BackendName } from '../src/compiler/compile.ts';
+import { fuse } from '../src/compiler/fuse.ts';
+import { simplify } from '../src/compiler/passes.ts';
+import { renderCpuKernel } from '../src/compiler/backends/cpu.ts';
+import { arbRandomGraph, type RandomGraph } from '../src/compiler/properties.ts';
+import { availableBackends } from './backends.ts';
+
+const close = (ref: Record<string, Float64Array>, out: Record<string, Float32Array>, rel = 1e-4): string | undefined => {
+  for (const k of Object.keys(ref)) {
+    const scale = ref[k].reduce((m, v) => Math.max(m, Math.abs(v)), 1);
+    for (let i = 0; i < ref[k].length; i++)
+      if (!(Math.abs(ref[k][i] - out[k][i]) <= rel * scale)) return `${k}[${i}]: reference ${ref[k][i]}, compiled ${out[k][i]}`;
+  }
+  return undefined;
+};
+
+const H = 8;
+const lstm = ({ x, h, c, w, b }: Record<string, Tensor>) => {
+  const z = add(matmul(concat([x, h], 1), w), b);
+  const gate = (k: number) => sliceAxis(z, 1, k * H, (k + 1) * H);
+  const c2 = add(mul(sigmoid(gate(0)), c), mul(sigmoid(gate(1)), tanh(gate(2))));
+  return { h2: mul(sigmoid(gate(3)), tanh(c2)), c2 };
+};
+const lstmSpecs = { x: [3, 5], h: [3, H], c: [3, H], w: [5 + H, 4 * H], b: [4 * H] } as const;
+
+describe.each(availableBackends())('backend %s', (backend: BackendName) => {
+  const check = (rg: RandomGraph) => {
+    const ref = unwrap(evaluate(rg.graph, rg.feeds));
+    const out = unwrap(compile(rg.graph, { backend, poison: true })).run(rg.feeds);
+    const bad = close(ref, out);
+    if (bad) throw new Error(`${bad} in ${rg.description}`);
+    return true;
+  };
+  it('matches the reference on random forward graphs', () => {
+    fc.assert(fc.property(arbRandomGraph(false), check), { numRuns: backend === 'cpu' ? 150 : 25, seed: 11 });
+  });
+  it('matches the reference on random gradient graphs', () => {
+    fc.assert(fc.property(arbRandomGraph(true), check), { numRuns: backend === 'cpu' ? 150 : 25, seed: 12 });
+  });
+  it('matches the reference on an LSTM cell and its gradient', () => {
+    const g = unwrap(grad(unwrap(trace((xs) => {
+      const o = lstm(xs);
+      return { ...o, loss: sum(mul(o.h2, o.h2)) };
+    }, lstmSpecs)), 'loss', ['x', 'h', 'c', 'w', 'b']));
+    const feeds = Object.fromEntries(Object.entries(lstmSpecs).map(([k, s], j) =>
+      [k, Float64Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 1.7 + j))]));
+    expect(close(unwrap(evaluate(g, feeds)), unwrap(compile(g, { backend, poison: true })).run(feeds))).toBeUndefined();
+  });
+});
+
+describe('fusion', () => {
+  const kernelsOf = (f: (xs: Record<string, Tensor>) => Tensor | Record<string, Tensor>, specs: Record<string, readonly number[]>) =>
+    fuse(simplify(unwrap(trace(f, specs)))).kernels;
+
+  it('fuses a chain of 10 elementwise ops into one kernel', () => {
+    expect(kernelsOf(({ x }) => Array.from({ length: 10 }).reduce<Tensor>((t, _, i) => (i % 2 ? tanh(t) : mul(t, 1.5)), x), { x: [4, 4] })).toHaveLength(1);
+  });
+  it('compiles an LSTM cell forward pass to 3 kernels (gates matmul + bias, c, h)', () => {
+    expect(kernelsOf(lstm, lstmSpecs)).toHaveLength(3);
+  });
+  it('fuses a reduction with its prologue and epilogue: exp(sum(tanh(x)·2)) is one kernel', () => {
+    expect(kernelsOf(({ x }) => exp(sum(mul(tanh(x), 2), 1)), { x: [3, 5] })).toHaveLength(1);
+  });
+  it('keeps one reduction per kernel: sum(x) + sum(y) is two kernels, the add fused after the second sum', () => {
+    const ks = kernelsOf(({ x, y }) => add(sum(x, 1), sum(y, 1)), { x: [3, 5], y: [3, 4] });
+    expect(ks).toHaveLength(2);
+    expect(ks.every((k) => k.reduction !== undefined)).toBe(true);
+  });
+  it('materialize forces a boundary', () => {
+    expect(kernelsOf(({ x }) => tanh(materialize(exp(x))), { x: [4] })).toHaveLength(2);
+  });
+  it('materialises a value used twice rather than computing it twice', () => {
+    expect(kernelsOf(({ x }) => { const e = exp(x); return { a: tanh(e), b: mul(e, 2) }; }, { x: [4] })).toHaveLength(3);
+  });
+});
+
+describe('program', () => {
+  it('reuses buffers: an unrolled 32-step recurrence holds far fewer elements than one buffer per kernel', () => {
+    const g = unwrap(trace(({ x, w }) => {
+      let h = x;
+      for (let t = 0; t < 32; t++) h = tanh(matmul(h, w));
+      return sum(h);
+    }, { x: [4, 16], w: [16, 16] }));
+    const p = unwrap(compile(g));
+    expect(p.stats.buffers.totalElements * 8).toBeLessThan(p.stats.buffers.unpooledElements);
+  });
+  it('builds nothing twice: compiling an equal graph again hits the kernel cache', () => {
+    const g = unwrap(trace(({ x }) => tanh(mul(exp(x), 3.25)), { x: [7, 3] }));
+    const first = unwrap(compile(g));
+    const second = unwrap(compile(unwrap(trace(({ x }) => tanh(mul(exp(x), 3.25)), { x: [7, 3] }))));
+    expect(first.stats.kernels).toBe(1);
+    expect(second.stats.built).toBe(0);
+    expect(second.stats.cached).toBe(1);
+  });
+  it('rejects bad feeds with a clear error', () => {
+    const p = unwrap(compile(unwrap(trace(({ x }) => exp(x), { x: [2, 2] }))));
+    expect(() => p.run({ x: [1, 2] })).toThrow("input 'x': expected 4 values for shape [2,2], got 2");
+  });
+  it('rejects an invalid graph', () => {
+    const g = unwrap(trace(({ x }) => exp(x), { x: [2] }));
+    const bad = { ...g, nodes: g.nodes.set(1, { ...g.nodes.get(1)!, shape: [3] }) };
+    const r = compile(bad);
+    expect(E.isLeft(r) && r.left.message).toBe('compile: invalid graph: node 1 (exp): recorded shape [3] but its rule gives [2]');
+  });
+});
+
+describe('generated source', () => {
+  const sources = (f: (xs: Record<string, Tensor>) => Tensor, specs: Record<string, readonly number[]>) => {
+    const g = simplify(unwrap(trace(f, specs)));
+    const { kernels, mat } = fuse(g);
+    return kernels.map((kernel) => renderCpuKernel({ nodes: g.nodes.toArray(), mat, kernel })).join('\n');
+  };
+  it('elementwise with a broadcast operand', () => {
+    expect(sources(({ x, b }) => tanh(add(x, b)), { x: [2, 3], b: [3] })).toMatchSnapshot();
+  });
+  it('row sum with epilogue', () => {
+    expect(sources(({ x }) => exp(sum(x, 1)), { x: [2, 3] })).toMatchSnapshot();
+  });
+  it('matmul with concatenated operand and bias epilogue', () => {
+    expect(sources(({ x, h, w, b }) => add(matmul(concat([x, h], 1), w), b), { x: [2, 2], h: [2, 1], w: [3, 5], b: [5] })).toMatchSnapshot();
+  });
+});
