@@ -13,3 +13,4 @@ export { evaluate, EvaluateError, type Feeds } from './compiler/evaluate.ts';
 export { verify, inline, GraphError, type Graph } from './compiler/graph.ts';
 export { simplify, eliminateDeadCode } from './compiler/passes.ts';
 export { unwrap } from './util.ts';
+export * from './optim/index.ts';
