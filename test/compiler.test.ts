@@ -81,7 +81,7 @@ describe('fusion', () => {
 describe('program', () => {
   it('reuses buffers: an unrolled 32-step recurrence holds far fewer elements than one buffer per kernel', () => {
     const g = unwrap(trace(({ x, w }) => {
-      let h = x;
+      let h: Tensor = x;
       for (let t = 0; t < 32; t++) h = tanh(matmul(h, w));
       return sum(h);
     }, { x: [4, 16], w: [16, 16] }));
