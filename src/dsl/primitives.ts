@@ -154,7 +154,8 @@ export const primitives = {
 
   exp: map('exp', 1, ([x]) => `Math.exp(${x})`, (ct, _x, y) => [op.mul(ct, y)]),
   log: map('log', 1, ([x]) => `Math.log(${x})`, (ct, [x]) => [op.div(ct, x)]),
-  tanh: map('tanh', 1, ([x]) => `Math.tanh(${x})`, (ct, _x, y) => [op.mul(ct, op.sub(1, op.mul(y, y)))]),
+  // clamped at ±20, where tanh is ±1 in float64 already: GLSL's tanh is (eˣ−e⁻ˣ)/(eˣ+e⁻ˣ), NaN past ±88
+  tanh: map('tanh', 1, ([x]) => `Math.tanh(Math.min(Math.max(${x}, -20.0), 20.0))`, (ct, _x, y) => [op.mul(ct, op.sub(1, op.mul(y, y)))]),
   recip: map('recip', 1, ([x]) => `(1.0 / ${x})`, (ct, _x, y) => [op.neg(op.mul(ct, op.mul(y, y)))]),
   /** Identity that the compiler always writes to a buffer: a user-chosen kernel boundary. */
   materialize: map('materialize', 1, ([x]) => x, (ct) => [ct]),

@@ -1,0 +1,39 @@
+// Renders a fused kernel as gpu.js kernel source: one thread per output element (flat 1-D output),
+// the element's index unravelled from this.thread.x, reductions and contractions as loops with
+// literal bounds (gpu.js silently caps non-literal loops at loopMaxIterations).
+import { primitives } from '../../dsl/primitives.ts';
+import { symbolic, unravel } from '../../dsl/indexing.ts';
+import { renderExpr, type ExprContext } from '../codegen.ts';
+import type { KernelSpec } from './backend.ts';
+
+export const renderGpujsKernel = (spec: KernelSpec): string => {
+  const { nodes, kernel } = spec;
+  const ctx = (acc?: ExprContext['acc']): ExprContext =>
+    ({ nodes, mat: spec.mat, root: kernel.root, alg: symbolic, arg: (id) => `a${kernel.reads.indexOf(id)}`, acc });
+  const outIdx = unravel(symbolic, 'f', kernel.shape);
+  const vars = outIdx.map((_, i) => `i${i}`);
+  const head = [`const f = this.thread.x;`, ...outIdx.map((e, i) => `const i${i} = ${e};`)];
+  const params = kernel.reads.map((_, i) => `a${i}`).join(', ');
+  const fn = (lines: string[]) => `function(${params}) {\n${[...head, ...lines].join('\n')}\n}`;
+  const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
+  if (!red) return fn([`return ${renderExpr(ctx(), kernel.root, vars)};`]);
+  const acc = { id: kernel.reduction!, name: 'acc' };
+  const tmpl = primitives[red.op].kernel;
+  if (tmpl.kind === 'reduce') {
+    const inShape = nodes[red.inputs[0]].shape;
+    const axes = red.attrs.axes as number[];
+    let o = 0;
+    let r = 0;
+    const inIdx = inShape.map((_, d) => (axes.includes(d) ? `r${r++}` : vars[o++]));
+    const body = `acc = ${tmpl.combine('acc', renderExpr(ctx(), red.inputs[0], inIdx))};`;
+    const loops = axes.reduceRight((inner, a, k) => `for (let r${k} = 0; r${k} < ${inShape[a]}; r${k}++) {\n${inner}\n}`, body);
+    return fn([`let acc = ${tmpl.init === 0 ? '0.0' : tmpl.init.toExponential()};`, loops, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
+  }
+  if (tmpl.kind === 'contract') {
+    const K = tmpl.length(red.inputs.map((i) => nodes[i].shape));
+    const [ia, ib] = tmpl.loads(vars, 'k');
+    const body = `acc = acc + ${renderExpr(ctx(), red.inputs[0], ia)} * ${renderExpr(ctx(), red.inputs[1], ib)};`;
+    return fn([`let acc = 0.0;`, `for (let k = 0; k < ${K}; k++) {\n${body}\n}`, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
+  }
+  throw new Error(`gpujs backend: unsupported reduction ${red.op}`);
+};
