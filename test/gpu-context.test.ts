@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { IGPUKernelSettings, Texture } from 'gpu.js';
+import { getGpuContext, kernelClassOf } from '../src/compiler/gpu-context.ts';
+
+const ctx = getGpuContext();
+const hasDisplay = Boolean(process.env.DISPLAY);
+if (!ctx.ok) console.log(`[gpu-context] GPU unavailable: ${ctx.reason}`);
+
+describe('gpu-context', () => {
+  it('is cached: one GPU context per process', () => {
+    expect(getGpuContext()).toBe(ctx);
+  });
+
+  it('reports a reason when it cannot start, never a silent fallback', () => {
+    if (ctx.ok) {
+      expect(['HeadlessGLKernel', 'WebGL2Kernel', 'WebGLKernel']).toContain(ctx.kernelClass);
+    } else {
+      expect(ctx.reason.length).toBeGreaterThan(10);
+      if (!hasDisplay) expect(ctx.reason).toMatch(/xvfb-run -a|setup-gl\.sh/);
+    }
+  });
+
+  // With a display, headless-gl must really work: failing here means it is broken, so the test is not skipped.
+  it.skipIf(!hasDisplay)('with a display, opens headless-gl and computes on it', () => {
+    if (!ctx.ok) throw new Error(`DISPLAY=${process.env.DISPLAY} but no GPU context: ${ctx.reason}`);
+    expect(ctx.mode).toBe('headlessgl');
+    expect(ctx.kernelClass).toBe('HeadlessGLKernel');
+
+    const n = 1000;
+    const a = Float32Array.from({ length: n }, (_, i) => i * 0.5);
+    const b = Float32Array.from({ length: n }, (_, i) => n - i);
+    const opts: IGPUKernelSettings = { output: [n], precision: 'single', pipeline: true };
+    const add = ctx.gpu.createKernel('function (a, b) { return a[this.thread.x] + b[this.thread.x]; }', opts);
+    // second kernel reads the first's texture with a computed index
+    const rev = ctx.gpu.createKernel(
+      'function (t) { const i = 999 - this.thread.x; return t[i] > 600.0 ? Math.floor(t[i]) : t[i]; }',
+      opts,
+    );
+    const texture = add(a, b) as Texture;
+    const result = rev(texture) as Texture;
+    const out = result.toArray() as Float32Array;
+    expect(kernelClassOf(add)).toBe('HeadlessGLKernel');
+    expect(kernelClassOf(rev)).toBe('HeadlessGLKernel');
+    for (let j = 0; j < n; j++) {
+      const i = n - 1 - j;
+      const s = a[i] + b[i];
+      expect(out[j]).toBe(s > 600 ? Math.floor(s) : s);
+    }
+    texture.delete();
+    result.delete();
+    add.destroy();
+    rev.destroy();
+  });
+});
