@@ -1,0 +1,36 @@
+// `npm run draw -- <command>`: train, eval, sample. Errors that a user can fix print one line and
+// exit 2; with --json every command prints one JSON object as its last line.
+import { parseFlags, usage, UsageError } from './options.ts';
+import { train } from './train.ts';
+import { evaluateCommand } from './evaluate.ts';
+import { sample } from './sample.ts';
+
+const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown>> = {
+  train, eval: evaluateCommand, sample,
+};
+
+const main = (argv: readonly string[]): number => {
+  let json = argv.includes('--json');
+  try {
+    const { command, flags } = parseFlags(argv);
+    json = !!flags.json;
+    if (flags.help || !command) {
+      console.log(usage);
+      return command || flags.help ? 0 : 2;
+    }
+    const run = commands[command];
+    if (!run) throw new UsageError(`unknown command '${command}' (commands: ${Object.keys(commands).join(', ')})`);
+    const result = run(flags);
+    if (json) console.log(JSON.stringify(result));
+    else console.log(Object.entries(result).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`).join('\n'));
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    const known = err instanceof UsageError || ['ShapeError', 'DrawConfigError', 'TraceError', 'CompileError'].includes(err.name);
+    if (json) console.log(JSON.stringify({ error: err.message }));
+    console.error(`error: ${err.message}${known ? '' : `\n${err.stack}`}`);
+    return known ? 2 : 1;
+  }
+};
+
+process.exitCode = main(process.argv.slice(2)) || process.exitCode;

@@ -1,0 +1,119 @@
+// Command-line flags: one table, parsed with node:util's parseArgs (strict, so an unknown flag is an
+// error naming it), then turned into a DRAW config and run settings.
+import { parseArgs } from 'node:util';
+import { presets, checkConfig, type DrawConfig } from '../models/draw/index.ts';
+import type { BackendName } from '../compiler/compile.ts';
+import type { Binarisation } from '../data/mnist.ts';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The CLI's preset names; `fast` is the default (see README for what each trains). */
+export const presetNames = {
+  fast: presets.mnistFast,
+  small: { ...presets.mnistFast, encSize: 128, decSize: 128, zSize: 20 },
+  paper: presets.mnistPaper,
+  'no-attention': presets.mnistNoAttention,
+  'no-attention-fast': { ...presets.mnistNoAttention, T: 10 },
+} as const satisfies Record<string, DrawConfig>;
+export type PresetName = keyof typeof presetNames;
+
+const flags = {
+  preset: { type: 'string' }, T: { type: 'string' }, enc: { type: 'string' }, dec: { type: 'string' }, z: { type: 'string' },
+  'read-n': { type: 'string' }, 'write-n': { type: 'string' }, attention: { type: 'string' },
+  batch: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
+  minutes: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
+  checkpoint: { type: 'string' }, resume: { type: 'boolean' }, json: { type: 'boolean' },
+  'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
+  images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
+  data: { type: 'string' }, labels: { type: 'string' }, help: { type: 'boolean' },
+} as const;
+
+export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
+
+export const parseFlags = (argv: readonly string[]): { command: string | undefined; flags: Flags } => {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options: flags, allowPositionals: true, strict: true });
+    if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+    return { command: positionals[0], flags: values as Flags };
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+};
+
+const num = (flag: string, v: string | undefined, integer: boolean, min: number): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min)
+    throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got '${v}'`);
+  return n;
+};
+export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min);
+export const real = (f: Flags, flag: keyof Flags, min = 0): number | undefined => num(flag, f[flag] as string | undefined, false, min);
+
+export const presetOf = (name: string | undefined): DrawConfig => {
+  const key = name ?? 'fast';
+  if (!(key in presetNames)) throw new UsageError(`unknown preset '${key}' (presets: ${Object.keys(presetNames).join(', ')})`);
+  return presetNames[key as PresetName];
+};
+
+/** The config the flags ask for: a preset with any size flags applied. */
+export const configFrom = (f: Flags, base: DrawConfig = presetOf(f.preset)): DrawConfig => {
+  const attention = f.attention === undefined ? undefined : f.attention === 'on' ? true : f.attention === 'off' ? false : undefined;
+  if (f.attention !== undefined && attention === undefined) throw new UsageError(`--attention must be 'on' or 'off', got '${f.attention}'`);
+  return checkConfig({
+    ...base,
+    T: int(f, 'T') ?? base.T,
+    encSize: int(f, 'enc') ?? base.encSize,
+    decSize: int(f, 'dec') ?? base.decSize,
+    zSize: int(f, 'z') ?? base.zSize,
+    readN: int(f, 'read-n') ?? base.readN,
+    writeN: int(f, 'write-n') ?? base.writeN,
+    readAttention: attention ?? base.readAttention,
+    writeAttention: attention ?? base.writeAttention,
+  });
+};
+
+/** Config fields the flags set explicitly, which must agree with a checkpoint's config. */
+export const explicitConfig = (f: Flags): Partial<DrawConfig> => {
+  if (f.preset === undefined && ['T', 'enc', 'dec', 'z', 'read-n', 'write-n', 'attention'].every((k) => f[k as keyof Flags] === undefined)) return {};
+  const c = configFrom(f);
+  const explicit: Partial<Record<keyof DrawConfig, unknown>> = {};
+  const set = (k: keyof DrawConfig) => (explicit[k] = c[k]);
+  if (f.preset !== undefined) (Object.keys(c) as (keyof DrawConfig)[]).forEach(set);
+  const byFlag: [keyof Flags, (keyof DrawConfig)[]][] = [['T', ['T']], ['enc', ['encSize']], ['dec', ['decSize']], ['z', ['zSize']],
+    ['read-n', ['readN']], ['write-n', ['writeN']], ['attention', ['readAttention', 'writeAttention']]];
+  byFlag.forEach(([flag, keys]) => f[flag] !== undefined && keys.forEach(set));
+  return explicit as Partial<DrawConfig>;
+};
+
+export const backendOf = (f: Flags): BackendName => {
+  const b = f.backend ?? 'cpu';
+  if (b !== 'cpu' && b !== 'gpujs' && b !== 'gpujs-cpu') throw new UsageError(`unknown backend '${b}' (backends: cpu, gpujs, gpujs-cpu)`);
+  return b;
+};
+
+export const binarisationOf = (f: Flags): Binarisation => {
+  const b = f.binarisation ?? 'sample';
+  if (!['sample', 'threshold', 'resample', 'grey'].includes(b)) throw new UsageError(`unknown binarisation '${b}' (sample, threshold, resample, grey)`);
+  return b as Binarisation;
+};
+
+export const usage = `usage: npm run draw -- <command> [flags]
+
+commands
+  train    train DRAW on binarised MNIST (or --data IDX), write checkpoints, metrics and samples
+  eval     test-set variational bound in nats (--checkpoint FILE)
+  sample   PNG grids of generated digits, their drawing steps, and reconstructions with glimpses
+
+flags
+  --preset fast|small|paper|no-attention|no-attention-fast   (default fast: T=10, LSTM 256, z 100, read 2, write 5)
+  --T N --enc N --dec N --z N --read-n N --write-n N --attention on|off
+  --batch N (100) --lr X (1e-3) --clip X (10) --steps N | --epochs N | --minutes M
+  --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw) --checkpoint FILE --resume
+  --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
+  --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
+  --images N (eval: test images, default all) --count N (sample: images, default 64)
+  --json   print one JSON object as the last line`;

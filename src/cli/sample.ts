@@ -1,0 +1,74 @@
+// `draw sample`: pictures of a trained model. A grid of digits generated from the prior, a strip of
+// the canvas at every step (with each step's write glimpse), and reconstructions of test digits
+// with the read (green) and write (red) glimpse boxes of every step.
+import { join } from 'node:path';
+import type { Tensor } from '../dsl/tensor.ts';
+import { trace } from '../compiler/trace.ts';
+import type { BackendName } from '../compiler/compile.ts';
+import type { DrawModel } from '../models/draw/index.ts';
+import { writeImageGrid, writeStrip, type Box, type Rgb } from '../io/png.ts';
+import { gatherBatch, type Dataset } from '../data/mnist.ts';
+import { fillNormal, seedRng } from '../dsl/rng.ts';
+import { compileOrThrow, ensureOutDir, loadRun } from './session.ts';
+import { type Flags, int, backendOf, explicitConfig } from './options.ts';
+import { loadData } from './session.ts';
+
+const STRIP_IMAGES = 8;
+const READ: Rgb = [40, 200, 60];
+const WRITE: Rgb = [230, 40, 40];
+
+/** The square through the first and last filter centres of step t's glimpse (attention outputs are [T, batch]). */
+const glimpse = (out: Record<string, Float32Array>, part: 'read' | 'write', N: number, t: number, n: number, batch: number, color: Rgb): Box | undefined => {
+  const at = (k: string) => out[`${part}.${k}`]?.[t * batch + n];
+  const [gx, gy, delta] = [at('gx'), at('gy'), at('delta')];
+  if (gx === undefined || gy === undefined || delta === undefined) return undefined;
+  const half = ((N - 1) / 2) * delta;
+  return { x0: gx - 1 - half, y0: gy - 1 - half, x1: gx - 1 + half, y1: gy - 1 + half, color };
+};
+
+const stepImages = (canvas: Float32Array, T: number, batch: number, take: number, pixels: number): Float32Array[] =>
+  Array.from({ length: T }, (_, t) => canvas.slice(t * batch * pixels, (t * batch + take) * pixels));
+
+export const writeSamples = (model: DrawModel, params: Readonly<Record<string, Float32Array>>, test: Dataset, out: string,
+  { backend, count, seed }: { backend: BackendName; count: number; seed: number }): Record<string, string> => {
+  const c = model.config;
+  const pixels = c.A * c.B * c.channels;
+  const look = { rows: c.B, cols: c.A, scale: 3 };
+
+  const gen = compileOrThrow(trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(count)), backend);
+  const eps = new Float32Array(c.T * count * c.zSize);
+  fillNormal(seedRng(seed), eps);
+  const g = gen.run({ ...params, eps });
+  const samples = join(out, 'samples.png');
+  writeImageGrid(samples, g.canvas.slice((c.T - 1) * count * pixels), { ...look, count, gridCols: Math.ceil(Math.sqrt(count)) });
+  const take = Math.min(STRIP_IMAGES, count);
+  const steps = join(out, 'steps.png');
+  writeStrip(steps, stepImages(g.canvas, c.T, count, take, pixels), {
+    ...look, count: take,
+    boxes: Array.from({ length: c.T }, (_, t) => Array.from({ length: take }, (_, n) => {
+      const b = glimpse(g, 'write', c.writeN, t, n, count, WRITE);
+      return b && [b];
+    })),
+  });
+
+  const rec = compileOrThrow(trace((xs: Readonly<Record<string, Tensor>>) => model.reconstruct(xs, { x: xs.x, eps: xs.eps }), model.specs(take)), backend);
+  const x = gatherBatch(test, Int32Array.from({ length: take }, (_, i) => i));
+  const reps = new Float32Array(c.T * take * c.zSize);
+  fillNormal(seedRng(seed + 1), reps);
+  const r = rec.run({ ...params, x, eps: reps });
+  const reconstructions = join(out, 'reconstructions.png');
+  writeStrip(reconstructions, [x, ...stepImages(r.canvas, c.T, take, take, pixels)], {
+    ...look, count: take,
+    boxes: [undefined, ...Array.from({ length: c.T }, (_, t) => Array.from({ length: take }, (_, n) =>
+      [glimpse(r, 'read', c.readN, t, n, take, READ), glimpse(r, 'write', c.writeN, t, n, take, WRITE)].filter((b): b is Box => !!b)))],
+  });
+  return { samplesPng: samples, stepsPng: steps, reconstructionsPng: reconstructions };
+};
+
+export const sample = (f: Flags): Record<string, unknown> => {
+  const run = loadRun(f.checkpoint, explicitConfig(f));
+  const out = ensureOutDir(f.out ?? 'runs/draw');
+  const data = loadData(run.meta.binarisation, f.data, f.labels);
+  const pictures = writeSamples(run.model, run.state.params, data.test, out, { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed });
+  return { command: 'sample', checkpoint: f.checkpoint, step: run.state.step, ...pictures };
+};

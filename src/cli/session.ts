@@ -1,0 +1,90 @@
+// What the commands share: the output folder, checkpoints (config + parameters + optimiser state +
+// step + seed), compiled programs and the data.
+import { mkdirSync, accessSync, constants, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
+import { draw, type DrawConfig, type DrawModel } from '../models/draw/index.ts';
+import { compile, type BackendName, type Program } from '../compiler/compile.ts';
+import type { Graph } from '../compiler/graph.ts';
+import { adam, initTrainState, checkpointTensors, restoreTrainState, type TrainState } from '../optim/index.ts';
+import { loadMnist, loadIdxDataset, sliceDataset, type Binarisation, type Dataset } from '../data/mnist.ts';
+import { UsageError } from './options.ts';
+
+export interface RunMeta {
+  readonly format: 'draw-ts/1';
+  readonly config: DrawConfig;
+  readonly step: number;
+  /** Every random draw of a run is a function of (seed, step): this is the whole RNG state. */
+  readonly seed: number;
+  readonly batch: number;
+  readonly lr: number;
+  readonly clip: number;
+  readonly binarisation: Binarisation;
+}
+
+export const ensureOutDir = (dir: string): string => {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    if (!statSync(dir).isDirectory()) throw new Error('not a folder');
+  } catch (e) {
+    throw new UsageError(`cannot write to output folder '${dir}': ${(e as Error).message}`);
+  }
+  return dir;
+};
+
+export const optimizerFor = (lr: number) => adam({ lr });
+
+export const saveRun = (path: string, meta: RunMeta, model: DrawModel, state: TrainState): void =>
+  saveCheckpoint(path, { meta, tensors: checkpointTensors(state, model.paramShapes, optimizerFor(meta.lr)) });
+
+export interface LoadedRun {
+  readonly meta: RunMeta;
+  readonly model: DrawModel;
+  readonly state: TrainState;
+}
+
+/** Loads and verifies a checkpoint; `expect` holds config fields the caller's flags set explicitly. */
+export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = {}): LoadedRun => {
+  if (!path) throw new UsageError('--checkpoint FILE is required');
+  const ck = loadCheckpoint(path);
+  if (E.isLeft(ck)) throw new UsageError(ck.left.message);
+  const meta = ck.right.meta as RunMeta;
+  if (meta?.format !== 'draw-ts/1') throw new UsageError(`checkpoint ${path} was not written by 'draw train' (format ${JSON.stringify(meta?.format)})`);
+  const clash = (Object.keys(expect) as (keyof DrawConfig)[]).find((k) => expect[k] !== meta.config[k]);
+  if (clash) throw new UsageError(`checkpoint ${path} has ${clash} = ${meta.config[clash]}, but the flags ask for ${expect[clash]}`);
+  const model = draw(meta.config);
+  const state = restoreTrainState(ck.right.tensors, meta.step, model.paramShapes, optimizerFor(meta.lr));
+  if (E.isLeft(state)) throw new UsageError(`checkpoint ${path}: ${state.left.message}`);
+  return { meta, model, state: state.right };
+};
+
+export const freshState = (model: DrawModel, seed: number, lr: number): TrainState =>
+  initTrainState(model.init(seed), model.paramShapes, optimizerFor(lr));
+
+export const compileOrThrow = (g: E.Either<Error, Graph>, backend: BackendName): Program => {
+  if (E.isLeft(g)) throw g.left;
+  const p = compile(g.right, { backend });
+  if (E.isLeft(p)) throw p.left;
+  return p.right;
+};
+
+export interface Data {
+  readonly train: Dataset;
+  readonly validation: Dataset;
+  readonly test: Dataset;
+}
+
+/** MNIST's 50k/10k/10k, or any IDX file split the same way (last 10k, or a sixth, held out). */
+export const loadData = (binarisation: Binarisation, images?: string, labels?: string): Data => {
+  if (!images) return loadMnist({ binarisation });
+  if (!existsSync(images)) throw new UsageError(`--data: no such file '${images}'`);
+  const all = loadIdxDataset(images, labels, { binarisation });
+  const held = Math.min(10_000, Math.floor(all.n / 6));
+  const train = sliceDataset(all, 0, all.n - held);
+  const rest = sliceDataset(all, all.n - held, all.n);
+  return { train, validation: rest, test: rest };
+};
+
+export const checkpointPath = (out: string): string => join(out, 'checkpoint.bin');
