@@ -19,6 +19,8 @@ export interface CompileOptions {
   readonly simplify?: boolean;
   /** Fill every buffer with NaN before each run, so a test catches an element no kernel wrote. */
   readonly poison?: boolean;
+  /** Time every kernel (cpu backend); read the totals with `program.profile()`. */
+  readonly profile?: boolean;
 }
 
 export interface ProgramStats {
@@ -40,6 +42,8 @@ export interface Program {
    * training loop allocates nothing); copy what must outlive it.
    */
   run(feeds: Feeds): Record<string, Float32Array>;
+  /** With `profile`: milliseconds and calls per kernel class since compile. */
+  profile(): Record<string, { ms: number; calls: number }>;
   dispose(): void;
 }
 

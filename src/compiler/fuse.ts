@@ -100,3 +100,7 @@ export const fuse = (g: Graph): Fused => {
   });
   return { kernels, mat };
 };
+
+/** A kernel's class for profiles: its reduction's primitive, or elementwise. */
+export const kernelClass = (g: { readonly nodes: { get(i: number): Node | undefined } }, k: Kernel): string =>
+  k.reduction === undefined ? 'elementwise' : g.nodes.get(k.reduction)!.op;

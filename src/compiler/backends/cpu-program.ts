@@ -2,12 +2,16 @@
 // kernels built from generated JS and called in order with views of their buffers.
 import * as E from 'fp-ts/lib/Either.js';
 import { size } from '../../dsl/shape.ts';
-import { renderCpuKernel } from './cpu.ts';
+import { renderCpuKernel, contractionScratch } from './cpu.ts';
+import { createGemm, type Gemm } from './wasm-gemm.ts';
 import type { Backend, Lowering, Program } from '../compile.ts';
+import { kernelClass } from '../fuse.ts';
 import { debugKernels } from '../compile.ts';
 
 type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
-const cache = new Map<string, () => KernelFn>();
+interface Scratch { readonly a: number; readonly b: number; readonly c: number }
+type Factory = (gemm: Gemm | undefined, scratch: Scratch | undefined) => KernelFn;
+const cache = new Map<string, Factory>();
 
 export const cpuBackend: Backend = {
   lower: (l: Lowering) => {
@@ -16,20 +20,39 @@ export const cpuBackend: Backend = {
     const inputOf = new Map([...l.graph.inputs].map(([name, id]) => [id, inputs.get(name)!] as const));
     const bufferOf = (id: number): Float32Array =>
       inputOf.get(id) ?? slots[l.plan.slotOf.get(id)!].subarray(0, size(l.nodes[id].shape));
+    // one WebAssembly sgemm instance per program, with scratch for the largest contraction
+    // (kernels run one after another, so they share it)
+    const specs = l.kernels.map((kernel) => ({ nodes: l.nodes, mat: l.mat, kernel }));
+    const needs = specs.filter((s) => s.kernel.reduction !== undefined && l.nodes[s.kernel.reduction].op === 'matmul').map(contractionScratch);
+    let gemm: Gemm | undefined;
+    let scratch: Scratch | undefined;
+    if (needs.length) {
+      const most = (k: keyof Scratch) => Math.max(...needs.map((n) => n[k]));
+      gemm = createGemm({ maxFloats: most('a') + most('b') + most('c') + 64 });
+      scratch = { a: gemm.alloc(most('a')), b: gemm.alloc(most('b')), c: gemm.alloc(most('c')) };
+    }
     let built = 0;
-    const steps = l.kernels.map((k) => {
-      const source = renderCpuKernel({ nodes: l.nodes, mat: l.mat, kernel: k });
+    const profile: Record<string, { ms: number; calls: number }> = {};
+    const steps = l.kernels.map((k, i) => {
+      const source = renderCpuKernel(specs[i]);
       if (debugKernels()) console.log(`// kernel ${k.root} ${l.nodes[k.root].op} [${k.shape}]\n${source}`);
       let factory = cache.get(source);
       if (!factory) {
-        factory = new Function(source) as () => KernelFn;
+        factory = new Function('gemm', 'scratch', source) as Factory;
         cache.set(source, factory);
         built++;
       }
-      const fn = factory();
+      const fn = factory(gemm, scratch);
       const out = bufferOf(k.root);
       const args = k.reads.map(bufferOf);
-      return () => fn(out, ...args);
+      if (!l.options.profile) return () => fn(out, ...args);
+      const entry = (profile[kernelClass(l.graph, k)] ??= { ms: 0, calls: 0 });
+      return () => {
+        const t0 = performance.now();
+        fn(out, ...args);
+        entry.ms += performance.now() - t0;
+        entry.calls++;
+      };
     });
     const outputs = [...l.graph.outputs].map(([name, id]) => [name, bufferOf(id)] as const);
     const program: Program = {
@@ -44,6 +67,7 @@ export const cpuBackend: Backend = {
         for (const step of steps) step();
         return Object.fromEntries(outputs);
       },
+      profile: () => profile,
       dispose: () => undefined,
     };
     return E.right(program);

@@ -6,6 +6,7 @@ import { symbolicWith, unravel } from '../../dsl/indexing.ts';
 import { size, type Shape } from '../../dsl/shape.ts';
 import { renderExpr, type ExprContext } from '../codegen.ts';
 import type { KernelSpec } from './backend.ts';
+import { packCodeA, packCodeB, packedSizeA, packedSizeB } from './wasm-gemm.ts';
 
 export const cpuIndex = symbolicWith((a, k) => `((${a}) / ${k} | 0)`);
 
@@ -47,49 +48,48 @@ export const renderCpuKernel = (spec: KernelSpec): string => {
   throw new Error(`cpu backend: unsupported reduction ${red.op}`);
 };
 
+/**
+ * A contraction: for each batch slice the operands are packed (their fused expressions evaluated
+ * once per element) into the WebAssembly sgemm's panel layout, one batched sgemm call multiplies
+ * them, and the epilogue reads C back. The factory is called with the program's `gemm` and the
+ * float offsets of its scratch regions.
+ */
 const renderContraction = (spec: KernelSpec, ctx: (acc?: ExprContext['acc']) => ExprContext, params: string): string => {
   const { nodes, kernel } = spec;
   const red = nodes[kernel.reduction!];
-  const [aShape, bShape] = red.inputs.map((i) => nodes[i].shape);
-  const r = aShape.length;
-  const [M, K, N] = [aShape[r - 2], aShape[r - 1], bShape[r - 1]];
+  const { batch, M, K, N } = contractionSize(spec);
   const batchShape = red.shape.slice(0, -2);
-  const batch = size(batchShape);
-  const MB = Math.ceil(M / 4);
-  const NB = Math.ceil(N / 4);
   const bIdx = unravel(cpuIndex, 'bt', batchShape);
-  const tmpl = primitives.matmul.kernel;
-  const [aIdx] = tmpl.loads([...bIdx, 'i', 'j'], 'k');
-  const [, bIdxs] = tmpl.loads([...bIdx, 'i', 'j'], 'k');
-  const A = renderExpr(ctx(), red.inputs[0], aIdx);
-  const B = renderExpr(ctx(), red.inputs[1], bIdxs);
+  const [PA, PB] = [packedSizeA(M, K), packedSizeB(K, N)];
+  const loads = primitives.matmul.kernel.loads;
+  const A = (i: string, k: string) => renderExpr(ctx(), red.inputs[0], loads([...bIdx, i, 'j'], k)[0]);
+  const B = (k: string, j: string) => renderExpr(ctx(), red.inputs[1], loads([...bIdx, 'i', j], k)[1]);
   const epi = renderExpr(ctx({ id: kernel.reduction!, name: 'acc' }), kernel.root, [...bIdx, 'i', 'j']);
-  const rc = [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3].map((j) => [i, j] as const));
-  return `const pa = new Float32Array(${MB * 4 * K}), pb = new Float32Array(${NB * 4 * K}), tile = new Float32Array(16);
-return function(${params}) {
+  return `return function(${params}) {
+const m = gemm.f32();
 for (let bt = 0; bt < ${batch}; bt++) {
-  for (let i = 0; i < ${M}; i++) for (let k = 0; k < ${K}; k++) pa[(((i >> 2) * ${K} + k) << 2) + (i & 3)] = ${A};
-  for (let k = 0; k < ${K}; k++) for (let j = 0; j < ${N}; j++) pb[(((j >> 2) * ${K} + k) << 2) + (j & 3)] = ${B};
-  for (let jb = 0; jb < ${NB}; jb++) for (let ib = 0; ib < ${MB}; ib++) {
-    ${rc.map(([i, j]) => `let c${i}${j} = 0;`).join(' ')}
-    let pA = ib * ${4 * K}, pB = jb * ${4 * K};
-    for (let k = 0; k < ${K}; k++, pA += 4, pB += 4) {
-      const x0 = pa[pA], x1 = pa[pA + 1], x2 = pa[pA + 2], x3 = pa[pA + 3];
-      const y0 = pb[pB], y1 = pb[pB + 1], y2 = pb[pB + 2], y3 = pb[pB + 3];
-      ${rc.map(([i, j]) => `c${i}${j} += x${i} * y${j};`).join(' ')}
-    }
-    ${rc.map(([i, j]) => `tile[${i * 4 + j}] = c${i}${j};`).join(' ')}
-    for (let ii = 0; ii < 4; ii++) {
-      const i = ib * 4 + ii;
-      if (i >= ${M}) break;
-      for (let jj = 0; jj < 4; jj++) {
-        const j = jb * 4 + jj;
-        if (j >= ${N}) break;
-        const acc = tile[ii * 4 + jj];
-        out[bt * ${M * N} + i * ${N} + j] = ${epi};
-      }
-    }
-  }
+${packCodeA(M, K, 'm', `scratch.a + bt * ${PA}`, A)}
+${packCodeB(K, N, 'm', `scratch.b + bt * ${PB}`, B)}
+}
+gemm.gemmBatched(${batch}, scratch.a, scratch.b, scratch.c, ${M}, ${N}, ${K});
+let f = 0, c = scratch.c;
+for (let bt = 0; bt < ${batch}; bt++) for (let i = 0; i < ${M}; i++) for (let j = 0; j < ${N}; j++) {
+  const acc = m[c++];
+  out[f++] = ${epi};
 }
 };`;
+};
+
+/** Sizes of a contraction kernel's product: batch slices of M×K · K×N. */
+export const contractionSize = ({ nodes, kernel }: KernelSpec): { batch: number; M: number; K: number; N: number } => {
+  const red = nodes[kernel.reduction!];
+  const [aShape, bShape] = red.inputs.map((i) => nodes[i].shape);
+  const r = aShape.length;
+  return { batch: size(red.shape.slice(0, -2)), M: aShape[r - 2], K: aShape[r - 1], N: bShape[r - 1] };
+};
+
+/** Floats of scratch a contraction kernel needs for packed A, packed B and C. */
+export const contractionScratch = (spec: KernelSpec): { a: number; b: number; c: number } => {
+  const { batch, M, K, N } = contractionSize(spec);
+  return { a: batch * packedSizeA(M, K), b: batch * packedSizeB(K, N), c: batch * M * N };
 };

@@ -93,6 +93,7 @@ export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
           return [name, v instanceof Float32Array ? v : Float32Array.from((v as Texture).toArray() as Float32Array)];
         }));
       },
+      profile: () => ({}),
       dispose: () => {
         values.forEach(free);
         values.clear();
