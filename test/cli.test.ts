@@ -1,0 +1,75 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as E from 'fp-ts/lib/Either.js';
+import { train } from '../src/cli/train.ts';
+import { evaluateCommand } from '../src/cli/evaluate.ts';
+import { parseFlags } from '../src/cli/options.ts';
+import { loadCheckpoint } from '../src/io/checkpoint.ts';
+
+const tiny = ['--preset', 'small', '--T', '2', '--enc', '8', '--dec', '8', '--z', '3', '--write-n', '3', '--batch', '10',
+  '--val-images', '20', '--eval-every', '1000', '--ckpt-every', '1000', '--json'];
+const run = (args: string[]) => train(parseFlags(['train', ...args]).flags);
+const tensorsOf = (path: string) => {
+  const c = loadCheckpoint(path);
+  if (E.isLeft(c)) throw new Error(c.left.message);
+  return c.right;
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'draw-cli-'));
+
+describe('draw train', () => {
+  it('a few steps on a tiny configuration lower the loss, and write checkpoint, metrics and pictures', () => {
+    const r = run([...tiny, '--steps', '30', '--lr', '0.01', '--out', join(dir, 'a')]);
+    const log = readFileSync(join(dir, 'a', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const losses = log.filter((l) => l.loss !== undefined).map((l) => l.loss as number);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] - 20);
+    expect(r.step).toBe(30);
+    for (const f of ['checkpoint.bin', 'samples.png', 'steps.png', 'reconstructions.png']) expect(existsSync(join(dir, 'a', f))).toBe(true);
+  }, 60_000);
+
+  it('resumes bit-exactly: 2×N steps equal N steps, stop, N more', () => {
+    run([...tiny, '--steps', '6', '--out', join(dir, 'straight')]);
+    run([...tiny, '--steps', '3', '--out', join(dir, 'split')]);
+    run(['--resume', '--steps', '3', '--out', join(dir, 'split'), '--json', '--val-images', '20']);
+    const a = tensorsOf(join(dir, 'straight', 'checkpoint.bin'));
+    const b = tensorsOf(join(dir, 'split', 'checkpoint.bin'));
+    expect((b.meta as { step: number }).step).toBe(6);
+    expect(Object.keys(b.tensors).sort()).toEqual(Object.keys(a.tensors).sort());
+    for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
+  }, 60_000);
+
+  it('eval reports the test bound with its parts', () => {
+    const r = evaluateCommand(parseFlags(['eval', '--checkpoint', join(dir, 'straight', 'checkpoint.bin'), '--images', '25', '--batch', '10']).flags);
+    expect(r.images).toBe(25);
+    expect(Math.abs((r.testBound as number) - ((r.reconstruction as number) + (r.kl as number)))).toBeLessThan(1e-6);
+    expect(r.testBound as number).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+describe('draw CLI errors', () => {
+  const cli = (...args: string[]) => spawnSync('npx', ['tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8' });
+  const fails = (args: string[], message: string) => {
+    const r = cli(...args);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain(message);
+  };
+  it('unknown flag', () => fails(['train', '--stpes', '3'], "Unknown option '--stpes'"));
+  it('unknown preset', () => fails(['train', '--preset', 'huge'], "unknown preset 'huge' (presets: fast, small, paper, no-attention, no-attention-fast)"));
+  it('missing checkpoint', () => fails(['eval', '--checkpoint', join(dir, 'nope.bin')], 'is missing'));
+  it('corrupt checkpoint', () => {
+    const bad = join(dir, 'bad.bin');
+    writeFileSync(bad, 'not a checkpoint at all, just text');
+    fails(['eval', '--checkpoint', bad], 'not a DRAW checkpoint');
+  });
+  it('checkpoint whose config does not match the flags', () => {
+    fails(['sample', '--checkpoint', join(dir, 'straight', 'checkpoint.bin'), '--T', '5'], 'has T = 2, but the flags ask for 5');
+  });
+  it('unwritable output folder', () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    fails(['train', '--out', join(file, 'sub')], "cannot write to output folder");
+  });
+});
