@@ -14,3 +14,4 @@ export { verify, inline, GraphError, type Graph } from './compiler/graph.ts';
 export { simplify, eliminateDeadCode } from './compiler/passes.ts';
 export { unwrap } from './util.ts';
 export * from './optim/index.ts';
+export * from './models/draw/index.ts';

@@ -128,12 +128,13 @@ describe('parameters', () => {
     expect(Object.keys(paramSpecs(tinyPlain))).toEqual(['enc.w', 'enc.b', 'q.w', 'q.b', 'dec.w', 'dec.b', 'write.w', 'write.b']);
   });
 
-  it('initialise reproducibly: Glorot ranges, forget-gate bias 1, zero biases', () => {
+  it('initialise reproducibly: Glorot ranges, forget-gate bias 1, glimpses on N bands as wide as half their spacing', () => {
     const a = initParams(tiny, 1);
     expect(initParams(tiny, 1)).toEqual(a);
     expect(initParams(tiny, 2)['enc.w']).not.toEqual(a['enc.w']);
     expect([...a['enc.b']]).toEqual([...Array(8).fill(0), ...Array(8).fill(1), ...Array(16).fill(0)]);
-    expect([...a['read.attn.b']]).toEqual([0, 0, 0, 0, 0]);
+    // read N = 2 on 6×6: δ̃ = 1/2, δ = 5·½ = 2.5, σ = δ/2
+    expect([...a['read.attn.b']]).toEqual([0, 0, Math.fround(Math.log(1.25 ** 2)), Math.fround(Math.log(0.5)), 0]);
     const limit = Math.sqrt(6 / (24 + 32));
     expect(Math.max(...a['enc.w'].map(Math.abs))).toBeLessThanOrEqual(limit);
     expect(Math.max(...a['enc.w'].map(Math.abs))).toBeGreaterThan(0.8 * limit);

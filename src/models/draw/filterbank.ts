@@ -13,7 +13,7 @@ import type { Tensor } from '../../dsl/tensor.ts';
 import { add, div, exp, iota, matmul, maximum, mul, neg, reshape, sliceAxis, sub, transpose } from '../../dsl/ops.ts';
 import { softmax, square } from '../../dsl/composites.ts';
 import { LOWEST } from '../../dsl/primitives.ts';
-import { affine, dense, type ParamSpecs, type Params } from './params.ts';
+import { affine, bias, weight, type ParamSpecs, type Params } from './params.ts';
 
 /**
  * A filter's shape as an unnormalised log-weight of the distance d = a − μ between a pixel and the
@@ -44,14 +44,26 @@ export interface Filterbank {
   readonly Fy: Tensor;
 }
 
-/** The layer h_dec → (g̃x, g̃y, log σ², log δ̃, log γ): `w` [decSize, 5], `b` [5]. */
-export const attentionParams = (decSize: number): ParamSpecs => dense(decSize, 5);
+/**
+ * The layer h_dec → (g̃x, g̃y, log σ², log δ̃, log γ): `w` [decSize, 5], `b` [5].
+ *
+ * The bias starts the grid centred (g̃ = 0, γ = 1) but not at the paper's δ̃ = 1, σ² = 1: for
+ * read N = 2 that puts two pin-point filters on the image's border pixels, which are blank on
+ * MNIST, so the encoder sees nothing, the gradient with respect to the glimpse is zero, and the
+ * KL collapses (we measured a run stuck at the independent-pixel bound, ~206 nats). Instead the N
+ * filters start at the centres of N equal bands (δ̃ = (N−1)/N, so δ = (max(A,B)−1)/N) and as wide
+ * as half their spacing (σ = δ/2): every pixel is seen from the first step.
+ */
+export const attentionParams = (decSize: number, N: number, A: number, B: number): ParamSpecs => {
+  const deltaTilde = N > 1 ? (N - 1) / N : 1;
+  const delta = ((Math.max(A, B) - 1) / Math.max(N - 1, 1)) * deltaTilde;
+  return { w: weight(decSize, 5), b: bias(5, [0, 0, Math.log((delta / 2) ** 2), Math.log(deltaTilde), 0]) };
+};
 
 /**
  * (g̃x, g̃y, log σ², log δ̃, log γ) = W h_dec + b, then
  *   gx = (A+1)/2·(g̃x+1),  gy = (B+1)/2·(g̃y+1),  δ = (max(A,B)−1)/(N−1)·δ̃,  σ² = e^{log σ²},  γ = e^{log γ}.
  * With N = 1 there is one filter and δ does not move it; (N−1) is taken as 1 to stay finite.
- * Zero weights and biases put an N-grid spanning the whole image on its centre, σ² = 1, γ = 1.
  */
 export const attend = (p: Params, hDec: Tensor, N: number, A: number, B: number): Attention => {
   const out = affine(p, hDec);

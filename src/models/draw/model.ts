@@ -49,7 +49,8 @@ export const paramSpecs = (config: DrawConfig, parts: Parts = {}): ParamSpecs =>
 /**
  * Seeded initial values: Glorot-uniform weights (× 1/√T for `q.w` and write's output layer, see
  * stepGain), zero biases except the LSTM forget gates' 1, each parameter from its own stream of
- * (seed, name). Zero attention biases start each glimpse centred, spanning the image, σ² = 1, γ = 1.
+ * (seed, name). Attention biases start each glimpse centred with γ = 1, its filters on the centres
+ * of N equal bands of the image, σ half their spacing (see attentionParams).
  */
 export const initParams = (config: DrawConfig, seed: number, parts: Parts = {}): Record<string, Float32Array> =>
   initialise(paramSpecs(config, parts), seed);
