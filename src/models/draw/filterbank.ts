@@ -47,17 +47,22 @@ export interface Filterbank {
 /**
  * The layer h_dec → (g̃x, g̃y, log σ², log δ̃, log γ): `w` [decSize, 5], `b` [5].
  *
- * The bias starts the grid centred (g̃ = 0, γ = 1) but not at the paper's δ̃ = 1, σ² = 1: for
- * read N = 2 that puts two pin-point filters on the image's border pixels, which are blank on
- * MNIST, so the encoder sees nothing, the gradient with respect to the glimpse is zero, and the
- * KL collapses (we measured a run stuck at the independent-pixel bound, ~206 nats). Instead the N
- * filters start at the centres of N equal bands (δ̃ = (N−1)/N, so δ = (max(A,B)−1)/N) and as wide
- * as half their spacing (σ = δ/2): every pixel is seen from the first step.
+ * The bias starts the grid centred but not at the paper's δ̃ = 1, σ² = 1, γ = 1. For read N = 2
+ * that puts two pin-point filters on the image's border pixels, blank on MNIST: the encoder sees
+ * nothing, the gradient with respect to the glimpse is zero and the KL collapses (a run of ours
+ * stayed at the independent-pixel bound, ~207 nats). So the N filters start at the centres of N
+ * equal bands (δ̃ = (N−1)/N, δ = (max(A,B)−1)/N), as wide as half their spacing (σ = δ/2), and every
+ * pixel is seen from the first step. A write spreads a patch value over filters whose rows sum to
+ * 1, so it reaches a pixel scaled by about 1/(2πσ²); the write's γ starts at that factor (its
+ * output is multiplied by 1/γ) so that a unit patch value writes about one logit, not 0.02, and
+ * the canvas can learn at Adam's step size. Reads keep γ = 1: they are filter averages in [0, 1].
  */
-export const attentionParams = (decSize: number, N: number, A: number, B: number): ParamSpecs => {
+export const attentionParams = (decSize: number, N: number, A: number, B: number, role: 'read' | 'write'): ParamSpecs => {
   const deltaTilde = N > 1 ? (N - 1) / N : 1;
   const delta = ((Math.max(A, B) - 1) / Math.max(N - 1, 1)) * deltaTilde;
-  return { w: weight(decSize, 5), b: bias(5, [0, 0, Math.log((delta / 2) ** 2), Math.log(deltaTilde), 0]) };
+  const sigma2 = (delta / 2) ** 2;
+  const logGamma = role === 'write' ? -Math.log(2 * Math.PI * Math.max(sigma2, 1 / (2 * Math.PI))) : 0;
+  return { w: weight(decSize, 5), b: bias(5, [0, 0, Math.log(sigma2), Math.log(deltaTilde), logGamma]) };
 };
 
 /**

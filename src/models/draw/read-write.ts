@@ -55,7 +55,7 @@ export const plainRead: ReadPart = (c) => ({
  */
 export const attentiveRead = (opts: AttentionOptions = {}): ReadPart => (c) => ({
   size: 2 * c.channels * c.readN * c.readN,
-  params: prefixed('attn.', attentionParams(c.decSize, c.readN, c.A, c.B)),
+  params: prefixed('attn.', attentionParams(c.decSize, c.readN, c.A, c.B, 'read')),
   read: (p, x, xHat, hDec) => {
     const at = attend(scope(p, 'attn.'), hDec, c.readN, c.A, c.B);
     const F = filterbank(at.gx, at.gy, at.sigma2, at.delta, c.readN, c.A, c.B, opts.shape ?? gaussian);
@@ -75,7 +75,7 @@ export const plainWrite: WritePart = (c) => ({
  * (patch.w: Glorot × 1/√T, as the canvas sums T patches).
  */
 export const attentiveWrite = (opts: AttentionOptions = {}): WritePart => (c) => ({
-  params: { ...prefixed('attn.', attentionParams(c.decSize, c.writeN, c.A, c.B)), ...prefixed('patch.', dense(c.decSize, c.channels * c.writeN * c.writeN, stepGain(c.T))) },
+  params: { ...prefixed('attn.', attentionParams(c.decSize, c.writeN, c.A, c.B, 'write')), ...prefixed('patch.', dense(c.decSize, c.channels * c.writeN * c.writeN, stepGain(c.T))) },
   write: (p, hDec) => {
     const N = c.writeN;
     const at = attend(scope(p, 'attn.'), hDec, N, c.A, c.B);
