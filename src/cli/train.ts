@@ -32,7 +32,7 @@ export const train = (f: Flags): Record<string, unknown> => {
     throw new UsageError(`data images are ${data.train.rows}×${data.train.cols}, the model expects ${config.B}×${config.A}`);
   const perEpoch = Math.floor(data.train.n / batch);
   const epochs = int(f, 'epochs');
-  const steps = int(f, 'steps') ?? (epochs ? epochs * perEpoch : f.minutes ? Number.MAX_SAFE_INTEGER : 2000);
+  const steps = int(f, 'steps') ?? (epochs ? epochs * perEpoch : f.minutes ? Number.MAX_SAFE_INTEGER : 600);
   const deadline = f.minutes ? Date.now() + real(f, 'minutes')! * 60_000 : Infinity;
   const evalEvery = int(f, 'eval-every') ?? 500;
   const ckptEvery = int(f, 'ckpt-every') ?? 500;
