@@ -10,6 +10,10 @@ import type { Graph } from '../src/compiler/graph.ts';
 import { time, table } from './lib.ts';
 
 const jsonOnly = process.argv.includes('--json');
+if (process.argv.includes('draw')) {
+  await import('./draw.ts');
+  process.exit(0);
+}
 
 const feedsFor = (g: Graph) => {
   let rng = seedRng(7);
