@@ -31,17 +31,18 @@ export const softmax = (x: Tensor, axis: number): Tensor => {
   return div(e, sum(e, axis, true));
 };
 
-/** x·W + b for x [batch, in], W [in, out], b [out]. */
-export const linear = <B extends number, I extends number, O extends number>(
-  x: Tensor<readonly [B, I]>, w: Tensor<readonly [I, O]>, b?: Tensor<readonly [O]>,
-): Tensor<readonly [B, O]> => {
+/** x·W + b for x [batch, in], W [in, out], b [out]; typed through when the shapes are literal. */
+export function linear<B extends number, I extends number, O extends number>(
+  x: Tensor<readonly [B, I]>, w: Tensor<readonly [I, O]>, b?: Tensor<readonly [O]>): Tensor<readonly [B, O]>;
+export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor;
+export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[0])
     throw new ShapeError(`linear: input ${fmt(x.shape)} does not match weight ${fmt(w.shape)}`);
   if (b && (b.shape.length !== 1 || b.shape[0] !== w.shape[1]))
     throw new ShapeError(`linear: bias ${fmt(b.shape)} does not match weight ${fmt(w.shape)}`);
   const y = matmul(x, w);
-  return (b ? add(y, b) : y) as Tensor<readonly [B, O]>;
-};
+  return b ? add(y, b) : y;
+}
 
 /** Binary cross-entropy of targets t ∈ [0,1] against logits: softplus(l) − t·l, stable for any l. */
 export const bceWithLogits = (logits: Tensor, t: Tensor): Tensor => sub(softplus(logits), mul(t, logits));

@@ -45,7 +45,7 @@ export const dense = (fanIn: number, fanOut: number, gain = 1): ParamSpecs => ({
 
 /** x·w + b with the layer's parameters read from `p` (`w`, `b`). */
 export const affine = (p: Params, x: Tensor): Tensor =>
-  linear(x as Tensor<readonly [number, number]>, param(p, 'w') as Tensor<readonly [number, number]>, param(p, 'b') as Tensor<readonly [number]>);
+  linear(x, param(p, 'w'), param(p, 'b'));
 
 /** The shapes alone: what `trace` takes as input specs. */
 export const shapesOf = (specs: ParamSpecs): Record<string, Shape> =>
