@@ -7,8 +7,9 @@
 //
 // Prints a table (median ms and GFLOP/s, methods interleaved round by round so machine load hits all
 // alike), then one JSON line with the numbers.
+import { createThreadedGemm } from '../src/compiler/backends/wasm-gemm-threads.ts';
 import {
-  buildSources, buildTimes, createGemm, createThreadedGemm, packCodeA, packCodeB, packIndexExprA, packIndexExprB, packedSizeA, packedSizeB,
+  buildSources, buildTimes, createGemm, packCodeA, packCodeB, packIndexExprA, packIndexExprB, packedSizeA, packedSizeB,
 } from '../src/compiler/backends/wasm-gemm.ts';
 
 const RUNS = Number(process.env.RUNS ?? 15);

@@ -1,9 +1,10 @@
+import { createThreadedGemm } from '../src/compiler/backends/wasm-gemm-threads.ts';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  MR, NR, buildSources, buildTimes, clearGemmModuleCache, createGemm, createGemmAsync, createGemmWith, createThreadedGemm, defaultConfig, loadGemmModule, gemmWat, packCodeA, packCodeB, packIndexA, packIndexB, packIndexExprA, packIndexExprB,
+  MR, NR, buildSources, buildTimes, clearGemmModuleCache, createGemm, createGemmAsync, createGemmWith, defaultConfig, loadGemmModule, gemmWat, packCodeA, packCodeB, packIndexA, packIndexB, packIndexExprA, packIndexExprB,
   packedSizeA, packedSizeB, type Gemm,
 } from '../src/compiler/backends/wasm-gemm.ts';
 
