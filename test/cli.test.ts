@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
 import { train } from '../src/cli/train.ts';
 import { evaluateCommand } from '../src/cli/evaluate.ts';
@@ -21,8 +21,8 @@ const tensorsOf = (path: string) => {
 const dir = mkdtempSync(join(tmpdir(), 'draw-cli-'));
 
 describe('draw train', () => {
-  it('a few steps on a tiny configuration lower the loss, and write checkpoint, metrics and pictures', () => {
-    const r = run([...tiny, '--steps', '30', '--lr', '0.01', '--out', join(dir, 'a')]);
+  it('a few steps on a tiny configuration lower the loss, and write checkpoint, metrics and pictures', async () => {
+    const r = await run([...tiny, '--steps', '30', '--lr', '0.01', '--out', join(dir, 'a')]);
     const log = readFileSync(join(dir, 'a', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const losses = log.filter((l) => l.loss !== undefined).map((l) => l.loss as number);
     expect(losses[losses.length - 1]).toBeLessThan(losses[0] - 20);
@@ -30,10 +30,10 @@ describe('draw train', () => {
     for (const f of ['checkpoint.bin', 'samples.png', 'steps.png', 'reconstructions.png']) expect(existsSync(join(dir, 'a', f))).toBe(true);
   }, 60_000);
 
-  it('resumes bit-exactly: 2×N steps equal N steps, stop, N more', () => {
-    run([...tiny, '--steps', '6', '--out', join(dir, 'straight')]);
-    run([...tiny, '--steps', '3', '--out', join(dir, 'split')]);
-    run(['--resume', '--steps', '3', '--out', join(dir, 'split'), '--json', '--val-images', '20']);
+  it('resumes bit-exactly: 2×N steps equal N steps, stop, N more', async () => {
+    await run([...tiny, '--steps', '6', '--out', join(dir, 'straight')]);
+    await run([...tiny, '--steps', '3', '--out', join(dir, 'split')]);
+    await run(['--resume', '--steps', '3', '--out', join(dir, 'split'), '--json', '--val-images', '20']);
     const a = tensorsOf(join(dir, 'straight', 'checkpoint.bin'));
     const b = tensorsOf(join(dir, 'split', 'checkpoint.bin'));
     expect((b.meta as { step: number }).step).toBe(6);
@@ -72,4 +72,19 @@ describe('draw CLI errors', () => {
     writeFileSync(file, '');
     fails(['train', '--out', join(file, 'sub')], "cannot write to output folder");
   });
+});
+
+describe('draw train interrupted', () => {
+  it('Ctrl-C writes a checkpoint of the last finished step, then exits with 130', async () => {
+    const out = join(dir, 'interrupted');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'train', ...tiny, '--steps', '100000', '--out', out], { stdio: 'ignore' });
+    const metrics = join(out, 'metrics.jsonl');
+    for (let i = 0; i < 600 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"step":20')); i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code).toBe(130);
+    const step = (tensorsOf(join(out, 'checkpoint.bin')).meta as { step: number }).step;
+    expect(step).toBeGreaterThanOrEqual(20);
+    expect(step).toBeLessThan(100000);
+  }, 90_000);
 });

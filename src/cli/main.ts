@@ -5,11 +5,11 @@ import { train } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { sample } from './sample.ts';
 
-const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown>> = {
+const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
   train, eval: evaluateCommand, sample,
 };
 
-const main = (argv: readonly string[]): number => {
+const main = async (argv: readonly string[]): Promise<number> => {
   let json = argv.includes('--json');
   try {
     const { command, flags } = parseFlags(argv);
@@ -20,7 +20,7 @@ const main = (argv: readonly string[]): number => {
     }
     const run = commands[command];
     if (!run) throw new UsageError(`unknown command '${command}' (commands: ${Object.keys(commands).join(', ')})`);
-    const result = run(flags);
+    const result = await run(flags);
     if (json) console.log(JSON.stringify(result));
     else console.log(Object.entries(result).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`).join('\n'));
     return 0;
@@ -33,4 +33,4 @@ const main = (argv: readonly string[]): number => {
   }
 };
 
-process.exitCode = main(process.argv.slice(2)) || process.exitCode;
+process.exitCode = (await main(process.argv.slice(2))) || process.exitCode;

@@ -16,7 +16,7 @@ import { writeSamples } from './sample.ts';
 /** Stream of a (seed, step, purpose) triple: independent draws that need no stored state. */
 export const streamFor = (seed: number, step: number, purpose: number) => seedRng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ purpose) | 0);
 
-export const train = (f: Flags): Record<string, unknown> => {
+export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const out = ensureOutDir(f.out ?? 'runs/draw');
   const backend = backendOf(f);
   const resumed = f.resume ? loadRun(f.checkpoint ?? checkpointPath(out), explicitConfig(f)) : undefined;
@@ -72,6 +72,7 @@ export const train = (f: Flags): Record<string, unknown> => {
   let orderEpoch = -1;
   try {
     while (state.step < endStep) {
+      await new Promise((resolve) => setImmediate(resolve)); // lets a Ctrl-C reach its handler
       if (interrupted) { stopped = 'interrupted'; break; }
       if (Date.now() > deadline) { stopped = 'time budget reached'; break; }
       const epoch = Math.floor(state.step / perEpoch);
