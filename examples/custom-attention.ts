@@ -2,13 +2,13 @@
 // paper's Gaussians, and whose write paints with Laplace filters. Only the filter shape changes; the
 // model, its gradients and training are untouched. Prints the gradient check of the whole model.
 import * as E from 'fp-ts/lib/Either.js';
-import { abs, add, div, log, neg, square, sqrtNonNeg } from '../src/index.ts';
+import { abs, add, div, log, neg, square, sqrt } from '../src/index.ts';
 import { attentiveRead, attentiveWrite, draw, drawProperties, type FilterShape } from '../src/models/draw/index.ts';
 
 /** −log(1 + d²/σ²): a Cauchy filter of scale σ, normalised over each row by the filterbank. */
 const cauchy: FilterShape = (d, sigma2) => neg(log(add(1, div(square(d), sigma2))));
 /** −|d|/σ: a Laplace filter. */
-const laplace: FilterShape = (d, sigma2) => neg(div(abs(d), sqrtNonNeg(sigma2)));
+const laplace: FilterShape = (d, sigma2) => neg(div(abs(d), sqrt(sigma2)));
 
 const config = { A: 6, B: 6, channels: 1, T: 2, encSize: 8, decSize: 8, zSize: 3, readN: 2, writeN: 3, readAttention: true, writeAttention: true };
 const parts = { read: attentiveRead({ shape: cauchy }), write: attentiveWrite({ shape: laplace }) };

@@ -72,6 +72,7 @@ export const materialize = <S extends Shape>(x: Tensor<S>): Tensor<S> => emit('m
 export const log = (x: Tensor): Tensor => emit('log', [x], {});
 export const tanh = (x: Tensor): Tensor => emit('tanh', [x], {});
 export const recip = (x: Tensor): Tensor => emit('recip', [x], {});
+export const sqrt = (x: Tensor): Tensor => emit('sqrt', [x], {});
 
 export const neg = (x: Tensor): Tensor => mul(x, -1);
 export const sub = (a: Operand, b: Operand): Tensor => add(a, typeof b === 'number' ? -b : neg(b));

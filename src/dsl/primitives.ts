@@ -156,6 +156,7 @@ export const primitives = {
   log: map('log', 1, ([x]) => `Math.log(${x})`, (ct, [x]) => [op.div(ct, x)]),
   // clamped at ±20, where tanh is ±1 in float64 already: GLSL's tanh is (eˣ−e⁻ˣ)/(eˣ+e⁻ˣ), NaN past ±88
   tanh: map('tanh', 1, ([x]) => `Math.tanh(Math.min(Math.max(${x}, -20.0), 20.0))`, (ct, _x, y) => [op.mul(ct, op.sub(1, op.mul(y, y)))]),
+  sqrt: map('sqrt', 1, ([x]) => `Math.sqrt(${x})`, (ct, _x, y) => [op.mul(ct, op.div(0.5, y))]),
   recip: map('recip', 1, ([x]) => `(1.0 / ${x})`, (ct, _x, y) => [op.neg(op.mul(ct, op.mul(y, y)))]),
   /** Identity that the compiler always writes to a buffer: a user-chosen kernel boundary. */
   materialize: map('materialize', 1, ([x]) => x, (ct) => [ct]),

@@ -69,6 +69,7 @@ export const primitiveCases: { readonly [P in PrimName]: fc.Arbitrary<OpCase> } 
   materialize: unary('materialize', (x) => op.exp(op.materialize(x)), -2, 2),
   log: unary('log', op.log, 0.3, 4),
   tanh: unary('tanh', op.tanh, -3, 3),
+  sqrt: unary('sqrt', op.sqrt, 0.3, 4),
   recip: unary('recip', op.recip, 0.3, 3, true),
   add: binary('add', op.add),
   mul: binary('mul', op.mul),

@@ -7,10 +7,10 @@
 // (βᵗ = exp(t·ln β)), so one traced graph serves every step and the host only counts steps. The
 // cost is float32 cancellation in 1−β2ᵗ on a device at small t: ~1e-4 relative at t = 1, shrinking
 // as t grows; negligible next to the noise in the gradients.
-import { add, mul, recip, sub } from '../dsl/ops.ts';
+import { add, mul, recip, sqrt, sub } from '../dsl/ops.ts';
 import type { Tensor } from '../dsl/tensor.ts';
 import { checkHyper, perParam, scalarStep, slotState, type Optimizer } from './optimizer.ts';
-import { powConst, sqrtNonNeg } from './numerics.ts';
+import { powConst } from './numerics.ts';
 
 export interface AdamHyper {
   readonly lr: number;
@@ -40,7 +40,7 @@ export const adam = (hp: AdamHyper): Optimizer => {
       return perParam('adam', SLOTS, params, grads, state, (p: Tensor, g: Tensor, { m, v }) => {
         const m1 = add(mul(m, b1), mul(g, 1 - b1));
         const v1 = add(mul(v, b2), mul(mul(g, g), 1 - b2));
-        const delta = mul(mul(m1, lrc), recip(add(sqrtNonNeg(mul(v1, c2)), eps)));
+        const delta = mul(mul(m1, lrc), recip(add(sqrt(mul(v1, c2)), eps)));
         return { param: sub(p, delta), slots: { m: m1, v: v1 } };
       });
     },

@@ -1,16 +1,15 @@
 // Global-norm gradient clipping, in-graph: every gradient is scaled by min(1, maxNorm/‖g‖) where
 // ‖g‖ is the norm of all gradients together, so the update's direction is kept and only its length
 // is bounded (Pascanu et al. 2013).
-import { add, div, less, maximum, mul, reshape, sum, where } from '../dsl/ops.ts';
+import { add, div, less, maximum, mul, reshape, sqrt, sum, where } from '../dsl/ops.ts';
 import type { Tensor } from '../dsl/tensor.ts';
 import { checkHyper, type Tensors } from './optimizer.ts';
-import { sqrtNonNeg } from './numerics.ts';
 
 /** ‖g‖₂ over every element of every tensor, as a rank-0 tensor. */
 export const globalNorm = (grads: Tensors): Tensor => {
   const parts: Tensor[] = Object.values(grads).map((g) => reshape(sum(mul(g, g)), []));
   if (parts.length === 0) throw new Error('globalNorm: no gradients');
-  return sqrtNonNeg(parts.reduce((a, b) => add(a, b)));
+  return sqrt(parts.reduce((a, b) => add(a, b)));
 };
 
 /**

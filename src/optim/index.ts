@@ -3,7 +3,7 @@ export { type Optimizer, type Update, type Shapes, type Tensors, slotName } from
 export { adam, type AdamHyper } from './adam.ts';
 export { sgd, type SgdHyper } from './sgd.ts';
 export { globalNorm, clipByGlobalNorm, clipScale } from './clip.ts';
-export { sqrtNonNeg, powConst } from './numerics.ts';
+export { powConst } from './numerics.ts';
 export {
   trainStep, stepSpecs, optSpecs, paramOut, optName, isOptName, STEP, LOSS, GRAD_NORM,
   type LossFn, type TrainStepOptions,
