@@ -8,6 +8,7 @@ import { trainStep, adam, initTrainState, stepFeeds, advance } from '../src/opti
 import { compile } from '../src/compiler/compile.ts';
 import { lowerGraph } from '../src/compiler/compile.ts';
 import { contractionSize } from '../src/compiler/backends/cpu.ts';
+import { kernelClass } from '../src/compiler/fuse.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
 import { time, table } from './lib.ts';
@@ -34,7 +35,8 @@ for (const T of Ts) {
   const compileMs = performance.now() - t0;
   // matmul FLOPs of one step, from the lowered kernels
   const l = unwrap(lowerGraph(graph));
-  const flops = l.kernels.filter((k) => k.reduction !== undefined && l.nodes[k.reduction].op === 'matmul')
+  const matmuls = l.kernels.filter((k) => kernelClass(l.nodes, k) === 'matmul');
+  const flops = matmuls
     .reduce((acc, kernel) => {
       const { batch: b, M, K, N } = contractionSize({ nodes: l.nodes, mat: l.mat, kernel });
       return acc + 2 * b * M * K * N;
@@ -54,7 +56,7 @@ for (const T of Ts) {
   const prof = program.profile();
   const total = Object.values(prof).reduce((a, p) => a + p.ms, 0);
   shares.push(`T=${T}: ${Object.entries(prof).sort((a, b) => b[1].ms - a[1].ms).map(([k, p]) => `${k} ${((100 * p.ms) / total).toFixed(0)}%`).join(', ')}`);
-  const matmulMs = (prof.matmul?.ms ?? 0) / (prof.matmul?.calls ?? 1) * (l.kernels.filter((k) => k.reduction !== undefined && l.nodes[k.reduction].op === 'matmul').length);
+  const matmulMs = (prof.matmul?.ms ?? 0) / (prof.matmul?.calls ?? 1) * matmuls.length;
   const rss = process.memoryUsage().rss;
   rows.push({ T, 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, kernels: program.stats.kernels,
     'matmul GFLOP/s': flops / 1e9 / (matmulMs / 1e3), 'compile s': compileMs / 1e3, 'RSS MiB': rss / 2 ** 20 });

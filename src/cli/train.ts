@@ -61,7 +61,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
     format: 'train |{bar}| {value}/{total} | loss {loss} | val {val} | {ips} img/s | ETA {eta_formatted}',
     etaBuffer: 20, hideCursor: true,
   }, cliProgress.Presets.shades_classic);
-  bar?.start(Number.isFinite(endStep) && endStep < Number.MAX_SAFE_INTEGER ? endStep : state.step + 1, state.step, { loss: '-', val: '-', ips: '-' });
+  bar?.start(endStep < Number.MAX_SAFE_INTEGER ? endStep : state.step + 1, state.step, { loss: '-', val: '-', ips: '-' });
 
   const started = performance.now();
   const startStep = state.step;

@@ -1,6 +1,5 @@
 // Renders the expression a fused kernel computes at one output index. Both backends share it: the
 // primitive table's kernel templates are written in the subset of JS that gpu.js also translates.
-import type { Graph } from './graph.ts';
 import { primitives } from '../dsl/primitives.ts';
 import { ravel, type IndexAlgebra } from '../dsl/indexing.ts';
 import type { Node } from '../dsl/tensor.ts';
@@ -35,5 +34,3 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
       throw new Error(`codegen: node ${id} (${n.op}) is neither materialised nor this kernel's reduction`);
   }
 };
-
-export const nodesOf = (g: Graph): Node[] => g.nodes.toArray();

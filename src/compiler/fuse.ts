@@ -102,5 +102,5 @@ export const fuse = (g: Graph): Fused => {
 };
 
 /** A kernel's class for profiles: its reduction's primitive, or elementwise. */
-export const kernelClass = (g: { readonly nodes: { get(i: number): Node | undefined } }, k: Kernel): string =>
-  k.reduction === undefined ? 'elementwise' : g.nodes.get(k.reduction)!.op;
+export const kernelClass = (nodes: readonly Node[], k: Kernel): string =>
+  k.reduction === undefined ? 'elementwise' : nodes[k.reduction].op;

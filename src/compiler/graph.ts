@@ -49,14 +49,6 @@ export const verify = (g: Graph): E.Either<GraphError, Graph> => {
   }
 };
 
-/** Consumers of each node (outputs count as a consumer). */
-export const useCounts = (g: Graph): Int32Array => {
-  const uses = new Int32Array(g.nodes.size);
-  g.nodes.forEach((n) => n.inputs.forEach((i) => uses[i]++));
-  g.outputs.forEach((id) => uses[id]++);
-  return uses;
-};
-
 type Rule = (n: Node, ins: Tensor[], b: Builder) => Tensor | undefined;
 
 /** Re-emits the nodes the outputs reach into `b`, inputs taken from `feeds`; returns old id → new tensor. */

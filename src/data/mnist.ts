@@ -97,7 +97,6 @@ const toThreshold = (raw: Uint8Array, out: Float32Array): Float32Array => {
 // Pixels at 0 or 255 are certain, so only the grey ones consume draws (about a fifth of MNIST):
 // this keeps loading fast, and the result is still a pure function of (bytes, seed).
 const sampleBernoulli = (raw: Uint8Array, rng: RngState, out: Float32Array): [Float32Array, RngState] => {
-  // Float64 scratch: u/2^32 rounded to float32 can become exactly 1.0.
   const u = new Float64Array(Math.min(CHUNK, raw.length));
   let state = rng;
   for (let start = 0; start < raw.length; start += u.length) {

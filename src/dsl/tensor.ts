@@ -2,7 +2,6 @@
 // step: a builder appends nodes (hash-consed, so equal subexpressions become one node) and is frozen
 // into an immutable Graph when the trace ends.
 import type { Shape } from './shape.ts';
-import { fmt } from './shape.ts';
 import { primitives, type PrimName, type AttrsOf } from './primitives.ts';
 
 export interface Node {
@@ -63,5 +62,3 @@ export const emit = <P extends PrimName>(op: P, inputs: readonly Tensor[], attrs
   b.keys.set(key, id);
   return { id, shape, builder: b };
 };
-
-export const describe = (t: Tensor): string => `${t.builder.nodes[t.id].op}${fmt(t.shape)}`;

@@ -23,7 +23,7 @@ export const cpuBackend: Backend = {
     // one WebAssembly sgemm instance per program, with scratch for the largest contraction
     // (kernels run one after another, so they share it)
     const specs = l.kernels.map((kernel) => ({ nodes: l.nodes, mat: l.mat, kernel }));
-    const needs = specs.filter((s) => s.kernel.reduction !== undefined && l.nodes[s.kernel.reduction].op === 'matmul').map(contractionScratch);
+    const needs = specs.filter((s) => kernelClass(l.nodes, s.kernel) === 'matmul').map(contractionScratch);
     let gemm: Gemm | undefined;
     let scratch: Scratch | undefined;
     if (needs.length) {
@@ -46,7 +46,7 @@ export const cpuBackend: Backend = {
       const out = bufferOf(k.root);
       const args = k.reads.map(bufferOf);
       if (!l.options.profile) return () => fn(out, ...args);
-      const entry = (profile[kernelClass(l.graph, k)] ??= { ms: 0, calls: 0 });
+      const entry = (profile[kernelClass(l.nodes, k)] ??= { ms: 0, calls: 0 });
       return () => {
         const t0 = performance.now();
         fn(out, ...args);
