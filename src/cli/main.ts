@@ -1,12 +1,13 @@
-// `npm run draw -- <command>`: train, eval, sample. Errors that a user can fix print one line and
+// `npm run draw -- <command>`: train, eval, sample, export. Errors that a user can fix print one line and
 // exit 2; with --json every command prints one JSON object as its last line.
 import { parseFlags, usage, UsageError } from './options.ts';
 import { train } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { sample } from './sample.ts';
+import { exportCommand } from './export.ts';
 
 const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
-  train, eval: evaluateCommand, sample,
+  train, eval: evaluateCommand, sample, export: exportCommand,
 };
 
 const main = async (argv: readonly string[]): Promise<number> => {

@@ -107,6 +107,7 @@ commands
   train    train DRAW on binarised MNIST (or --data IDX), write checkpoints, metrics and samples
   eval     test-set variational bound in nats (--checkpoint FILE)
   sample   PNG grids of generated digits, their drawing steps, and reconstructions with glimpses
+  export   the generator as standalone gpu.js kernels + weights + runtime (--checkpoint FILE --out DIR)
 
 flags
   --preset fast|small|paper|no-attention|no-attention-fast   (default fast: T=10, LSTM 256, z 100, read 2, write 5)
@@ -116,4 +117,5 @@ flags
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)
+  --batch N (export: images per kernel run, default 16; --out default: the checkpoint's folder/export)
   --json   print one JSON object as the last line`;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Tensor } from '../dsl/tensor.ts';
 import { trace } from '../compiler/trace.ts';
 import type { BackendName } from '../compiler/compile.ts';
-import type { DrawModel } from '../models/draw/index.ts';
+import { glimpseBox, type DrawModel } from '../models/draw/index.ts';
 import { writeImageGrid, writeStrip, type Box, type Rgb } from '../io/png.ts';
 import { gatherBatch, type Dataset } from '../data/mnist.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
@@ -17,13 +17,9 @@ const STRIP_IMAGES = 8;
 const READ: Rgb = [40, 200, 60];
 const WRITE: Rgb = [230, 40, 40];
 
-/** The square through the first and last filter centres of step t's glimpse (attention outputs are [T, batch]). */
 const glimpse = (out: Record<string, Float32Array>, part: 'read' | 'write', N: number, t: number, n: number, batch: number, color: Rgb): Box | undefined => {
-  const at = (k: string) => out[`${part}.${k}`]?.[t * batch + n];
-  const [gx, gy, delta] = [at('gx'), at('gy'), at('delta')];
-  if (gx === undefined || gy === undefined || delta === undefined) return undefined;
-  const half = ((N - 1) / 2) * delta;
-  return { x0: gx - 1 - half, y0: gy - 1 - half, x1: gx - 1 + half, y1: gy - 1 + half, color };
+  const b = glimpseBox(out, part, N, t, n, batch);
+  return b && { ...b, color };
 };
 
 const stepImages = (canvas: Float32Array, T: number, batch: number, take: number, pixels: number): Float32Array[] =>

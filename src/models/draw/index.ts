@@ -20,4 +20,5 @@ export {
   paramSpecs, initParams, dataSpecs, priorSpecs, objective, reconstruct, generate,
 } from './model.ts';
 export { type DrawModel, draw } from './draw.ts';
+export { type GlimpseBox, glimpseBox } from './glimpse.ts';
 export * as drawProperties from './properties.ts';

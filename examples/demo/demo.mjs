@@ -1,0 +1,89 @@
+// The demo page: loads the exported generator from /model/, and on "draw" generates one batch of
+// digits from the seed and plays its T canvases, with each step's write glimpse on an overlay.
+// State for scripts and tests: body[data-state] is 'loading', 'ready', 'drawing', 'done' or
+// 'error'; window.drawResult holds the last drawing's seed, kernel and final images.
+import { loadGenerator } from '/model/runtime.mjs';
+
+const SCALE = 4;
+const GAP = 4;
+const STEP_MS = 150;
+const $ = (id) => document.getElementById(id);
+const setState = (s) => (document.body.dataset.state = s);
+
+const read = async (name) => {
+  const r = await fetch(`/model/${name}`);
+  if (!r.ok) throw new Error(`cannot load /model/${name}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+};
+
+const layout = (m) => {
+  const cols = Math.ceil(Math.sqrt(m.batch));
+  const rows = Math.ceil(m.batch / cols);
+  const cell = m.config.A * SCALE + GAP;
+  for (const c of [$('digits'), $('boxes')]) {
+    c.width = cols * cell + GAP;
+    c.height = rows * cell + GAP;
+  }
+  return { side: m.config.A * SCALE, origin: (n) => [GAP + (n % cols) * cell, GAP + Math.floor(n / cols) * cell] };
+};
+
+const paint = (gen, drawing, t, grid) => {
+  const { A, B } = gen.manifest.config;
+  const digits = $('digits').getContext('2d');
+  const boxes = $('boxes').getContext('2d');
+  boxes.clearRect(0, 0, boxes.canvas.width, boxes.canvas.height);
+  boxes.strokeStyle = 'rgb(230, 40, 40)';
+  boxes.lineWidth = 2;
+  for (let n = 0; n < drawing.count; n++) {
+    const frame = drawing.frame(t, n);
+    const img = digits.createImageData(A * SCALE, B * SCALE);
+    for (let y = 0; y < B * SCALE; y++) {
+      for (let x = 0; x < A * SCALE; x++) {
+        const v = Math.round(255 * Math.min(1, Math.max(0, frame[Math.floor(y / SCALE) * A + Math.floor(x / SCALE)])));
+        img.data.set([v, v, v, 255], 4 * (y * A * SCALE + x));
+      }
+    }
+    const [ox, oy] = grid.origin(n);
+    digits.putImageData(img, ox, oy);
+    const b = drawing.box(t, n);
+    if (!b) continue;
+    // a glimpse may reach past the image: keep its box inside this digit's cell
+    boxes.save();
+    boxes.beginPath();
+    boxes.rect(ox, oy, grid.side, grid.side);
+    boxes.clip();
+    boxes.strokeRect(ox + b.x0 * SCALE, oy + b.y0 * SCALE, (b.x1 - b.x0) * SCALE, (b.y1 - b.y0) * SCALE);
+    boxes.restore();
+  }
+};
+
+const main = async () => {
+  setState('loading');
+  const gen = await loadGenerator(read, new GPU({ mode: 'gpu' }));
+  const { T } = gen.manifest.config;
+  $('steps').textContent = T;
+  const grid = layout(gen.manifest);
+  $('draw').disabled = false;
+  setState('ready');
+  $('controls').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    $('draw').disabled = true;
+    setState('drawing');
+    const seed = Number($('seed').value) | 0;
+    const drawing = gen.generate({ count: gen.manifest.batch, seed });
+    $('mode').textContent = `${gen.kernel()} (${gen.webgl() ? 'WebGL' : 'CPU fallback, no WebGL'})`;
+    for (let t = 0; t < T; t++) {
+      paint(gen, drawing, t, grid);
+      $('step').textContent = t + 1;
+      await new Promise((r) => setTimeout(r, STEP_MS));
+    }
+    window.drawResult = { seed, kernel: gen.kernel(), webgl: gen.webgl(), images: Array.from(drawing.images) };
+    $('draw').disabled = false;
+    setState('done');
+  });
+};
+
+main().catch((e) => {
+  $('error').textContent = `error: ${e.message}`;
+  setState('error');
+});

@@ -1,0 +1,22 @@
+// `draw export`: a trained generator as a folder of gpu.js kernels, weights and a small runtime that
+// needs only gpu.js (see src/export/export.ts for the layout).
+import { dirname, join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { exportGenerator, EXPORT_FILES } from '../export/export.ts';
+import { ensureOutDir, loadRun } from './session.ts';
+import { type Flags, int, explicitConfig } from './options.ts';
+
+export const exportCommand = async (f: Flags): Promise<Record<string, unknown>> => {
+  const run = loadRun(f.checkpoint, explicitConfig(f));
+  const out = ensureOutDir(f.out ?? join(dirname(f.checkpoint!), 'export'));
+  const manifest = await exportGenerator(run.model, run.state.params, out, {
+    batch: int(f, 'batch') ?? 16,
+    source: { checkpoint: f.checkpoint, step: run.state.step, seed: run.meta.seed },
+  });
+  if (E.isLeft(manifest)) throw manifest.left;
+  return {
+    command: 'export', checkpoint: f.checkpoint, step: run.state.step, out, batch: manifest.right.batch,
+    files: EXPORT_FILES.map((name) => join(out, name)), weightsBytes: manifest.right.weights.bytes,
+    try: `node ${join(out, 'generate.mjs')} --seed 1 --count 16 --out grid.png`,
+  };
+};

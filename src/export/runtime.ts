@@ -1,0 +1,136 @@
+// The exported generator's runtime (bundled into DIR/runtime.mjs by `draw export`): loads the
+// manifest, program and weights, checks their checksums, and draws digits with the library's own
+// plan runner. It imports no package: the caller passes a gpu.js instance (Node: `new GPU()` from
+// the gpu.js package; browser: `new GPU()` from gpu-browser.js), so the only dependency is gpu.js.
+import type { GPU } from 'gpu.js';
+import { planRunner, isWebGLKernel, type GpujsPlan } from '../compiler/backends/gpujs-runner.ts';
+import { fillNormal, seedRng } from '../dsl/rng.ts';
+import { glimpseBox, type GlimpseBox } from '../models/draw/glimpse.ts';
+
+export const MANIFEST_FORMAT = 'draw-ts/generator/1';
+
+export interface TensorEntry {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** Byte offset in weights.bin and length in floats (float32, little-endian). */
+  readonly offset: number;
+  readonly length: number;
+}
+
+export interface Manifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  /** The DRAW config the weights belong to (T, sizes, attention, image shape). */
+  readonly config: { readonly T: number; readonly A: number; readonly B: number; readonly channels: number; readonly zSize: number; readonly writeN: number; readonly writeAttention: boolean };
+  /** Images per run of the program; `generate` runs it as often as a count needs. */
+  readonly batch: number;
+  /** The prior noise input, [T, batch, zSize]. */
+  readonly noise: string;
+  readonly weights: { readonly file: string; readonly bytes: number; readonly sha256: string; readonly tensors: readonly TensorEntry[] };
+  readonly program: { readonly file: string; readonly sha256: string };
+  readonly source: Readonly<Record<string, unknown>>;
+}
+
+export interface Drawing {
+  readonly count: number;
+  readonly T: number;
+  /** σ(c_t) for every step: [T, count, C·B·A]. */
+  readonly canvas: Float32Array;
+  /** The write attention per step, [T, count] each: gx, gy (1-based), delta, sigma, gamma. Empty without write attention. */
+  readonly write: Readonly<Record<string, Float32Array>>;
+  /** The finished images, [count, C·B·A]. */
+  readonly images: Float32Array;
+  /** Step t's canvas of image n. */
+  frame(t: number, n: number): Float32Array;
+  /** Step t's write glimpse of image n. */
+  box(t: number, n: number): GlimpseBox | undefined;
+}
+
+export interface Generator {
+  readonly manifest: Manifest;
+  /** The noise `generate({ seed })` uses: standard normal [T, count, zSize] from the library's seeded generator. */
+  noise(seed: number, count: number): Float32Array;
+  generate(opts: { readonly count: number; readonly seed?: number; readonly eps?: Float32Array }): Drawing;
+  /** The gpu.js kernel class the last run used ('WebGL2Kernel', 'HeadlessGLKernel', 'CPUKernel', ...). */
+  kernel(): string;
+  /** Whether that kernel is WebGL (and not a CPU or WebAssembly fallback). */
+  webgl(): boolean;
+  dispose(): void;
+}
+
+export type ReadFile = (name: string) => Promise<ArrayBuffer>;
+
+const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
+const sha256 = async (b: ArrayBuffer) => hex(await globalThis.crypto.subtle.digest('SHA-256', b));
+const text = (b: ArrayBuffer) => new TextDecoder().decode(b);
+
+const verified = async (read: ReadFile, file: string, expect: string): Promise<ArrayBuffer> => {
+  const b = await read(file);
+  const got = await sha256(b);
+  if (got !== expect) throw new Error(`generator: ${file} is corrupt (sha256 ${got}, manifest says ${expect})`);
+  return b;
+};
+
+const weightsOf = (m: Manifest, bytes: ArrayBuffer): Record<string, Float32Array> => {
+  if (bytes.byteLength !== m.weights.bytes) throw new Error(`generator: ${m.weights.file} has ${bytes.byteLength} bytes, manifest says ${m.weights.bytes}`);
+  const view = new DataView(bytes);
+  return Object.fromEntries(m.weights.tensors.map(({ name, offset, length }) =>
+    [name, Float32Array.from({ length }, (_, i) => view.getFloat32(offset + 4 * i, true))]));
+};
+
+/** Rows [from, from + rows) of every step of a [T, n, width] array, as [T, rows, width]; missing rows are zero. */
+const rowsOf = (src: Float32Array, T: number, n: number, width: number, from: number, rows: number): Float32Array => {
+  const out = new Float32Array(T * rows * width);
+  const take = Math.max(0, Math.min(rows, n - from));
+  for (let t = 0; t < T; t++) out.set(src.subarray((t * n + from) * width, (t * n + from + take) * width), t * rows * width);
+  return out;
+};
+
+/** Loads a generator through `read` (file name → bytes) and runs it on `gpu`. */
+export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator> => {
+  const m = JSON.parse(text(await read('manifest.json'))) as Manifest;
+  if (m?.format !== MANIFEST_FORMAT) throw new Error(`generator: manifest.json has format ${JSON.stringify(m?.format)}, expected ${MANIFEST_FORMAT}`);
+  const plan = JSON.parse(text(await verified(read, m.program.file, m.program.sha256))) as GpujsPlan;
+  const weights = weightsOf(m, await verified(read, m.weights.file, m.weights.sha256));
+  const runner = planRunner(plan, gpu, { onDevice: (gpu as unknown as { mode?: string }).mode !== 'cpu' });
+  const { T, A, B, channels, zSize, writeN } = m.config;
+  const pixels = A * B * channels;
+  const noise = (seed: number, count: number) => {
+    const eps = new Float32Array(T * count * zSize);
+    fillNormal(seedRng(seed), eps);
+    return eps;
+  };
+  const generate: Generator['generate'] = ({ count, seed = 1, eps = noise(seed, count) }) => {
+    if (!(Number.isInteger(count) && count > 0)) throw new Error(`generator: count must be a positive integer, got ${count}`);
+    if (eps.length !== T * count * zSize) throw new Error(`generator: eps needs ${T}×${count}×${zSize} values, got ${eps.length}`);
+    const canvas = new Float32Array(T * count * pixels);
+    const write: Record<string, Float32Array> = {};
+    for (let from = 0; from < count; from += m.batch) {
+      const out = runner.run({ ...weights, [m.noise]: rowsOf(eps, T, count, zSize, from, m.batch) });
+      const rows = Math.min(m.batch, count - from);
+      // scatter this run's rows back into [T, count, …]
+      const put = (dst: Float32Array, src: Float32Array, width: number) => {
+        for (let t = 0; t < T; t++) dst.set(src.subarray(t * m.batch * width, (t * m.batch + rows) * width), (t * count + from) * width);
+      };
+      put(canvas, out.canvas, pixels);
+      for (const [name, v] of Object.entries(out)) {
+        if (!name.startsWith('write.')) continue;
+        put((write[name] ??= new Float32Array(T * count)), v, 1);
+      }
+    }
+    return {
+      count, T, canvas,
+      write: Object.fromEntries(Object.entries(write).map(([k, v]) => [k.slice('write.'.length), v])),
+      images: canvas.slice((T - 1) * count * pixels),
+      frame: (t, n) => canvas.subarray((t * count + n) * pixels, (t * count + n + 1) * pixels),
+      box: (t, n) => (m.config.writeAttention ? glimpseBox(write, 'write', writeN, t, n, count) : undefined),
+    };
+  };
+  return {
+    manifest: m,
+    noise,
+    generate,
+    kernel: runner.ran,
+    webgl: () => isWebGLKernel(runner.ran()),
+    dispose: runner.dispose,
+  };
+};
