@@ -1,7 +1,7 @@
 // The demo page: loads the exported generator from /model/, and on "draw" generates one batch of
 // digits from the seed and plays its T canvases, with each step's write glimpse on an overlay.
 // State for scripts and tests: body[data-state] is 'loading', 'ready', 'drawing', 'done' or
-// 'error'; window.drawResult holds the last drawing's seed, kernel and final images.
+// 'error'; window.drawResult holds the last drawing's seed, kernel, final images and layout.
 import { loadGenerator } from '/model/runtime.mjs';
 
 const SCALE = 4;
@@ -77,7 +77,11 @@ const main = async () => {
       $('step').textContent = t + 1;
       await new Promise((r) => setTimeout(r, STEP_MS));
     }
-    window.drawResult = { seed, kernel: gen.kernel(), webgl: gen.webgl(), images: Array.from(drawing.images) };
+    window.drawResult = {
+      seed, kernel: gen.kernel(), webgl: gen.webgl(), images: Array.from(drawing.images),
+      // where each digit sits on the canvas, so a test can read back what the page shows
+      scale: SCALE, origins: Array.from({ length: drawing.count }, (_, n) => grid.origin(n)),
+    };
     $('draw').disabled = false;
     setState('done');
   });

@@ -8,14 +8,13 @@ import { createRequire } from 'node:module';
 import type { GPU } from 'gpu.js';
 import { size } from '../../dsl/shape.ts';
 import { renderGpujsKernel } from './gpujs.ts';
-import { planRunner, type GpujsPlan, type KernelCache } from './gpujs-runner.ts';
+import { planRunner, isWebGLKernel, type GpujsPlan, type KernelCache } from './gpujs-runner.ts';
 import { getGpuContext } from '../gpu-context.ts';
 import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../compile.ts';
 
 /** WebGL returns zeros past this many texture arguments, and fails on outputs past 16384². */
 const MAX_ARGS = 32;
 const MAX_OUTPUT = 16384 * 16384;
-export const GL_KERNELS = new Set(['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel']);
 
 /** The lowered graph as a gpu.js plan, or why WebGL could not run it. */
 export const gpujsPlan = (l: Lowering): E.Either<CompileError, GpujsPlan> => {
@@ -41,7 +40,8 @@ export const gpujsPlan = (l: Lowering): E.Either<CompileError, GpujsPlan> => {
   return E.right({
     format: 'draw-ts/gpujs-plan/1',
     kernels,
-    inputs: [...l.graph.inputs].map(([name, id]) => ({ name, id, size: size(l.nodes[id].shape) })),
+    // inputs no kernel reads (say, the encoder's weights in a generator) are left out
+    inputs: [...l.graph.inputs].filter(([, id]) => lastRead.has(id) || outputIds.has(id)).map(([name, id]) => ({ name, id, size: size(l.nodes[id].shape) })),
     outputs: [...l.graph.outputs].map(([name, id]) => ({ name, id })),
     steps,
   });
@@ -81,7 +81,7 @@ export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
         run: (feeds) => {
           l.check(feeds);
           const out = runner.run(feeds);
-          if (mode === 'gpu' && !GL_KERNELS.has(runner.ran())) throw new CompileError(`gpujs backend: kernel ran on ${runner.ran()}, not WebGL`);
+          if (mode === 'gpu' && !isWebGLKernel(runner.ran())) throw new CompileError(`gpujs backend: kernel ran on ${runner.ran()}, not WebGL`);
           return out;
         },
         profile: () => ({}),

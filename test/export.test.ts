@@ -1,0 +1,144 @@
+// The exported generator: a tiny model is trained and exported with the CLI, then the export's own
+// runtime (in gpu.js CPU mode and, where WebGL starts, on headless-gl), its Node command and the
+// browser demo must draw what the library's `generate` draws for the same noise.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync, symlinkSync, copyFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { PNG } from 'pngjs';
+import type { GPU as GpuType } from 'gpu.js';
+import { train } from '../src/cli/train.ts';
+import { exportCommand } from '../src/cli/export.ts';
+import { parseFlags } from '../src/cli/options.ts';
+import { loadRun, compileOrThrow } from '../src/cli/session.ts';
+import { trace } from '../src/compiler/trace.ts';
+import type { Tensor } from '../src/dsl/tensor.ts';
+import { fillNormal, seedRng } from '../src/dsl/rng.ts';
+import { encodeImageGrid } from '../src/io/png.ts';
+import { getGpuContext } from '../src/compiler/gpu-context.ts';
+import type { Generator, loadGenerator as LoadGenerator } from '../src/export/runtime.ts';
+import { demoInBrowser } from './browser.ts';
+
+const { GPU } = createRequire(import.meta.url)('gpu.js') as { GPU: typeof GpuType };
+const dir = mkdtempSync(join(tmpdir(), 'draw-export-'));
+const out = join(dir, 'export');
+const checkpoint = join(dir, 'run', 'checkpoint.bin');
+const SEED = 7;
+const COUNT = 20; // more than one batch of 16: the runtime must run the program twice
+
+let loadGenerator: typeof LoadGenerator;
+let reference: Record<string, Float32Array>;
+const readFrom = (folder: string) => async (name: string) => {
+  const b = readFileSync(join(folder, name));
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+};
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+const decodePng = (path: string) => PNG.sync.read(readFileSync(path)).data;
+
+beforeAll(async () => {
+  await train(parseFlags(['train', '--preset', 'small', '--T', '4', '--enc', '32', '--dec', '32', '--z', '8', '--batch', '20', '--steps', '20',
+    '--lr', '0.01', '--val-images', '20', '--out', join(dir, 'run'), '--json']).flags);
+  await exportCommand(parseFlags(['export', '--checkpoint', checkpoint, '--out', out]).flags);
+  // where an export is copied, `npm install` puts gpu.js next to it; here the repository's copy serves
+  symlinkSync(resolve('node_modules'), join(out, 'node_modules'));
+  ({ loadGenerator } = await import(join(out, 'runtime.mjs')));
+  // the library's own generate, compiled for the CPU, with the noise the runtime draws for SEED
+  const { model, state } = loadRun(checkpoint);
+  const c = model.config;
+  const eps = new Float32Array(c.T * COUNT * c.zSize);
+  fillNormal(seedRng(SEED), eps);
+  const gen = compileOrThrow(trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(COUNT)), 'cpu');
+  reference = Object.fromEntries(Object.entries(gen.run({ ...state.params, eps })).map(([k, v]) => [k, v.slice()]));
+}, 120_000);
+
+const expectMatches = (g: Generator, tol: number) => {
+  const d = g.generate({ count: COUNT, seed: SEED });
+  expect(maxDiff(d.canvas, reference.canvas)).toBeLessThan(tol);
+  for (const k of ['gx', 'gy', 'delta', 'sigma', 'gamma']) expect(maxDiff(d.write[k], reference[`write.${k}`])).toBeLessThan(tol * 10);
+  return d;
+};
+
+describe('draw export', () => {
+  it('writes manifest, program, generator weights only, runtime, command and gpu.js browser build', () => {
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    const sha = (f: string) => createHash('sha256').update(readFileSync(join(out, f))).digest('hex');
+    expect(m.format).toBe('draw-ts/generator/1');
+    expect(m.weights.sha256).toBe(sha('weights.bin'));
+    expect(m.program.sha256).toBe(sha('program.json'));
+    const names: string[] = m.weights.tensors.map((t: { name: string }) => t.name);
+    expect(names).toContain('dec.w');
+    expect(names.some((n) => n.startsWith('enc.') || n.startsWith('read.') || n.startsWith('q.'))).toBe(false);
+    // the runtime is standalone: no import at all, so gpu.js comes from the caller
+    expect(readFileSync(join(out, 'runtime.mjs'), 'utf8')).not.toMatch(/^\s*import\s/m);
+    expect(JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')).dependencies).toEqual({ 'gpu.js': '2.24.1' });
+  });
+
+  it("its runtime in gpu.js's CPU mode draws what the library's generate draws for the same seed", async () => {
+    const g = await loadGenerator(readFrom(out), new GPU({ mode: 'cpu' }));
+    const d = expectMatches(g, 1e-5);
+    expect(g.kernel()).toBe('CPUKernel');
+    expect(g.webgl()).toBe(false);
+    expect(d.images).toEqual(d.canvas.slice((d.T - 1) * COUNT * 784));
+    expect(d.box(0, 0)).toBeDefined();
+  });
+
+  it.runIf(getGpuContext().ok)('its runtime on WebGL (headless-gl) matches within float32 tolerance and says it ran WebGL', async () => {
+    const ctx = getGpuContext();
+    if (!ctx.ok) throw new Error(ctx.reason);
+    const g = await loadGenerator(readFrom(out), ctx.gpu);
+    expectMatches(g, 1e-3);
+    expect(g.kernel()).toBe('HeadlessGLKernel');
+    expect(g.webgl()).toBe(true);
+    g.dispose();
+  });
+
+  it('node generate.mjs writes the same PNG grid as the library, and the drawing steps', () => {
+    const r = spawnSync(process.execPath, [join(out, 'generate.mjs'), '--seed', String(SEED), '--count', String(COUNT), '--mode', 'cpu',
+      '--out', join(dir, 'grid.png'), '--steps', join(dir, 'steps.png'), '--json'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ count: COUNT, seed: SEED, kernel: 'CPUKernel', webgl: false });
+    const mine = encodeImageGrid(reference.canvas.slice(3 * COUNT * 784), { count: COUNT, rows: 28, cols: 28, scale: 2, gridCols: 5 });
+    expect(maxDiff(decodePng(join(dir, 'grid.png')), PNG.sync.read(mine).data)).toBeLessThanOrEqual(1);
+    expect(PNG.sync.read(readFileSync(join(dir, 'steps.png'))).height).toBeGreaterThan(0);
+  });
+
+  it('refuses a corrupt weights file, naming it', async () => {
+    const bad = join(dir, 'corrupt');
+    mkdirSync(bad);
+    for (const f of ['manifest.json', 'program.json', 'weights.bin']) copyFileSync(join(out, f), join(bad, f));
+    const w = readFileSync(join(bad, 'weights.bin'));
+    w[100] ^= 0xff;
+    writeFileSync(join(bad, 'weights.bin'), w);
+    await expect(loadGenerator(readFrom(bad), new GPU({ mode: 'cpu' }))).rejects.toThrow(/weights\.bin is corrupt/);
+  });
+
+  it('the CLI names a missing checkpoint', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'export', '--checkpoint', join(dir, 'nope.bin'), '--out', join(dir, 'x')], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/nope\.bin/);
+  });
+});
+
+describe('the browser demo', () => {
+  it('draws the digits of the export in Chromium on WebGL, close to the Node runtime', async () => {
+    const page = await demoInBrowser(out, { seed: SEED, screenshot: join('runs', 'test-artifacts', 'demo-page.png') });
+    expect(page.error).toBe('');
+    expect(page.mode).toMatch(/^WebGL2?Kernel \(WebGL\)$/);
+    expect(page.step).toBe('4');
+    const g = await loadGenerator(readFrom(out), new GPU({ mode: 'cpu' }));
+    const node = g.generate({ count: g.manifest.batch, seed: SEED }).images;
+    expect(maxDiff(page.images, node)).toBeLessThan(1e-3);
+    // what the canvas shows: each digit's pixels, read back from the page, against the Node images
+    expect(maxDiff(page.canvasPixels, Array.from(node, (v) => Math.round(255 * v)))).toBeLessThanOrEqual(2);
+    const spread = Math.max(...page.canvasPixels) - Math.min(...page.canvasPixels);
+    expect(spread).toBeGreaterThan(50); // not blank
+  }, 120_000);
+});
