@@ -22,6 +22,9 @@ export interface PlanRunner {
   dispose(): void;
 }
 
+/** gpu.js's WebGL kernel classes: anything else is a CPU or WebAssembly fallback. */
+export const isWebGLKernel = (name: string): boolean => ['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel'].includes(name);
+
 export type KernelCache = Map<string, IKernelRunShortcut>;
 
 type Value = Float32Array | Texture;
