@@ -7,7 +7,7 @@ import { serveDemo } from '../examples/demo/serve.ts';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = [
-  '--no-sandbox', '--headless=new',
+  '--no-sandbox', '--disable-dev-shm-usage',
   // WebGL without a GPU: ANGLE on SwiftShader
   '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
   // no traffic but to the demo server

@@ -112,7 +112,7 @@ commands
 flags
   --preset fast|small|paper|no-attention|no-attention-fast   (default fast: T=10, LSTM 256, z 100, read 2, write 5)
   --T N --enc N --dec N --z N --read-n N --write-n N --attention on|off
-  --batch N (100) --lr X (1e-3) --clip X (10) --steps N (600) | --epochs N | --minutes M
+  --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw) --checkpoint FILE --resume
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file

@@ -22,7 +22,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const resumed = f.resume ? loadRun(f.checkpoint ?? checkpointPath(out), explicitConfig(f)) : undefined;
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: int(f, 'batch') ?? 100,
-    lr: real(f, 'lr') ?? 1e-3, clip: real(f, 'clip') ?? 10, binarisation: binarisationOf(f),
+    lr: real(f, 'lr') ?? 3e-3, clip: real(f, 'clip') ?? 10, binarisation: binarisationOf(f),
   };
   if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip) !== undefined) throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed and --clip');
   const { config, batch, seed } = meta0;
@@ -32,7 +32,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
     throw new UsageError(`data images are ${data.train.rows}×${data.train.cols}, the model expects ${config.B}×${config.A}`);
   const perEpoch = Math.floor(data.train.n / batch);
   const epochs = int(f, 'epochs');
-  const steps = int(f, 'steps') ?? (epochs ? epochs * perEpoch : f.minutes ? Number.MAX_SAFE_INTEGER : 600);
+  const steps = int(f, 'steps') ?? (epochs ? epochs * perEpoch : f.minutes ? Number.MAX_SAFE_INTEGER : 1000);
   const deadline = f.minutes ? Date.now() + real(f, 'minutes')! * 60_000 : Infinity;
   const evalEvery = int(f, 'eval-every') ?? 500;
   const ckptEvery = int(f, 'ckpt-every') ?? 500;
