@@ -13,6 +13,8 @@ export interface ExprContext {
   readonly arg: (id: number) => string;
   /** The kernel's reduction, rendered as its accumulator variable. */
   readonly acc?: { readonly id: number; readonly name: string };
+  /** A backend's own renderings of elementwise primitives, by op (the primitive table's otherwise). */
+  readonly maps?: Readonly<Record<string, (args: readonly string[]) => string>>;
 }
 
 export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[]): string => {
@@ -23,7 +25,7 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
   if (id !== ctx.root && ctx.mat[id]) return `${ctx.arg(id)}[${ravel(ctx.alg, idx, n.shape)}]`;
   switch (t.kind) {
     case 'map':
-      return t.render(n.inputs.map((i) => renderExpr(ctx, i, idx)));
+      return (ctx.maps?.[n.op] ?? t.render)(n.inputs.map((i) => renderExpr(ctx, i, idx)));
     case 'view': {
       const cases = t.index(ctx.alg, idx, n.attrs as never, n.inputs.map((i) => ctx.nodes[i].shape), n.shape);
       const load = (k: number) => renderExpr(ctx, n.inputs[cases[k].input], cases[k].idx);

@@ -4,13 +4,14 @@ import * as E from 'fp-ts/lib/Either.js';
 import { size } from '../../dsl/shape.ts';
 import { renderCpuKernel, contractionScratch } from './cpu.ts';
 import { createGemm, type Gemm } from './wasm-gemm.ts';
+import { cpuLib, cpuLibPrelude } from './cpu-math.ts';
 import type { Backend, Lowering, Program } from '../compile.ts';
 import { kernelClass } from '../fuse.ts';
 import { debugKernels } from '../compile.ts';
 
 type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
 interface Scratch { readonly a: number; readonly b: number; readonly c: number }
-type Factory = (gemm: Gemm | undefined, scratch: Scratch | undefined) => KernelFn;
+type Factory = (gemm: Gemm | undefined, scratch: Scratch | undefined, lib: typeof cpuLib) => KernelFn;
 const cache = new Map<string, Factory>();
 
 export const cpuBackend: Backend = {
@@ -38,11 +39,11 @@ export const cpuBackend: Backend = {
       if (debugKernels()) console.log(`// kernel ${k.root} ${l.nodes[k.root].op} [${k.shape}]\n${source}`);
       let factory = cache.get(source);
       if (!factory) {
-        factory = new Function('gemm', 'scratch', source) as Factory;
+        factory = new Function('gemm', 'scratch', 'lib', `${cpuLibPrelude}\n${source}`) as Factory;
         cache.set(source, factory);
         built++;
       }
-      const fn = factory(gemm, scratch);
+      const fn = factory(gemm, scratch, cpuLib);
       const out = bufferOf(k.root);
       const args = k.reads.map(bufferOf);
       if (!l.options.profile) return () => fn(out, ...args);

@@ -1,11 +1,12 @@
 // The CPU backend: each fused kernel is rendered as specialised JavaScript (typed-array loops, shapes
 // and strides as literals) and built once with `new Function`. Contractions pack their operands into
-// 4-wide panels and run a 4×4 register-blocked micro-kernel.
+// the WebAssembly sgemm's panel layout and call it (wasm-gemm.ts).
 import { primitives } from '../../dsl/primitives.ts';
 import { symbolicWith, unravel } from '../../dsl/indexing.ts';
 import { size, type Shape } from '../../dsl/shape.ts';
 import { renderExpr, type ExprContext } from '../codegen.ts';
 import type { KernelSpec } from './backend.ts';
+import { cpuMaps } from './cpu-math.ts';
 import { packCodeA, packCodeB, packedSizeA, packedSizeB } from './wasm-gemm.ts';
 
 export const cpuIndex = symbolicWith((a, k) => `((${a}) / ${k} | 0)`);
@@ -15,11 +16,11 @@ const loops = (vars: readonly string[], shape: Shape, body: string): string =>
 
 const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
-/** The kernel's JS source: a factory returning `function(out, a0, a1, ...)`. */
+/** The kernel's JS source: the body of a factory `(gemm, scratch, lib)` returning `function(out, a0, a1, ...)`. */
 export const renderCpuKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;
   const ctx = (acc?: ExprContext['acc']): ExprContext =>
-    ({ nodes, mat: spec.mat, root: kernel.root, alg: cpuIndex, arg: (id) => `a${kernel.reads.indexOf(id)}`, acc });
+    ({ nodes, mat: spec.mat, root: kernel.root, alg: cpuIndex, arg: (id) => `a${kernel.reads.indexOf(id)}`, acc, maps: cpuMaps });
   const params = ['out', ...kernel.reads.map((_, i) => `a${i}`)].join(', ');
   const outVars = names('i', kernel.shape.length);
   const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
