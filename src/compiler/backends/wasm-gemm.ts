@@ -73,11 +73,12 @@ export const packIndexExprB = (k: string, j: string, K: number): string =>
 /** k-block of the packing loops: keeps both a row-major and a transposed source cache-friendly. */
 const PACK_KB = 32;
 
-const packCode = (P: number, rows: number, K: number, m: string, dst: string, value: (r: string, k: string) => string): string => {
+const packCode = (P: number, rows: number, K: number, m: string, dst: string, value: (r: string, k: string) => string,
+  [k0, k1]: readonly [number, number]): string => {
   const full = Math.floor(rows / P) * P, rem = rows - full;
   const lanes = [...Array(P).keys()].map((r) => `{ const pk_r = pk_r0 + ${r}; ${m}[pk_w + ${r}] = ${value('pk_r', 'pk_k')}; }`);
-  return `for (let pk_k0 = 0; pk_k0 < ${K}; pk_k0 += ${PACK_KB}) {
-  const pk_ke = pk_k0 + ${PACK_KB} < ${K} ? pk_k0 + ${PACK_KB} : ${K};
+  return `for (let pk_k0 = ${k0}; pk_k0 < ${k1}; pk_k0 += ${PACK_KB}) {
+  const pk_ke = pk_k0 + ${PACK_KB} < ${k1} ? pk_k0 + ${PACK_KB} : ${k1};
   for (let pk_r0 = 0; pk_r0 < ${full}; pk_r0 += ${P}) {
     let pk_w = (${dst}) + pk_r0 * ${K} + pk_k0 * ${P};
     for (let pk_k = pk_k0; pk_k < pk_ke; pk_k++, pk_w += ${P}) {
@@ -96,14 +97,14 @@ const packCode = (P: number, rows: number, K: number, m: string, dst: string, va
  * or transposed). `m` names a Float32Array view of the wasm memory, `dst` is a float-offset
  * expression, `value(i, k)` returns a JS expression for A[i][k] over the given variable names.
  * Full panels are unrolled MR-wide; the last panel's padding is left as is. Introduces only
- * block-scoped names starting with `pk_`.
+ * block-scoped names starting with `pk_`. `ks` = [k0, k1) packs only those k (all by default).
  */
-export const packCodeA = (M: number, K: number, m: string, dst: string, value: (i: string, k: string) => string): string =>
-  packCode(MR, M, K, m, dst, value);
+export const packCodeA = (M: number, K: number, m: string, dst: string, value: (i: string, k: string) => string,
+  ks: readonly [number, number] = [0, K]): string => packCode(MR, M, K, m, dst, value, ks);
 
 /** As packCodeA, for B (K×N): `value(k, j)` is a JS expression for B[k][j]; panels NR wide. */
-export const packCodeB = (K: number, N: number, m: string, dst: string, value: (k: string, j: string) => string): string =>
-  packCode(NR, N, K, m, dst, (j, k) => value(k, j));
+export const packCodeB = (K: number, N: number, m: string, dst: string, value: (k: string, j: string) => string,
+  ks: readonly [number, number] = [0, K]): string => packCode(NR, N, K, m, dst, (j, k) => value(k, j), ks);
 
 // ---------------------------------------------------------------------------------------------------
 // WAT generation
