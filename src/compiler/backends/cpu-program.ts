@@ -5,6 +5,7 @@ import { size } from '../../dsl/shape.ts';
 import { renderCpuKernel, contractionScratch } from './cpu.ts';
 import { createGemm, type Gemm } from './wasm-gemm.ts';
 import { cpuLib, cpuLibPrelude } from './cpu-math.ts';
+import { sumsOfProductsAsOne } from './cpu-passes.ts';
 import type { Backend, Lowering, Program } from '../compile.ts';
 import { kernelClass } from '../fuse.ts';
 import { debugKernels } from '../compile.ts';
@@ -15,6 +16,7 @@ type Factory = (gemm: Gemm | undefined, scratch: Scratch | undefined, lib: typeo
 const cache = new Map<string, Factory>();
 
 export const cpuBackend: Backend = {
+  prepare: sumsOfProductsAsOne,
   lower: (l: Lowering) => {
     const slots = l.plan.slotSizes.map((n) => new Float32Array(n));
     const inputs = new Map([...l.graph.inputs].map(([name, id]) => [name, new Float32Array(size(l.nodes[id].shape))] as const));
@@ -34,6 +36,7 @@ export const cpuBackend: Backend = {
     }
     let built = 0;
     const profile: Record<string, { ms: number; calls: number }> = {};
+    const kernelMs = new Float64Array(l.kernels.length);
     const steps = l.kernels.map((k, i) => {
       const source = renderCpuKernel(specs[i]);
       if (debugKernels()) console.log(`// kernel ${k.root} ${l.nodes[k.root].op} [${k.shape}]\n${source}`);
@@ -51,7 +54,9 @@ export const cpuBackend: Backend = {
       return () => {
         const t0 = performance.now();
         fn(out, ...args);
-        entry.ms += performance.now() - t0;
+        const ms = performance.now() - t0;
+        entry.ms += ms;
+        kernelMs[i] += ms;
         entry.calls++;
       };
     });
@@ -69,6 +74,7 @@ export const cpuBackend: Backend = {
         return Object.fromEntries(outputs);
       },
       profile: () => profile,
+      kernelMs: () => kernelMs,
       dispose: () => undefined,
     };
     return E.right(program);
