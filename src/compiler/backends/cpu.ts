@@ -48,7 +48,7 @@ const splitLoops = (vars: readonly string[], shape: Shape, expr: (extra: Partial
 
 const whole = (shape: Shape): number[][] => shape.map((n) => [0, n]);
 
-/** The kernel's JS source: the body of a factory `(gemm, scratch, lib)` returning `function(out, a0, a1, ...)`. */
+/** The kernel's JS source: the body of a factory `(gemm, ops, lib)` returning `function(out, a0, a1, ...)`. */
 export const renderCpuKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;
   const ctx: Render = (extra = {}) =>
@@ -100,8 +100,10 @@ const packPieces = (K: number, value: (r: string, k: string, extra: Partial<Expr
 /**
  * A contraction: for each batch slice the operands are packed (their fused expressions evaluated
  * once per element) into the WebAssembly sgemm's panel layout, one batched sgemm call multiplies
- * them, and the epilogue reads C back. The factory is called with the program's `gemm` and the
- * float offsets of its scratch regions.
+ * them, and the epilogue reads C back. The factory is called with the program's `gemm` and this
+ * kernel's `ops`: float offsets of packed A, packed B and C, and `packA()`/`packB()`, which say
+ * whether the operand must be packed now (an operand that only reads graph inputs, a weight, is
+ * packed once per run and shared by every kernel reading it the same way: see packedOnce).
  */
 const renderContraction = (spec: KernelSpec, ctx: Render, params: string): string => {
   const { nodes, kernel } = spec;
@@ -114,21 +116,42 @@ const renderContraction = (spec: KernelSpec, ctx: Render, params: string): strin
   const A = (i: string, k: string, extra: Partial<ExprContext>) => renderExpr(ctx(extra), red.inputs[0], loads([...bIdx, i, 'j'], k)[0]);
   const B = (k: string, j: string, extra: Partial<ExprContext>) => renderExpr(ctx(extra), red.inputs[1], loads([...bIdx, 'i', j], k)[1]);
   const epi = renderExpr(ctx({ acc: { id: kernel.reduction!, name: 'acc' } }), kernel.root, [...bIdx, 'i', 'j']);
-  const packA = packPieces(K, A, (value, ks) => packCodeA(M, K, 'm', `scratch.a + bt * ${PA}`, value, ks));
-  const packB = packPieces(K, (j, k, extra) => B(k, j, extra), (value, ks) => packCodeB(K, N, 'm', `scratch.b + bt * ${PB}`, (k, j) => value(j, k), ks));
+  const packA = packPieces(K, A, (value, ks) => packCodeA(M, K, 'm', `ops.a + bt * ${PA}`, value, ks));
+  const packB = packPieces(K, (j, k, extra) => B(k, j, extra), (value, ks) => packCodeB(K, N, 'm', `ops.b + bt * ${PB}`, (k, j) => value(j, k), ks));
   return `return function(${params}) {
 const m = gemm.f32();
-for (let bt = 0; bt < ${batch}; bt++) {
+if (ops.packA()) for (let bt = 0; bt < ${batch}; bt++) {
 ${packA}
+}
+if (ops.packB()) for (let bt = 0; bt < ${batch}; bt++) {
 ${packB}
 }
-gemm.gemmBatched(${batch}, scratch.a, scratch.b, scratch.c, ${M}, ${N}, ${K});
-let f = 0, c = scratch.c;
+gemm.gemmBatched(${batch}, ops.a, ops.b, ops.c, ${M}, ${N}, ${K});
+let f = 0, c = ops.c;
 for (let bt = 0; bt < ${batch}; bt++) for (let i = 0; i < ${M}; i++) for (let j = 0; j < ${N}; j++) {
   const acc = m[c++];
   out[f++] = ${epi};
 }
 };`;
+};
+
+/**
+ * For each operand of a contraction kernel (A, B): a key naming its packed form when it reads
+ * nothing but graph inputs (so it is the same all run long), else undefined. Equal keys, equal
+ * packed contents: hash-consing gives one node to one expression.
+ */
+export const packedOnce = (spec: KernelSpec): [string | undefined, string | undefined] => {
+  const { nodes, mat, kernel } = spec;
+  const red = nodes[kernel.reduction!];
+  const { batch, M, K, N } = contractionSize(spec);
+  const onlyInputs = (id: number): boolean => {
+    const n = nodes[id];
+    if (n.op === 'input') return true;
+    if (mat[id]) return false;
+    return n.inputs.every(onlyInputs);
+  };
+  const key = (k: 0 | 1) => (onlyInputs(red.inputs[k]) ? `${k}:${red.inputs[k]}:${batch}x${M}x${K}x${N}` : undefined);
+  return [key(0), key(1)];
 };
 
 /** Sizes of a contraction kernel's product: batch slices of M×K · K×N. */

@@ -19,7 +19,7 @@ const agrees = (g: Graph) => {
   for (const k of Object.keys(ref)) ref[k].forEach((v, i) => expect(out[k][i]).toBeCloseTo(v, 3));
 };
 
-describe('cpu passes: sums of products as one product', () => {
+describe('cpu backend: sums of products as one product', () => {
   // Σ_t X_tᵀ·D_t, as backprop through an unrolled RNN leaves a weight gradient
   const specs = { x0: [4, 5], x1: [4, 5], x2: [4, 5], d0: [4, 3], d1: [4, 3], d2: [4, 3] };
   const xs = (v: Record<string, Tensor>) => [0, 1, 2].map((t) => matmul(transpose(tanh(v[`x${t}`])), v[`d${t}`]));
@@ -45,5 +45,20 @@ describe('cpu passes: sums of products as one product', () => {
     }, specs));
     expect(matmulKernels(g).map((s) => s.K).sort()).toEqual([4, 8]);
     agrees(g);
+  });
+});
+
+describe('cpu backend: weights packed once per run', () => {
+  it('products sharing a weight (as is and transposed) stay right when the weight changes between runs', () => {
+    const g = unwrap(trace(({ x1, x2, w }) => ({
+      y1: matmul(x1, w), y2: matmul(tanh(x2), w), y3: matmul(matmul(x1, w), transpose(w)),
+    }), { x1: [3, 5], x2: [3, 5], w: [5, 9] }));
+    const program = unwrap(compile(g, { poison: true }));
+    for (const shift of [0, 1, 2]) {
+      const feeds = Object.fromEntries(Object.entries(feedsOf(g)).map(([k, v]) => [k, v.map((x) => x + (k === 'w' ? shift : 0))]));
+      const ref = unwrap(evaluate(g, feeds));
+      const out = program.run(feeds);
+      for (const k of Object.keys(ref)) ref[k].forEach((v, i) => expect(out[k][i]).toBeCloseTo(v, 2));
+    }
   });
 });
