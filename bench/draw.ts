@@ -1,14 +1,16 @@
 // npm run bench -- draw [--json] [--T 10,64] [--steps N]: the compiled DRAW training step (forward,
 // gradient, clipping and Adam) at batch 100 with the paper's sizes (LSTM 256, z 100, read 2×2,
-// write 5×5, attention): median and spread per step after warm-up, share of time per kernel class,
-// achieved GFLOP/s on the matmuls, peak RSS and compile time; one JSON line last.
+// write 5×5, attention): median and spread per step after warm-up, share of time per kernel class
+// (matmul, filterbank, elementwise, optimiser, reduction), achieved GFLOP/s of the products, peak
+// RSS and compile time; one JSON line last.
 import { draw, presets } from '../src/models/draw/index.ts';
 import { dataSpecs } from '../src/models/draw/model.ts';
 import { trainStep, adam, initTrainState, stepFeeds, advance } from '../src/optim/index.ts';
-import { compile } from '../src/compiler/compile.ts';
-import { lowerGraph } from '../src/compiler/compile.ts';
+import { LOSS, STEP, isOptName } from '../src/optim/train-step.ts';
+import { compile, lowerGraph, type Lowering } from '../src/compiler/compile.ts';
 import { contractionSize } from '../src/compiler/backends/cpu.ts';
-import { kernelClass } from '../src/compiler/fuse.ts';
+import { kernelClass, type Kernel } from '../src/compiler/fuse.ts';
+import { size } from '../src/dsl/shape.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
 import { time, table } from './lib.ts';
@@ -25,6 +27,33 @@ const result: Record<string, number> = {};
 const rows: Record<string, string | number>[] = [];
 const shares: string[] = [];
 
+/**
+ * The bench's kernel classes: matmul (one product: the LSTMs and linear maps), filterbank (batched
+ * products: the attention's filterbanks), optimiser (clipping and Adam: kernels reading optimiser
+ * state or the step, and the scalars the loss does not need, i.e. the norm), elementwise, reduction.
+ */
+const classify = (l: Lowering): string[] => {
+  const byRoot = new Map(l.kernels.map((k, i) => [k.root, i] as const));
+  const forLoss = new Uint8Array(l.kernels.length);
+  const lossKernel = byRoot.get(l.graph.outputs.get(LOSS)!);
+  if (lossKernel !== undefined) forLoss[lossKernel] = 1;
+  for (let i = l.kernels.length - 1; i >= 0; i--)
+    if (forLoss[i]) l.kernels[i].reads.forEach((r) => byRoot.has(r) && (forLoss[byRoot.get(r)!] = 1));
+  const state = new Set([...l.graph.inputs].filter(([name]) => isOptName(name) || name === STEP).map(([, id]) => id));
+  return l.kernels.map((kernel, i) => {
+    const cls = kernelClass(l.nodes, kernel);
+    if (cls === 'matmul') return contractionSize({ nodes: l.nodes, mat: l.mat, kernel }).batch > 1 ? 'filterbank' : 'matmul';
+    if (kernel.reads.some((r) => state.has(r)) || (!forLoss[i] && size(kernel.shape) === 1)) return 'optimiser';
+    return cls === 'elementwise' ? cls : 'reduction';
+  });
+};
+
+const flopsOf = (l: Lowering, kernel: Kernel): number => {
+  if (kernelClass(l.nodes, kernel) !== 'matmul') return 0;
+  const { batch: b, M, K, N } = contractionSize({ nodes: l.nodes, mat: l.mat, kernel });
+  return 2 * b * M * K * N;
+};
+
 for (const T of Ts) {
   const config = { ...presets.mnistFast, T };
   const model = draw(config);
@@ -33,14 +62,9 @@ for (const T of Ts) {
   const graph = unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: 10 }));
   const program = unwrap(compile(graph, { profile: true }));
   const compileMs = performance.now() - t0;
-  // matmul FLOPs of one step, from the lowered kernels
+  // the same lowering the program was built from: kernel classes and FLOPs, in kernel order
   const l = unwrap(lowerGraph(graph));
-  const matmuls = l.kernels.filter((k) => kernelClass(l.nodes, k) === 'matmul');
-  const flops = matmuls
-    .reduce((acc, kernel) => {
-      const { batch: b, M, K, N } = contractionSize({ nodes: l.nodes, mat: l.mat, kernel });
-      return acc + 2 * b * M * K * N;
-    }, 0);
+  const classes = classify(l);
   let state = initTrainState(model.init(1), model.paramShapes, opt);
   const x = new Float32Array(batch * 784);
   fillUniform(seedRng(1), x);
@@ -51,19 +75,26 @@ for (const T of Ts) {
     state = advance(state, program.run(stepFeeds(state, { x, eps })));
   };
   step(); // warm-up outside the profile
-  Object.values(program.profile()).forEach((p) => ((p.ms = 0), (p.calls = 0)));
+  program.kernelMs!().fill(0);
   const t = time(step, { warmup: 1, runs, budgetMs: 120_000 });
-  const prof = program.profile();
-  const total = Object.values(prof).reduce((a, p) => a + p.ms, 0);
-  shares.push(`T=${T}: ${Object.entries(prof).sort((a, b) => b[1].ms - a[1].ms).map(([k, p]) => `${k} ${((100 * p.ms) / total).toFixed(0)}%`).join(', ')}`);
-  const matmulMs = (prof.matmul?.ms ?? 0) / (prof.matmul?.calls ?? 1) * matmuls.length;
+  const perKernel = program.kernelMs!();
+  const steps = t.runs + 1; // the profile also saw the timer's warm-up step
+  const byClass: Record<string, { ms: number; flops: number }> = {};
+  classes.forEach((c, i) => {
+    const e = (byClass[c] ??= { ms: 0, flops: 0 });
+    e.ms += perKernel[i] / steps;
+    e.flops += flopsOf(l, l.kernels[i]);
+  });
+  const total = Object.values(byClass).reduce((a, e) => a + e.ms, 0);
+  shares.push(`T=${T}: ${Object.entries(byClass).sort((a, b) => b[1].ms - a[1].ms).map(([k, e]) => `${k} ${((100 * e.ms) / total).toFixed(0)}% (${e.ms.toFixed(0)} ms)`).join(', ')}`);
+  const gflops = (c: string) => (byClass[c] ? byClass[c].flops / 1e6 / byClass[c].ms : 0);
   const rss = process.memoryUsage().rss;
   rows.push({ T, 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, kernels: program.stats.kernels,
-    'matmul GFLOP/s': flops / 1e9 / (matmulMs / 1e3), 'compile s': compileMs / 1e3, 'RSS MiB': rss / 2 ** 20 });
+    'matmul GFLOP/s': gflops('matmul'), 'filterbank GFLOP/s': gflops('filterbank'), 'compile s': compileMs / 1e3, 'RSS MiB': rss / 2 ** 20 });
   result[`T${T}_step_ms`] = +t.medianMs.toFixed(1);
   result[`T${T}_compile_s`] = +(compileMs / 1e3).toFixed(2);
   result[`T${T}_peak_rss_mib`] = Math.round(rss / 2 ** 20);
-  result[`T${T}_matmul_gflops`] = +(flops / 1e9 / (matmulMs / 1e3)).toFixed(2);
+  result[`T${T}_matmul_gflops`] = +gflops('matmul').toFixed(2);
 }
 if (!jsonOnly) {
   console.log(table(rows));

@@ -120,6 +120,11 @@ describe('generated source', () => {
   it('row sum with epilogue', () => {
     expect(sources(({ x }) => exp(sum(x, 1)), { x: [2, 3] })).toMatchSnapshot();
   });
+  it('concat: loops split where the operand changes, no per-element condition', () => {
+    const src = sources(({ x, y }) => mul(concat([tanh(x), concat([y, x], 1)], 1), 2), { x: [2, 3], y: [2, 1] });
+    expect(src).not.toContain('?');
+    expect(src).toMatchSnapshot();
+  });
   it('matmul with concatenated operand and bias epilogue', () => {
     expect(sources(({ x, h, w, b }) => add(matmul(concat([x, h], 1), w), b), { x: [2, 2], h: [2, 1], w: [3, 5], b: [5] })).toMatchSnapshot();
   });

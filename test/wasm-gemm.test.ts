@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  MR, NR, buildSources, buildTimes, clearGemmModuleCache, createGemm, createGemmAsync, createGemmWith, defaultConfig, loadGemmModule, gemmWat, packCodeA, packCodeB, packIndexA, packIndexB, packIndexExprA, packIndexExprB,
+  MR, NR, bestConfig, buildSources, buildTimes, clearGemmModuleCache, createGemm, createGemmAsync, createGemmWith, defaultConfig, loadGemmModule, gemmWat, packCodeA, packCodeB, packIndexA, packIndexB, packIndexExprA, packIndexExprB,
   packedSizeA, packedSizeB, type Gemm,
 } from '../src/compiler/backends/wasm-gemm.ts';
+import { relaxedSimd } from '../src/compiler/backends/wasm-relaxed.ts';
 
 // Deterministic PRNG (mulberry32) so failures reproduce.
 const rng = (seed: number) => () => {
@@ -115,7 +116,16 @@ describe('wasm-gemm', () => {
     }
   });
 
-  it('matches a float64 reference on random shapes 1..37 (edges, not tile multiples)', () => {
+  it('uses fused multiply-add exactly where relaxed SIMD is available', () => {
+    expect(bestConfig().fma).toBe(relaxedSimd());
+    expect(gemmWat({ ...defaultConfig, fma: true })).toContain('f32x4.relaxed_madd');
+    expect(gemmWat({ ...defaultConfig, fma: true })).not.toContain('f32x4.mul');
+  });
+
+  // both kernels: the one createGemm picks here, and the portable mul + add one
+  it.each([['createGemm', () => g], ['portable', () => createGemmWith(defaultConfig)]] as const)(
+    'matches a float64 reference on random shapes 1..37 (edges, not tile multiples): %s', (_, make) => {
+    const g = make();
     const r = rng(1234);
     const shapes: number[][] = [[1, 1, 1], [37, 37, 37], [4, 8, 1], [5, 9, 2], [3, 7, 33], [36, 32, 8]];
     for (let t = 0; t < 60; t++) shapes.push([1 + Math.floor(r() * 37), 1 + Math.floor(r() * 37), 1 + Math.floor(r() * 37)]);

@@ -13,7 +13,30 @@ export interface ExprContext {
   readonly arg: (id: number) => string;
   /** The kernel's reduction, rendered as its accumulator variable. */
   readonly acc?: { readonly id: number; readonly name: string };
+  /** A backend's own renderings of elementwise primitives, by op (the primitive table's otherwise). */
+  readonly maps?: Readonly<Record<string, (args: readonly string[]) => string>>;
+  /**
+   * Half-open ranges of index variables, known where the expression is rendered: a concat condition
+   * on such a variable (plus a constant) that holds, or fails, over the whole range is decided here.
+   */
+  readonly ranges?: ReadonlyMap<string, readonly [number, number]>;
+  /** Called with each concat condition `coord < below` left to decide per element. */
+  readonly onCondition?: (coord: string, below: number) => void;
 }
+
+/** `v` or `(v + c)` (an index variable plus a constant) as { v, c }; undefined for anything else. */
+export const affineVar = (coord: string): { v: string; c: number } | undefined => {
+  const m = /^(?:([A-Za-z_$][\w$]*)|\(([A-Za-z_$][\w$]*) \+ (-?\d+)\))$/.exec(coord);
+  return m ? { v: m[1] ?? m[2], c: m[1] ? 0 : Number(m[3]) } : undefined;
+};
+
+/** Whether `coord < below` holds everywhere in the known ranges ('always'), nowhere ('never'), or it depends. */
+const decide = (ctx: ExprContext, coord: string, below: number): 'always' | 'never' | 'depends' => {
+  const a = affineVar(coord);
+  const r = a && ctx.ranges?.get(a.v);
+  if (!a || !r) return 'depends';
+  return r[1] + a.c <= below ? 'always' : r[0] + a.c >= below ? 'never' : 'depends';
+};
 
 export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[]): string => {
   if (ctx.acc && id === ctx.acc.id) return ctx.acc.name;
@@ -23,12 +46,22 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
   if (id !== ctx.root && ctx.mat[id]) return `${ctx.arg(id)}[${ravel(ctx.alg, idx, n.shape)}]`;
   switch (t.kind) {
     case 'map':
-      return t.render(n.inputs.map((i) => renderExpr(ctx, i, idx)));
+      return (ctx.maps?.[n.op] ?? t.render)(n.inputs.map((i) => renderExpr(ctx, i, idx)));
     case 'view': {
       const cases = t.index(ctx.alg, idx, n.attrs as never, n.inputs.map((i) => ctx.nodes[i].shape), n.shape);
-      const load = (k: number) => renderExpr(ctx, n.inputs[cases[k].input], cases[k].idx);
-      // concat: nested conditionals, the last case taking what is left
-      return cases.slice(0, -1).reduceRight((rest, c, k) => `(${c.when!.coord} < ${c.when!.below} ? ${load(k)} : ${rest})`, load(cases.length - 1));
+      const load = (c: (typeof cases)[number]) => renderExpr(ctx, n.inputs[c.input], c.idx);
+      // concat: nested conditionals, the last case taking what is left; cases the ranges rule out are
+      // dropped, and one that always holds ends the chain
+      const live: typeof cases = [];
+      for (const [k, c] of cases.entries()) {
+        const d = k === cases.length - 1 ? 'always' : decide(ctx, c.when!.coord, c.when!.below);
+        if (d !== 'never') live.push(c);
+        if (d === 'always') break;
+      }
+      return live.slice(0, -1).reduceRight((rest, c) => {
+        ctx.onCondition?.(c.when!.coord, c.when!.below);
+        return `(${c.when!.coord} < ${c.when!.below} ? ${load(c)} : ${rest})`;
+      }, load(live[live.length - 1]));
     }
     default:
       throw new Error(`codegen: node ${id} (${n.op}) is neither materialised nor this kernel's reduction`);

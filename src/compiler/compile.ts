@@ -44,6 +44,8 @@ export interface Program {
   run(feeds: Feeds): Record<string, Float32Array>;
   /** With `profile`: milliseconds and calls per kernel class since compile. */
   profile(): Record<string, { ms: number; calls: number }>;
+  /** With `profile` (cpu backend): milliseconds per kernel since compile, in the order of lowerGraph's kernels. */
+  kernelMs?(): Float64Array;
   dispose(): void;
 }
 
@@ -63,6 +65,8 @@ export interface Lowering {
 }
 
 export interface Backend {
+  /** A graph pass of this backend's own, run after `simplify` and before fusion. */
+  prepare?(g: Graph): Graph;
   lower(l: Lowering): E.Either<CompileError, Program>;
 }
 
@@ -71,7 +75,8 @@ const backendFor = (name: BackendName): Backend => (name === 'cpu' ? cpuBackend 
 export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<CompileError, Lowering> => {
   const checked = verify(graph);
   if (E.isLeft(checked)) return E.left(new CompileError(`compile: invalid graph: ${checked.left.message}`));
-  const g = opts.simplify === false ? graph : simplify(graph);
+  const simple = opts.simplify === false ? graph : simplify(graph);
+  const g = backendFor(opts.backend ?? 'cpu').prepare?.(simple) ?? simple;
   const { kernels, mat } = fuse(g);
   return E.right({
     graph: g, nodes: g.nodes.toArray(), kernels, mat, plan: planBuffers(g, kernels), options: opts,

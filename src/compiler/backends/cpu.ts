@@ -1,47 +1,83 @@
 // The CPU backend: each fused kernel is rendered as specialised JavaScript (typed-array loops, shapes
 // and strides as literals) and built once with `new Function`. Contractions pack their operands into
-// 4-wide panels and run a 4×4 register-blocked micro-kernel.
+// the WebAssembly sgemm's panel layout and call it (wasm-gemm.ts).
 import { primitives } from '../../dsl/primitives.ts';
 import { symbolicWith, unravel } from '../../dsl/indexing.ts';
 import { size, type Shape } from '../../dsl/shape.ts';
-import { renderExpr, type ExprContext } from '../codegen.ts';
+import { affineVar, renderExpr, type ExprContext } from '../codegen.ts';
 import type { KernelSpec } from './backend.ts';
+import { cpuMaps } from './cpu-math.ts';
 import { packCodeA, packCodeB, packedSizeA, packedSizeB } from './wasm-gemm.ts';
 
 export const cpuIndex = symbolicWith((a, k) => `((${a}) / ${k} | 0)`);
 
-const loops = (vars: readonly string[], shape: Shape, body: string): string =>
-  vars.reduceRight((inner, v, d) => `for (let ${v} = 0; ${v} < ${shape[d]}; ${v}++) {\n${inner}\n}`, body);
+type Ranges = ReadonlyMap<string, readonly [number, number]>;
+type Render = (extra?: Partial<ExprContext>) => ExprContext;
 
 const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
-/** The kernel's JS source: a factory returning `function(out, a0, a1, ...)`. */
+/** Most pieces a loop nest is split into (the body is rendered once per piece). */
+const MAX_PIECES = 128;
+
+/**
+ * Where the loops over `vars` (extents `shape`) should be cut: at every boundary of a concat
+ * condition on one of them in what `render` renders (it is handed the callback that reports them).
+ * Cut there, each piece renders with its conditions decided instead of testing them per element.
+ */
+const cutsOf = (vars: readonly string[], shape: Shape, render: (onCondition: ExprContext['onCondition']) => void): number[][] => {
+  const points = vars.map(() => new Set<number>());
+  render((coord, below) => {
+    const a = affineVar(coord);
+    const d = a ? vars.indexOf(a.v) : -1;
+    if (d >= 0 && below - a!.c > 0 && below - a!.c < shape[d]) points[d].add(below - a!.c);
+  });
+  const cuts = points.map((p, d) => [0, ...[...p].sort((x, y) => x - y), shape[d]]);
+  return cuts.reduce((n, c) => n * (c.length - 1), 1) <= MAX_PIECES ? cuts : shape.map((n) => [0, n]);
+};
+
+/** Loops over `vars`, each split at its `cuts` (in order, so row-major output order is kept), around `body`. */
+const loops = (vars: readonly string[], cuts: readonly number[][], body: (ranges: Ranges) => string, d = 0, ranges: Ranges = new Map()): string =>
+  d === vars.length ? body(ranges) : cuts[d].slice(1).map((hi, s) => {
+    const [v, lo] = [vars[d], cuts[d][s]];
+    return `for (let ${v} = ${lo}; ${v} < ${hi}; ${v}++) {\n${loops(vars, cuts, body, d + 1, new Map(ranges).set(v, [lo, hi]))}\n}`;
+  }).join('\n');
+
+/** Loops over `vars` split wherever `expr` (given the ranges or the condition callback) has concat conditions on them. */
+const splitLoops = (vars: readonly string[], shape: Shape, expr: (extra: Partial<ExprContext>) => string, body: (ranges: Ranges) => string): string =>
+  loops(vars, cutsOf(vars, shape, (onCondition) => expr({ onCondition })), body);
+
+const whole = (shape: Shape): number[][] => shape.map((n) => [0, n]);
+
+/** The kernel's JS source: the body of a factory `(gemm, ops, lib)` returning `function(out, a0, a1, ...)`. */
 export const renderCpuKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;
-  const ctx = (acc?: ExprContext['acc']): ExprContext =>
-    ({ nodes, mat: spec.mat, root: kernel.root, alg: cpuIndex, arg: (id) => `a${kernel.reads.indexOf(id)}`, acc });
+  const ctx: Render = (extra = {}) =>
+    ({ nodes, mat: spec.mat, root: kernel.root, alg: cpuIndex, arg: (id) => `a${kernel.reads.indexOf(id)}`, maps: cpuMaps, ...extra });
   const params = ['out', ...kernel.reads.map((_, i) => `a${i}`)].join(', ');
   const outVars = names('i', kernel.shape.length);
   const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
   const tmpl = red && primitives[red.op].kernel;
+  const fn = (body: string) => `return function(${params}) {\nlet f = 0;\n${body}\n};`;
 
   if (!red || !tmpl) {
-    const body = `out[f++] = ${renderExpr(ctx(), kernel.root, outVars)};`;
-    return `return function(${params}) {\nlet f = 0;\n${loops(outVars, kernel.shape, body)}\n};`;
+    const expr = (extra: Partial<ExprContext>) => renderExpr(ctx(extra), kernel.root, outVars);
+    return fn(splitLoops(outVars, kernel.shape, expr, (ranges) => `out[f++] = ${expr({ ranges })};`));
   }
 
   if (tmpl.kind === 'reduce') {
     const inShape = nodes[red.inputs[0]].shape;
     const axes = red.attrs.axes as number[];
     const redVars = names('r', axes.length);
-    const outIdxOfRed = outVars; // epilogues keep the reduction's shape
     let o = 0;
     let r = 0;
-    const inIdx = inShape.map((_, d) => (axes.includes(d) ? redVars[r++] : outIdxOfRed[o++]));
-    const x = renderExpr(ctx(), red.inputs[0], inIdx);
-    const body = `let acc = ${tmpl.init};\n${loops(redVars, axes.map((a) => inShape[a]), `acc = ${tmpl.combine('acc', x)};`)}\n`
-      + `out[f++] = ${renderExpr(ctx({ id: kernel.reduction!, name: 'acc' }), kernel.root, outVars)};`;
-    return `return function(${params}) {\nlet f = 0;\n${loops(outVars, kernel.shape, body)}\n};`;
+    const inIdx = inShape.map((_, d) => (axes.includes(d) ? redVars[r++] : outVars[o++])); // epilogues keep the reduction's shape
+    const acc = { id: kernel.reduction!, name: 'acc' };
+    const x = (extra: Partial<ExprContext>) => renderExpr(ctx(extra), red.inputs[0], inIdx);
+    const epi = (extra: Partial<ExprContext>) => renderExpr(ctx({ ...extra, acc }), kernel.root, outVars);
+    const body = (ranges: Ranges) => `let acc = ${tmpl.init};\n`
+      + `${loops(redVars, whole(axes.map((a) => inShape[a])), () => `acc = ${tmpl.combine('acc', x({ ranges }))};`)}\n`
+      + `out[f++] = ${epi({ ranges })};`;
+    return fn(splitLoops(outVars, kernel.shape, (extra) => x(extra) + epi(extra), body));
   }
 
   if (tmpl.kind === 'contract') return renderContraction(spec, ctx, params);
@@ -49,12 +85,27 @@ export const renderCpuKernel = (spec: KernelSpec): string => {
 };
 
 /**
+ * Packing code for one operand: one packing pass per piece of k where its concat conditions on k
+ * are decided (`pack(value, [lo, hi])` packs k in [lo, hi)).
+ */
+const packPieces = (K: number, value: (r: string, k: string, extra: Partial<ExprContext>) => string,
+  pack: (value: (r: string, k: string) => string, ks: readonly [number, number]) => string): string => {
+  const [cuts] = cutsOf(['k'], [K], (onCondition) => value('r', 'k', { onCondition }));
+  return cuts.slice(1).map((hi, s) => {
+    const ks = [cuts[s], hi] as const;
+    return pack((r, k) => value(r, k, { ranges: new Map([[k, ks]]) }), ks);
+  }).join('\n');
+};
+
+/**
  * A contraction: for each batch slice the operands are packed (their fused expressions evaluated
  * once per element) into the WebAssembly sgemm's panel layout, one batched sgemm call multiplies
- * them, and the epilogue reads C back. The factory is called with the program's `gemm` and the
- * float offsets of its scratch regions.
+ * them, and the epilogue reads C back. The factory is called with the program's `gemm` and this
+ * kernel's `ops`: float offsets of packed A, packed B and C, and `packA()`/`packB()`, which say
+ * whether the operand must be packed now (an operand that only reads graph inputs, a weight, is
+ * packed once per run and shared by every kernel reading it the same way: see packedOnce).
  */
-const renderContraction = (spec: KernelSpec, ctx: (acc?: ExprContext['acc']) => ExprContext, params: string): string => {
+const renderContraction = (spec: KernelSpec, ctx: Render, params: string): string => {
   const { nodes, kernel } = spec;
   const red = nodes[kernel.reduction!];
   const { batch, M, K, N } = contractionSize(spec);
@@ -62,22 +113,45 @@ const renderContraction = (spec: KernelSpec, ctx: (acc?: ExprContext['acc']) => 
   const bIdx = unravel(cpuIndex, 'bt', batchShape);
   const [PA, PB] = [packedSizeA(M, K), packedSizeB(K, N)];
   const loads = primitives.matmul.kernel.loads;
-  const A = (i: string, k: string) => renderExpr(ctx(), red.inputs[0], loads([...bIdx, i, 'j'], k)[0]);
-  const B = (k: string, j: string) => renderExpr(ctx(), red.inputs[1], loads([...bIdx, 'i', j], k)[1]);
-  const epi = renderExpr(ctx({ id: kernel.reduction!, name: 'acc' }), kernel.root, [...bIdx, 'i', 'j']);
+  const A = (i: string, k: string, extra: Partial<ExprContext>) => renderExpr(ctx(extra), red.inputs[0], loads([...bIdx, i, 'j'], k)[0]);
+  const B = (k: string, j: string, extra: Partial<ExprContext>) => renderExpr(ctx(extra), red.inputs[1], loads([...bIdx, 'i', j], k)[1]);
+  const epi = renderExpr(ctx({ acc: { id: kernel.reduction!, name: 'acc' } }), kernel.root, [...bIdx, 'i', 'j']);
+  const packA = packPieces(K, A, (value, ks) => packCodeA(M, K, 'm', `ops.a + bt * ${PA}`, value, ks));
+  const packB = packPieces(K, (j, k, extra) => B(k, j, extra), (value, ks) => packCodeB(K, N, 'm', `ops.b + bt * ${PB}`, (k, j) => value(j, k), ks));
   return `return function(${params}) {
 const m = gemm.f32();
-for (let bt = 0; bt < ${batch}; bt++) {
-${packCodeA(M, K, 'm', `scratch.a + bt * ${PA}`, A)}
-${packCodeB(K, N, 'm', `scratch.b + bt * ${PB}`, B)}
+if (ops.packA()) for (let bt = 0; bt < ${batch}; bt++) {
+${packA}
 }
-gemm.gemmBatched(${batch}, scratch.a, scratch.b, scratch.c, ${M}, ${N}, ${K});
-let f = 0, c = scratch.c;
+if (ops.packB()) for (let bt = 0; bt < ${batch}; bt++) {
+${packB}
+}
+gemm.gemmBatched(${batch}, ops.a, ops.b, ops.c, ${M}, ${N}, ${K});
+let f = 0, c = ops.c;
 for (let bt = 0; bt < ${batch}; bt++) for (let i = 0; i < ${M}; i++) for (let j = 0; j < ${N}; j++) {
   const acc = m[c++];
   out[f++] = ${epi};
 }
 };`;
+};
+
+/**
+ * For each operand of a contraction kernel (A, B): a key naming its packed form when it reads
+ * nothing but graph inputs (so it is the same all run long), else undefined. Equal keys, equal
+ * packed contents: hash-consing gives one node to one expression.
+ */
+export const packedOnce = (spec: KernelSpec): [string | undefined, string | undefined] => {
+  const { nodes, mat, kernel } = spec;
+  const red = nodes[kernel.reduction!];
+  const { batch, M, K, N } = contractionSize(spec);
+  const onlyInputs = (id: number): boolean => {
+    const n = nodes[id];
+    if (n.op === 'input') return true;
+    if (mat[id]) return false;
+    return n.inputs.every(onlyInputs);
+  };
+  const key = (k: 0 | 1) => (onlyInputs(red.inputs[k]) ? `${k}:${red.inputs[k]}:${batch}x${M}x${K}x${N}` : undefined);
+  return [key(0), key(1)];
 };
 
 /** Sizes of a contraction kernel's product: batch slices of M×K · K×N. */

@@ -3,7 +3,7 @@
 // machine's two vCPUs when it is quiet); bench/gemm.ts measures it.
 import { Worker } from 'node:worker_threads';
 import {
-  NR, SCRATCH_TILE, MAX_THREADS, checkGemmArgs, packedSizeA, packedSizeB, defaultConfig, gemmModuleSync, instantiateGemm, type Gemm, type GemmOptions,
+  NR, SCRATCH_TILE, MAX_THREADS, checkGemmArgs, packedSizeA, packedSizeB, bestConfig, gemmModuleSync, instantiateGemm, type Gemm, type GemmOptions,
 } from './wasm-gemm.ts';
 // Optional: N split across persistent worker threads sharing the wasm memory.
 //
@@ -77,7 +77,7 @@ for (;;) {
 export const createThreadedGemm = (opts: ThreadedGemmOptions = {}): ThreadedGemm => {
   const T = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? 2)));
   const minFlops = opts.minFlops ?? 4e6;
-  const module = gemmModuleSync({ ...defaultConfig, shared: true });
+  const module = gemmModuleSync(bestConfig(true));
   const base = instantiateGemm(module, { ...opts, shared: true });
   const control = new SharedArrayBuffer(4 * (CTL_ARGS + 12));
   const ctl = new Int32Array(control);

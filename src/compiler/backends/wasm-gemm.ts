@@ -33,11 +33,11 @@
 // slices at fixed float strides (default: packed sizes and M·ldc; 0 broadcasts an operand).
 //
 // Kernel: MR×NR = 4×8 tile, 8 f32x4 accumulators in locals, per k one splat load of A per row, two
-// v128 loads of B, f32x4.mul + f32x4.add; k blocked by ≤ 512 (split evenly) accumulating into C;
-// loops: k-block, B panel (stays in L1), A panel (packed A stays in L2). No k-unrolling: V8's
-// TurboFan code got 1.5-3× slower with it. Throughput on the 2-core Xeon here: ~25 GFLOP/s best,
-// 13-25 median under the machine's background load (plain JS 4×4: ~1.5-2).
-//
+// v128 loads of B, then f32x4.relaxed_madd where relaxed SIMD is available (createGemm's choice,
+// see wasm-relaxed.ts), else f32x4.mul + f32x4.add; k blocked by ≤ 512 (split evenly) accumulating
+// into C; loops: k-block, B panel (stays in L1), A panel (packed A stays in L2). No k-unrolling:
+// V8's TurboFan code got 1.5-3× slower with it; 6×8, 5×8 and 4×12 tiles measured no faster.
+// Throughput on the 2-core Xeon here (bench/NOTES.md): mul + add 13-25 GFLOP/s, madd ~1.5× that.
 // Building: see "Building" below (Binaryen runs in a child process; the binary is cached on disk).
 // Optional threads: createThreadedGemm in wasm-gemm-threads.ts.
 import { execFile, execFileSync } from 'node:child_process';
@@ -46,6 +46,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { relaxedSimd } from './wasm-relaxed.ts';
 
 /** Micro-tile rows (A panel height). */
 export const MR = 4;
@@ -72,11 +73,12 @@ export const packIndexExprB = (k: string, j: string, K: number): string =>
 /** k-block of the packing loops: keeps both a row-major and a transposed source cache-friendly. */
 const PACK_KB = 32;
 
-const packCode = (P: number, rows: number, K: number, m: string, dst: string, value: (r: string, k: string) => string): string => {
+const packCode = (P: number, rows: number, K: number, m: string, dst: string, value: (r: string, k: string) => string,
+  [k0, k1]: readonly [number, number]): string => {
   const full = Math.floor(rows / P) * P, rem = rows - full;
   const lanes = [...Array(P).keys()].map((r) => `{ const pk_r = pk_r0 + ${r}; ${m}[pk_w + ${r}] = ${value('pk_r', 'pk_k')}; }`);
-  return `for (let pk_k0 = 0; pk_k0 < ${K}; pk_k0 += ${PACK_KB}) {
-  const pk_ke = pk_k0 + ${PACK_KB} < ${K} ? pk_k0 + ${PACK_KB} : ${K};
+  return `for (let pk_k0 = ${k0}; pk_k0 < ${k1}; pk_k0 += ${PACK_KB}) {
+  const pk_ke = pk_k0 + ${PACK_KB} < ${k1} ? pk_k0 + ${PACK_KB} : ${k1};
   for (let pk_r0 = 0; pk_r0 < ${full}; pk_r0 += ${P}) {
     let pk_w = (${dst}) + pk_r0 * ${K} + pk_k0 * ${P};
     for (let pk_k = pk_k0; pk_k < pk_ke; pk_k++, pk_w += ${P}) {
@@ -95,14 +97,14 @@ const packCode = (P: number, rows: number, K: number, m: string, dst: string, va
  * or transposed). `m` names a Float32Array view of the wasm memory, `dst` is a float-offset
  * expression, `value(i, k)` returns a JS expression for A[i][k] over the given variable names.
  * Full panels are unrolled MR-wide; the last panel's padding is left as is. Introduces only
- * block-scoped names starting with `pk_`.
+ * block-scoped names starting with `pk_`. `ks` = [k0, k1) packs only those k (all by default).
  */
-export const packCodeA = (M: number, K: number, m: string, dst: string, value: (i: string, k: string) => string): string =>
-  packCode(MR, M, K, m, dst, value);
+export const packCodeA = (M: number, K: number, m: string, dst: string, value: (i: string, k: string) => string,
+  ks: readonly [number, number] = [0, K]): string => packCode(MR, M, K, m, dst, value, ks);
 
 /** As packCodeA, for B (K×N): `value(k, j)` is a JS expression for B[k][j]; panels NR wide. */
-export const packCodeB = (K: number, N: number, m: string, dst: string, value: (k: string, j: string) => string): string =>
-  packCode(NR, N, K, m, dst, (j, k) => value(k, j));
+export const packCodeB = (K: number, N: number, m: string, dst: string, value: (k: string, j: string) => string,
+  ks: readonly [number, number] = [0, K]): string => packCode(NR, N, K, m, dst, (j, k) => value(k, j), ks);
 
 // ---------------------------------------------------------------------------------------------------
 // WAT generation
@@ -123,6 +125,8 @@ export interface KernelConfig {
   shared: boolean;
   /** Run Binaryen's optimiser (default true). */
   optimize?: boolean;
+  /** Accumulate with f32x4.relaxed_madd (relaxed SIMD; see wasm-relaxed.ts) instead of mul + add. */
+  fma?: boolean;
 }
 
 export const defaultConfig: KernelConfig = { mr: MR, nr: NR, unroll: 1, kc: 512, shared: false };
@@ -135,13 +139,15 @@ export const gemmWat = (cfg: KernelConfig = defaultConfig): string => {
   const rows = [...Array(mr).keys()];
   const cols = [...Array(nv).keys()];
   const acc = (r: number, v: number): string => `$c${r}_${v}`;
+  const madd = (a: string, b: string, c: string): string =>
+    cfg.fma ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add ${c} (f32x4.mul ${a} ${b}))`;
   const step = (u: number): string => {
     const lines: string[] = [];
     for (const v of cols) lines.push(`(local.set $b${v} (v128.load offset=${(u * nr + v * 4) * 4} align=16 (local.get $pb)))`);
     for (const r of rows) {
       lines.push(`(local.set $a (v128.load32_splat offset=${(u * mr + r) * 4} align=4 (local.get $pa)))`);
       for (const v of cols)
-        lines.push(`(local.set ${acc(r, v)} (f32x4.add (local.get ${acc(r, v)}) (f32x4.mul (local.get $a) (local.get $b${v}))))`);
+        lines.push(`(local.set ${acc(r, v)} ${madd('(local.get $a)', `(local.get $b${v})`, `(local.get ${acc(r, v)})`)})`);
     }
     return lines.join('\n      ');
   };
@@ -303,12 +309,13 @@ const binaryenPath = (): string => {
 const childSource = `
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-const { path, wat, shared, optimize } = JSON.parse(readFileSync(0, 'utf8'));
+const { path, wat, shared, optimize, fma } = JSON.parse(readFileSync(0, 'utf8'));
 const binaryen = (await import(pathToFileURL(path).href)).default;
 const mod = binaryen.parseText(wat);
 let features = binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt
   | binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.NontrappingFPToInt;
 if (shared) features |= binaryen.Features.Atomics;
+if (fma) features |= binaryen.Features.RelaxedSIMD;
 mod.setFeatures(features);
 if (!mod.validate()) throw new Error('wasm-gemm: Binaryen validation failed');
 if (optimize) {
@@ -322,7 +329,7 @@ process.stdout.write(Buffer.from(mod.emitBinary()));
 
 const childArgs = ['--input-type=module', '-e', childSource];
 const childInput = (cfg: KernelConfig): string =>
-  JSON.stringify({ path: binaryenPath(), wat: gemmWat(cfg), shared: cfg.shared, optimize: cfg.optimize !== false });
+  JSON.stringify({ path: binaryenPath(), wat: gemmWat(cfg), shared: cfg.shared, optimize: cfg.optimize !== false, fma: !!cfg.fma });
 const childEnv = (): NodeJS.ProcessEnv => {
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // no loaders (tsx, coverage) needed in the child
@@ -557,13 +564,16 @@ export const instantiateGemm = (module: WebAssembly.Module, opts: GemmOptions): 
   };
 };
 
+/** The configuration createGemm uses here: the default, with fused multiply-add where relaxed SIMD is available. */
+export const bestConfig = (shared = false): KernelConfig => ({ ...defaultConfig, shared, fma: relaxedSimd() });
+
 /** A kernel instance over a fresh memory. Builds the module synchronously on first use in the process. */
 export const createGemm = (opts: GemmOptions = {}): Gemm =>
-  instantiateGemm(gemmModuleSync({ ...defaultConfig, shared: !!opts.shared }), opts);
+  instantiateGemm(gemmModuleSync(bestConfig(!!opts.shared)), opts);
 
 /** Like createGemm, but builds the module (first use) without blocking the event loop. */
 export const createGemmAsync = async (opts: GemmOptions = {}): Promise<Gemm> =>
-  instantiateGemm(await loadGemmModule({ ...defaultConfig, shared: !!opts.shared }), opts);
+  instantiateGemm(await loadGemmModule(bestConfig(!!opts.shared)), opts);
 
 /** For experiments: an instance of a non-default kernel configuration. */
 export const createGemmWith = (cfg: KernelConfig, opts: GemmOptions = {}): Gemm =>
