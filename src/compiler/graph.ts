@@ -80,6 +80,23 @@ export const rebuild = (g: Graph, rule: Rule = () => undefined,
   });
 };
 
+/**
+ * Drops the nodes no output reaches (declared inputs stay) and renumbers the rest, in order. No
+ * node is re-emitted, so this costs a copy: the cheap way to clean up after a rewriting rebuild.
+ */
+export const compact = (g: Graph): Graph => {
+  const live = reachable(g);
+  g.inputs.forEach((id) => (live[id] = 1));
+  const renumber = new Int32Array(g.nodes.size);
+  const nodes: Node[] = [];
+  g.nodes.forEach((n, id) => {
+    if (!live[id]) return;
+    renumber[id] = nodes.length;
+    nodes.push(n.inputs.length ? Object.freeze({ ...n, inputs: Object.freeze(n.inputs.map((i) => renumber[i])) }) : n);
+  });
+  return { nodes: List(nodes), inputs: g.inputs.map((id) => renumber[id]), outputs: g.outputs.map((id) => renumber[id]) };
+};
+
 /** Calls a graph as a function inside the current trace: graphs compose like the functions they came from. */
 export const inline = (g: Graph, args: Readonly<Record<string, Tensor>>): Record<string, Tensor> => {
   const first = Object.values(args)[0];

@@ -4,10 +4,10 @@ import type { Node, Tensor, Builder } from '../dsl/tensor.ts';
 import { primitives } from '../dsl/primitives.ts';
 import { size } from '../dsl/shape.ts';
 import { fill, reshape, permute } from '../dsl/ops.ts';
-import { rebuild, type Graph } from './graph.ts';
+import { compact, rebuild, type Graph } from './graph.ts';
 
 /** Keeps only what the outputs (and the declared inputs) need. */
-export const eliminateDeadCode = (g: Graph): Graph => rebuild(g);
+export const eliminateDeadCode = (g: Graph): Graph => compact(g);
 
 const fillValue = (b: Builder, t: Tensor): number | undefined => {
   const n = b.nodes[t.id];

@@ -7,6 +7,7 @@
 import { emit, type Node, type Tensor, type Builder } from '../../dsl/tensor.ts';
 import { sameShape } from '../../dsl/shape.ts';
 import { rebuild, type Graph } from '../graph.ts';
+import { eliminateDeadCode } from '../passes.ts';
 
 const input = (b: Builder, t: Tensor, k: number): Tensor => {
   const id = b.nodes[t.id].inputs[k];
@@ -53,5 +54,5 @@ export const sumsOfProductsAsOne = (g: Graph): Graph => {
     chains.set(result.id, merged);
     return result;
   };
-  return rebuild(rebuild(g, rule)); // the second pass drops the partial products the first left behind
+  return eliminateDeadCode(rebuild(g, rule)); // drops the partial products the rewrite left behind
 };
