@@ -21,6 +21,7 @@ import { encodeImageGrid } from '../src/io/png.ts';
 import { getGpuContext } from '../src/compiler/gpu-context.ts';
 import type { Generator, loadGenerator as LoadGenerator } from '../src/export/runtime.ts';
 import { demoInBrowser } from './browser.ts';
+import { serveDemo } from '../examples/demo/serve.ts';
 
 const { GPU } = createRequire(import.meta.url)('gpu.js') as { GPU: typeof GpuType };
 const dir = mkdtempSync(join(tmpdir(), 'draw-export-'));
@@ -128,6 +129,24 @@ describe('draw export', () => {
 });
 
 describe('the browser demo', () => {
+  it('its server refuses a folder without an export, naming the command that makes one', async () => {
+    await expect(serveDemo({ model: join(dir, 'run'), port: 0 })).rejects.toThrow(/no exported generator in .*draw -- export/);
+  });
+
+  it('serves the page and the export, and nothing else from the disk', async () => {
+    const demo = await serveDemo({ model: out, port: 0 });
+    try {
+      const status = async (path: string) => (await fetch(new URL(path, demo.url))).status;
+      expect(await status('/')).toBe(200);
+      expect(await status('/model/manifest.json')).toBe(200);
+      expect(await status('/model/node_modules/gpu.js/package.json')).toBe(404);
+      expect(await status('/model/../package.json')).toBe(404);
+      expect(await status('/serve.ts')).toBe(404);
+    } finally {
+      await demo.close();
+    }
+  });
+
   it('draws the digits of the export in Chromium on WebGL, close to the Node runtime', async () => {
     const page = await demoInBrowser(out, { seed: SEED, screenshot: join('runs', 'test-artifacts', 'demo-page.png') });
     expect(page.error).toBe('');
