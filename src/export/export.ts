@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
 import { build, type Plugin } from 'esbuild';
 import type { Tensor } from '../dsl/tensor.ts';
+import { size } from '../dsl/shape.ts';
 import { trace } from '../compiler/trace.ts';
 import { lowerGraph } from '../compiler/compile.ts';
 import { gpujsPlan } from '../compiler/backends/gpujs-program.ts';
@@ -76,7 +77,7 @@ export const exportGenerator = async (model: DrawModel, params: Readonly<Record<
   const graph = trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(batch));
   const plan = E.flatMap(E.flatMap(graph, (g) => lowerGraph(g)), gpujsPlan);
   if (E.isLeft(plan)) return plan;
-  const missing = Object.keys(model.paramShapes).find((n) => params[n]?.length !== model.paramShapes[n].reduce((a, b) => a * b, 1));
+  const missing = Object.keys(model.paramShapes).find((n) => params[n]?.length !== size(model.paramShapes[n]));
   if (missing) return E.left(new Error(`export: parameter '${missing}' is missing or has the wrong size`));
   const names = plan.right.inputs.map((i) => i.name).filter((n) => n !== 'eps');
   const weights = packWeights(names, params, model.paramShapes);
