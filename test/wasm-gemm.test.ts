@@ -28,6 +28,16 @@ const pack = (g: Gemm, A: Float32Array, B: Float32Array, M: number, N: number, K
   for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) m[b + packIndexB(k, j, K)] = B[k * N + j];
 };
 
+/** `batch` random A [M,K] and B [K,N], packed side by side into fresh regions of `g`, and room for the products. */
+const packedBatch = (g: Gemm, r: () => number, batch: number, M: number, N: number, K: number) => {
+  const As = Array.from({ length: batch }, () => randMat(M * K, r));
+  const Bs = Array.from({ length: batch }, () => randMat(K * N, r));
+  const sa = packedSizeA(M, K), sb = packedSizeB(K, N);
+  const a = g.alloc(batch * sa), b = g.alloc(batch * sb), c = g.alloc(batch * M * N);
+  for (let s = 0; s < batch; s++) pack(g, As[s], Bs[s], M, N, K, a + s * sa, b + s * sb);
+  return { As, Bs, a, b, c };
+};
+
 /** Max of |C - ref| / (sum_k |A_ik||B_kj| + tiny): float32 accumulation keeps this ~K·eps at worst. */
 const relErr = (C: Float32Array, c: number, ldc: number, A: Float32Array, B: Float32Array, M: number, N: number, K: number): number => {
   let worst = 0;
@@ -65,25 +75,22 @@ describe('wasm-gemm', () => {
   });
 
   it('pack index functions and their expression templates agree and are bijective onto the packed region', () => {
+    // every (row, col) lands on its own slot inside the packed region, the template agreeing with the function
+    const expectBijective = (rows: number, cols: number, index: (r: number, c: number) => number, expr: (r: number, c: number) => number, packed: number) => {
+      const seen = new Set<number>();
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+        const x = index(r, c);
+        expect(expr(r, c)).toBe(x);
+        expect(x).toBeLessThan(packed);
+        seen.add(x);
+      }
+      expect(seen.size).toBe(rows * cols);
+    };
     for (const [M, K, N] of [[1, 1, 1], [5, 3, 9], [13, 7, 17], [8, 4, 16]]) {
       const fa = new Function('i', 'k', `return ${packIndexExprA('i', 'k', K)};`) as (i: number, k: number) => number;
       const fb = new Function('k', 'j', `return ${packIndexExprB('k', 'j', K)};`) as (k: number, j: number) => number;
-      const seenA = new Set<number>();
-      for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) {
-        const x = packIndexA(i, k, K);
-        expect(fa(i, k)).toBe(x);
-        expect(x).toBeLessThan(packedSizeA(M, K));
-        seenA.add(x);
-      }
-      expect(seenA.size).toBe(M * K);
-      const seenB = new Set<number>();
-      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) {
-        const x = packIndexB(k, j, K);
-        expect(fb(k, j)).toBe(x);
-        expect(x).toBeLessThan(packedSizeB(K, N));
-        seenB.add(x);
-      }
-      expect(seenB.size).toBe(K * N);
+      expectBijective(M, K, (i, k) => packIndexA(i, k, K), fa, packedSizeA(M, K));
+      expectBijective(K, N, (k, j) => packIndexB(k, j, K), fb, packedSizeB(K, N));
     }
     // templates accept expressions, not just names
     const f = new Function('p', 'q', `return ${packIndexExprA('p + 1', 'q * 2', 10)};`) as (p: number, q: number) => number;
@@ -183,11 +190,7 @@ describe('wasm-gemm', () => {
     const r = rng(99);
     for (const [batch, M, N, K] of [[3, 5, 9, 7], [4, 17, 33, 19], [1, 4, 8, 4], [2, 1, 1, 1]]) {
       g.reset();
-      const As = Array.from({ length: batch }, () => randMat(M * K, r));
-      const Bs = Array.from({ length: batch }, () => randMat(K * N, r));
-      const sa = packedSizeA(M, K), sb = packedSizeB(K, N);
-      const a = g.alloc(batch * sa), b = g.alloc(batch * sb), c = g.alloc(batch * M * N);
-      for (let s = 0; s < batch; s++) pack(g, As[s], Bs[s], M, N, K, a + s * sa, b + s * sb);
+      const { As, Bs, a, b, c } = packedBatch(g, r, batch, M, N, K);
       g.gemmBatched(batch, a, b, c, M, N, K);
       for (let s = 0; s < batch; s++)
         expect(relErr(g.f32(), c + s * M * N, N, As[s], Bs[s], M, N, K)).toBeLessThan(tol(K));
@@ -272,9 +275,7 @@ describe('wasm-gemm', () => {
     const h = createGemmWith(cfg);
     const [M, N, K] = [9, 21, 150];
     const r = rng(11);
-    const A = randMat(M * K, r), B = randMat(K * N, r);
-    const a = h.alloc(packedSizeA(M, K)), b = h.alloc(packedSizeB(K, N)), c = h.alloc(M * N);
-    pack(h, A, B, M, N, K, a, b);
+    const { As: [A], Bs: [B], a, b, c } = packedBatch(h, r, 1, M, N, K);
     h.gemm(a, b, c, M, N, K);
     expect(relErr(h.f32(), c, N, A, B, M, N, K)).toBeLessThan(tol(K));
   }, 120_000);
@@ -299,11 +300,7 @@ describe('wasm-gemm', () => {
       const shapes = [[1, 1, 1], [5, 9, 7], [37, 33, 29], [16, 24, 8], [100, 1024, 52], [13, 70, 31], [9, 17, 3]];
       for (const [M, N, K] of shapes) for (const batch of [1, 3]) {
         tg.reset();
-        const As = Array.from({ length: batch }, () => randMat(M * K, r));
-        const Bs = Array.from({ length: batch }, () => randMat(K * N, r));
-        const sa = packedSizeA(M, K), sb = packedSizeB(K, N);
-        const a = tg.alloc(batch * sa), b = tg.alloc(batch * sb), c = tg.alloc(batch * M * N);
-        for (let s = 0; s < batch; s++) pack(tg, As[s], Bs[s], M, N, K, a + s * sa, b + s * sb);
+        const { As, Bs, a, b, c } = packedBatch(tg, r, batch, M, N, K);
         tg.f32().fill(NaN, c, c + batch * M * N);
         if (batch === 1) tg.gemm(a, b, c, M, N, K);
         else tg.gemmBatched(batch, a, b, c, M, N, K);
@@ -335,9 +332,7 @@ describe('wasm-gemm', () => {
     const [M, N, K] = [7, 19, 5];
     const r = rng(3);
     tg.reset();
-    const A = randMat(M * K, r), B = randMat(K * N, r);
-    const a = tg.alloc(packedSizeA(M, K)), b = tg.alloc(packedSizeB(K, N)), c = tg.alloc(M * N);
-    pack(tg, A, B, M, N, K, a, b);
+    const { As: [A], Bs: [B], a, b, c } = packedBatch(tg, r, 1, M, N, K);
     tg.gemm(a, b, c, M, N, K);
     expect(relErr(tg.f32(), c, N, A, B, M, N, K)).toBeLessThan(tol(K));
   }, 120_000);
