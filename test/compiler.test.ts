@@ -100,6 +100,12 @@ describe('program', () => {
     const p = unwrap(compile(unwrap(trace(({ x }) => exp(x), { x: [2, 2] }))));
     expect(() => p.run({ x: [1, 2] })).toThrow("input 'x': expected 4 values for shape [2,2], got 2");
   });
+  it('rejects an unknown backend, naming the known ones', () => {
+    const g = unwrap(trace(({ x }) => exp(x), { x: [2] }));
+    const r = compile(g, { backend: 'tpu' as BackendName });
+    expect(E.isLeft(r) && r.left.name).toBe('CompileError');
+    expect(E.isLeft(r) && r.left.message).toBe('compile: unknown backend "tpu" (backends: cpu, gpujs, gpujs-cpu)');
+  });
   it('rejects an invalid graph', () => {
     const g = unwrap(trace(({ x }) => exp(x), { x: [2] }));
     const bad = { ...g, nodes: g.nodes.set(1, { ...g.nodes.get(1)!, shape: [3] }) };

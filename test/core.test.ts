@@ -31,7 +31,24 @@ describe('trace', () => {
 
   it('rejects bad input shapes and non-tensor outputs', () => {
     expect(leftMessage(trace(({ a }) => a, { a: [2, 0] }))).toBe("input 'a': dimensions must be positive integers, got [2,0]");
-    expect(leftMessage(trace(() => ({ y: 3 as unknown as Tensor }), {}))).toBe("output 'y' is not a tensor of this trace");
+    expect(leftMessage(trace(() => ({ y: 3 as unknown as Tensor }), {}))).toBe("output 'y' is number, not a tensor");
+    expect(leftMessage(trace(() => 42 as unknown as Tensor, {}))).toBe('the traced function returned number, not a tensor or a record of tensors');
+    expect(leftMessage(trace(() => ({}), {}))).toBe('the traced function returned an empty record: a graph needs at least one output');
+    let other: Tensor | undefined;
+    unwrap(trace(({ x }) => (other = exp(x)), { x: [2] }));
+    expect(leftMessage(trace(() => ({ y: other! }), {}))).toBe("output 'y' is a tensor of another trace");
+  });
+
+  it("keeps an error thrown inside the traced function as the cause, with its class and stack", () => {
+    const r = trace(({ x }) => {
+      const broken = undefined as unknown as { shape: number[] };
+      return mul(x, broken.shape[0]);
+    }, { x: [2] });
+    if (E.isRight(r)) throw new Error('expected a Left');
+    expect(r.left.name).toBe('TraceError');
+    expect(r.left.message).toMatch(/^the traced function threw TypeError: Cannot read properties of undefined/);
+    expect(r.left.cause).toBeInstanceOf(TypeError);
+    expect((r.left.cause as Error).stack).toContain('core.test.ts');
   });
 });
 

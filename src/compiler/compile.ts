@@ -11,7 +11,15 @@ import type { Node } from '../dsl/tensor.ts';
 import { cpuBackend } from './backends/cpu-program.ts';
 import { gpujsBackend } from './backends/gpujs-program.ts';
 
-export type BackendName = 'cpu' | 'gpujs' | 'gpujs-cpu';
+/** The backends, keyed by name: the one list `compile` accepts and its errors name. */
+const backends = {
+  cpu: () => cpuBackend,
+  gpujs: () => gpujsBackend('gpu'),
+  'gpujs-cpu': () => gpujsBackend('cpu'),
+} as const satisfies Record<string, () => Backend>;
+
+export type BackendName = keyof typeof backends;
+export const backendNames = Object.keys(backends) as BackendName[];
 
 export interface CompileOptions {
   readonly backend?: BackendName;
@@ -70,13 +78,19 @@ export interface Backend {
   lower(l: Lowering): E.Either<CompileError, Program>;
 }
 
-const backendFor = (name: BackendName): Backend => (name === 'cpu' ? cpuBackend : gpujsBackend(name === 'gpujs' ? 'gpu' : 'cpu'));
+// Options often come from untyped places (a config file, a flag), so the name is checked at run time too.
+const backendFor = (name: unknown = 'cpu'): E.Either<CompileError, Backend> =>
+  typeof name === 'string' && Object.hasOwn(backends, name)
+    ? E.right(backends[name as BackendName]())
+    : E.left(new CompileError(`compile: unknown backend ${JSON.stringify(name)} (backends: ${backendNames.join(', ')})`));
 
 export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<CompileError, Lowering> => {
   const checked = verify(graph);
   if (E.isLeft(checked)) return E.left(new CompileError(`compile: invalid graph: ${checked.left.message}`));
+  const backend = backendFor(opts.backend);
+  if (E.isLeft(backend)) return backend;
   const simple = opts.simplify === false ? graph : simplify(graph);
-  const g = backendFor(opts.backend ?? 'cpu').prepare?.(simple) ?? simple;
+  const g = backend.right.prepare?.(simple) ?? simple;
   const { kernels, mat } = fuse(g);
   return E.right({
     graph: g, nodes: g.nodes.toArray(), kernels, mat, plan: planBuffers(g, kernels), options: opts,
@@ -89,6 +103,6 @@ export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<Co
 
 /** Compiles a graph for a backend (default 'cpu'). */
 export const compile = (graph: Graph, opts: CompileOptions = {}): E.Either<CompileError, Program> =>
-  E.flatMap(lowerGraph(graph, opts), (l) => backendFor(opts.backend ?? 'cpu').lower(l));
+  E.flatMap(lowerGraph(graph, opts), (l) => E.flatMap(backendFor(opts.backend), (b) => b.lower(l)));
 
 export const debugKernels = (): boolean => process.env.DRAW_DEBUG_KERNELS === '1';

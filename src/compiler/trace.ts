@@ -3,7 +3,7 @@
 import { OrderedMap } from 'immutable';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Shape } from '../dsl/shape.ts';
-import { checkShape } from '../dsl/shape.ts';
+import { checkShape, ShapeError } from '../dsl/shape.ts';
 import { emit, newBuilder, withBuilder, type Tensor } from '../dsl/tensor.ts';
 import { freeze, type Graph } from './graph.ts';
 
@@ -11,6 +11,11 @@ export type Specs = Readonly<Record<string, Shape>>;
 export type Inputs<S extends Specs> = { readonly [K in keyof S]: Tensor<S[K]> };
 export type Traced = Tensor | Readonly<Record<string, Tensor>>;
 
+/**
+ * Why a trace failed. A shape mistake (ShapeError) or a bad return value is the caller's input; any
+ * other throw inside the traced function (a TypeError, say) is a bug in that code, so it is kept
+ * whole as `cause`, with its class and stack.
+ */
 export class TraceError extends Error {
   override name = 'TraceError';
 }
@@ -22,18 +27,31 @@ export const trace = <S extends Specs>(fn: (xs: Inputs<S>) => Traced, specs: S):
       const xs = Object.fromEntries(
         Object.entries(specs).map(([name, shape]) => [name, emit('input', [], { name, shape: checkShape(`input '${name}'`, shape) }, b)]),
       ) as Inputs<S>;
-      const out = fn(xs);
-      const named: Record<string, Tensor> = isTensor(out) ? { out } : { ...out };
-      Object.entries(named).forEach(([name, t]) => {
-        if (!isTensor(t) || t.builder !== b) throw new TraceError(`output '${name}' is not a tensor of this trace`);
-      });
+      const named = outputsOf(fn(xs), b);
       return E.right(freeze(b,
         OrderedMap(Object.keys(specs).map((name) => [name, (xs[name] as Tensor).id] as const)),
         OrderedMap(Object.entries(named).map(([name, t]) => [name, t.id] as const))));
     });
   } catch (e) {
-    return E.left(e instanceof TraceError ? e : new TraceError((e as Error).message));
+    if (e instanceof TraceError) return E.left(e);
+    const err = e instanceof Error ? e : new Error(String(e));
+    return E.left(new TraceError(err instanceof ShapeError ? err.message : `the traced function threw ${err.name}: ${err.message}`, { cause: err }));
   }
+};
+
+const describe = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x);
+
+/** A tensor becomes the one output `out`; a record of tensors of this trace names its outputs. */
+const outputsOf = (out: unknown, b: Tensor['builder']): Record<string, Tensor> => {
+  if (isTensor(out)) return outputsOf({ out }, b);
+  if (typeof out !== 'object' || out === null || Array.isArray(out))
+    throw new TraceError(`the traced function returned ${describe(out)}, not a tensor or a record of tensors`);
+  const named: Record<string, unknown> = { ...out };
+  if (Object.keys(named).length === 0) throw new TraceError('the traced function returned an empty record: a graph needs at least one output');
+  Object.entries(named).forEach(([name, t]) => {
+    if (!isTensor(t) || t.builder !== b) throw new TraceError(`output '${name}' is ${isTensor(t) ? 'a tensor of another trace' : `${describe(t)}, not a tensor`}`);
+  });
+  return named as Record<string, Tensor>;
 };
 
 const isTensor = (x: unknown): x is Tensor =>
