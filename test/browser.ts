@@ -1,11 +1,11 @@
 // Drives the demo page in Debian's Chromium (playwright-core, headless): WebGL comes from
 // SwiftShader, and host rules plus the background-service switches keep the browser off the network.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chromium } from 'playwright-core';
 import { serveDemo } from '../examples/demo/serve.ts';
+import { CHROMIUM } from './system.ts';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = [
   '--no-sandbox', '--disable-dev-shm-usage',
   // WebGL without a GPU: ANGLE on SwiftShader
@@ -28,7 +28,6 @@ export interface PageResult {
 
 /** Serves `model`, draws `seed` on the page, and reads back what it shows. */
 export const demoInBrowser = async (model: string, { seed, screenshot }: { seed: number; screenshot: string }): Promise<PageResult> => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM`);
   const demo = await serveDemo({ model, port: 0 });
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   try {

@@ -7,7 +7,7 @@ import { fuse } from '../src/compiler/fuse.ts';
 import { simplify } from '../src/compiler/passes.ts';
 import { renderCpuKernel } from '../src/compiler/backends/cpu.ts';
 import { arbRandomGraph, type RandomGraph } from '../src/compiler/properties.ts';
-import { availableBackends } from './backends.ts';
+import { availableBackends } from './system.ts';
 
 const close = (ref: Record<string, Float64Array>, out: Record<string, Float32Array>, rel = 1e-4): string | undefined => {
   for (const k of Object.keys(ref)) {
@@ -35,12 +35,14 @@ describe.each(availableBackends())('backend %s', (backend: BackendName) => {
     if (bad) throw new Error(`${bad} in ${rg.description}`);
     return true;
   };
+  // gpu.js compiles each new kernel (a GLSL shader on headless-gl), so its backends get fewer graphs
+  const numRuns = backend === 'cpu' ? 150 : 15;
   it('matches the reference on random forward graphs', () => {
-    fc.assert(fc.property(arbRandomGraph(false), check), { numRuns: backend === 'cpu' ? 150 : 25, seed: 11 });
-  });
+    fc.assert(fc.property(arbRandomGraph(false), check), { numRuns, seed: 11 });
+  }, 120_000);
   it('matches the reference on random gradient graphs', () => {
-    fc.assert(fc.property(arbRandomGraph(true), check), { numRuns: backend === 'cpu' ? 150 : 25, seed: 12 });
-  });
+    fc.assert(fc.property(arbRandomGraph(true), check), { numRuns, seed: 12 });
+  }, 120_000);
   it('matches the reference on an LSTM cell and its gradient', () => {
     const g = unwrap(grad(unwrap(trace((xs) => {
       const o = lstm(xs);

@@ -4,7 +4,7 @@ import { compile, type BackendName } from '../src/compiler/compile.ts';
 import { evaluate } from '../src/compiler/evaluate.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
-import { availableBackends } from './backends.ts';
+import { availableBackends } from './system.ts';
 
 const tiny: DrawConfig = { A: 12, B: 10, channels: 1, T: 3, encSize: 16, decSize: 16, zSize: 4, readN: 2, writeN: 3, readAttention: true, writeAttention: true };
 const batch = 5;

@@ -19,6 +19,7 @@ import type { Tensor } from '../src/dsl/tensor.ts';
 import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import { encodeImageGrid } from '../src/io/png.ts';
 import { getGpuContext } from '../src/compiler/gpu-context.ts';
+import { itNeeds, webgl, chromium } from './system.ts';
 import type { Generator, loadGenerator as LoadGenerator } from '../src/export/runtime.ts';
 import { demoInBrowser } from './browser.ts';
 import { serveDemo } from '../examples/demo/serve.ts';
@@ -91,7 +92,7 @@ describe('draw export', () => {
     expect(d.box(0, 0)).toBeDefined();
   });
 
-  it.runIf(getGpuContext().ok)('its runtime on WebGL (headless-gl) matches within float32 tolerance and says it ran WebGL', async () => {
+  itNeeds(webgl)('its runtime on WebGL (headless-gl) matches within float32 tolerance and says it ran WebGL', async () => {
     const ctx = getGpuContext();
     if (!ctx.ok) throw new Error(ctx.reason);
     const g = await loadGenerator(readFrom(out), ctx.gpu);
@@ -147,7 +148,7 @@ describe('the browser demo', () => {
     }
   });
 
-  it('draws the digits of the export in Chromium on WebGL, close to the Node runtime', async () => {
+  itNeeds(chromium)('draws the digits of the export in Chromium on WebGL, close to the Node runtime', async () => {
     const page = await demoInBrowser(out, { seed: SEED, screenshot: join('runs', 'test-artifacts', 'demo-page.png') });
     expect(page.error).toBe('');
     expect(page.mode).toMatch(/^WebGL2?Kernel \(WebGL\)$/);

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { IGPUKernelSettings, Texture } from 'gpu.js';
 import { getGpuContext, kernelClassOf } from '../src/compiler/gpu-context.ts';
+import { itNeeds, type Dependency } from './system.ts';
 
 const ctx = getGpuContext();
 const hasDisplay = Boolean(process.env.DISPLAY);
-if (!ctx.ok) console.log(`[gpu-context] GPU unavailable: ${ctx.reason}`);
+const display: Dependency = { name: 'a display', missing: () => (hasDisplay ? undefined : 'DISPLAY is not set: run under xvfb-run -a') };
 
 describe('gpu-context', () => {
   it('is cached: one GPU context per process', () => {
@@ -21,7 +22,7 @@ describe('gpu-context', () => {
   });
 
   // With a display, headless-gl must really work: failing here means it is broken, so the test is not skipped.
-  it.skipIf(!hasDisplay)('with a display, opens headless-gl and computes on it', () => {
+  itNeeds(display)('with a display, opens headless-gl and computes on it', () => {
     if (!ctx.ok) throw new Error(`DISPLAY=${process.env.DISPLAY} but no GPU context: ${ctx.reason}`);
     expect(ctx.mode).toBe('headlessgl');
     expect(ctx.kernelClass).toBe('HeadlessGLKernel');

@@ -3,7 +3,7 @@
 import { OrderedMap } from 'immutable';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Shape } from '../dsl/shape.ts';
-import { checkShape, ShapeError } from '../dsl/shape.ts';
+import { checkShape } from '../dsl/shape.ts';
 import { emit, newBuilder, withBuilder, type Tensor } from '../dsl/tensor.ts';
 import { freeze, type Graph } from './graph.ts';
 
@@ -12,9 +12,9 @@ export type Inputs<S extends Specs> = { readonly [K in keyof S]: Tensor<S[K]> };
 export type Traced = Tensor | Readonly<Record<string, Tensor>>;
 
 /**
- * Why a trace failed. A shape mistake (ShapeError) or a bad return value is the caller's input; any
- * other throw inside the traced function (a TypeError, say) is a bug in that code, so it is kept
- * whole as `cause`, with its class and stack.
+ * Why a trace failed: a bad return value, or whatever the traced function threw, kept whole as
+ * `cause` (its class and stack), so a caller can tell a shape mistake (ShapeError) from a bug in
+ * the traced code (a TypeError, say).
  */
 export class TraceError extends Error {
   override name = 'TraceError';
@@ -35,7 +35,7 @@ export const trace = <S extends Specs>(fn: (xs: Inputs<S>) => Traced, specs: S):
   } catch (e) {
     if (e instanceof TraceError) return E.left(e);
     const err = e instanceof Error ? e : new Error(String(e));
-    return E.left(new TraceError(err instanceof ShapeError ? err.message : `the traced function threw ${err.name}: ${err.message}`, { cause: err }));
+    return E.left(new TraceError(err.message, { cause: err }));
   }
 };
 
