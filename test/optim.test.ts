@@ -249,6 +249,15 @@ describe('non-finite guard', () => {
     expect((err as Error).message).toBe('non-finite loss at step 3 (loss NaN, grad norm NaN)');
     expect(s.step).toBe(2);
   });
+
+  it('stops a step whose loss and gradient are finite but whose update overflows float32', () => {
+    const opt = sgd({ lr: 1e39 });
+    const g = lsStep(opt);
+    const s = initTrainState({ w: [0.5, 0, 0], b: [0] }, lsSpecs.params, opt);
+    const out = unwrap(evaluate(g, stepFeeds(s, { x: X, y: Y })));
+    expect(Number.isFinite(out.loss[0]) && Number.isFinite(out.gradNorm[0])).toBe(true);
+    expect(() => advance(s, out)).toThrow(/^non-finite \w+\[\d+\] = -?Inf after step 1 \(loss [\d.]+, grad norm [\d.]+\): the update overflowed float32/);
+  });
 });
 
 describe('checkpointing training state', () => {

@@ -1,5 +1,6 @@
 // `npm run draw -- <command>`: train, eval, sample, export. Errors that a user can fix print one line and
 // exit 2; with --json every command prints one JSON object as its last line.
+import { inspect } from 'node:util';
 import { parseFlags, usage, UsageError } from './options.ts';
 import { train } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
@@ -9,6 +10,12 @@ import { exportCommand } from './export.ts';
 const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
   train, eval: evaluateCommand, sample, export: exportCommand,
 };
+
+// Errors that describe the user's input (flags, files, shapes, configs) are one line and exit 2. Anything
+// else is a bug, ours or in the traced code, and keeps its stack (and its cause's) for the report.
+const INPUT_ERRORS = new Set(['UsageError', 'ShapeError', 'DrawConfigError', 'CompileError', 'IdxError', 'DataError']);
+const isInputError = (e: unknown): boolean =>
+  e instanceof Error && (INPUT_ERRORS.has(e.name) || (e.name === 'TraceError' && (e.cause === undefined || isInputError(e.cause))));
 
 const main = async (argv: readonly string[]): Promise<number> => {
   let json = argv.includes('--json');
@@ -26,11 +33,11 @@ const main = async (argv: readonly string[]): Promise<number> => {
     else console.log(Object.entries(result).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`).join('\n'));
     return 0;
   } catch (e) {
-    const err = e as Error;
-    const known = err instanceof UsageError || ['ShapeError', 'DrawConfigError', 'TraceError', 'CompileError'].includes(err.name);
+    const err = e instanceof Error ? e : new Error(String(e));
+    const input = isInputError(err);
     if (json) console.log(JSON.stringify({ error: err.message }));
-    console.error(`error: ${err.message}${known ? '' : `\n${err.stack}`}`);
-    return known ? 2 : 1;
+    console.error(`error: ${err.message}${input ? '' : `\n${inspect(err)}`}`);
+    return input ? 2 : 1;
   }
 };
 

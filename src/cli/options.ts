@@ -2,7 +2,7 @@
 // error naming it), then turned into a DRAW config and run settings.
 import { parseArgs } from 'node:util';
 import { presets, checkConfig, type DrawConfig } from '../models/draw/index.ts';
-import type { BackendName } from '../compiler/compile.ts';
+import { backendNames, type BackendName } from '../compiler/compile.ts';
 import type { Binarisation } from '../data/mnist.ts';
 
 export class UsageError extends Error {
@@ -24,7 +24,7 @@ const flags = {
   'read-n': { type: 'string' }, 'write-n': { type: 'string' }, attention: { type: 'string' },
   batch: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
   minutes: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
-  checkpoint: { type: 'string' }, resume: { type: 'boolean' }, json: { type: 'boolean' },
+  checkpoint: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
   data: { type: 'string' }, labels: { type: 'string' }, help: { type: 'boolean' },
@@ -43,15 +43,16 @@ export const parseFlags = (argv: readonly string[]): { command: string | undefin
   }
 };
 
-const num = (flag: string, v: string | undefined, integer: boolean, min: number): number | undefined => {
+const num = (flag: string, v: string | undefined, integer: boolean, min: number, above: boolean): number | undefined => {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min)
-    throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got '${v}'`);
+  const n = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isSafeInteger(n)) || (above ? n <= min : n < min))
+    throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} ${above ? '>' : '≥'} ${min}, got '${v}'`);
   return n;
 };
-export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min);
-export const real = (f: Flags, flag: keyof Flags, min = 0): number | undefined => num(flag, f[flag] as string | undefined, false, min);
+export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min, false);
+/** A number > 0: learning rates, clipping thresholds, time budgets. */
+export const positive = (f: Flags, flag: keyof Flags): number | undefined => num(flag, f[flag] as string | undefined, false, 0, true);
 
 export const presetOf = (name: string | undefined): DrawConfig => {
   const key = name ?? 'fast';
@@ -91,8 +92,8 @@ export const explicitConfig = (f: Flags): Partial<DrawConfig> => {
 
 export const backendOf = (f: Flags): BackendName => {
   const b = f.backend ?? 'cpu';
-  if (b !== 'cpu' && b !== 'gpujs' && b !== 'gpujs-cpu') throw new UsageError(`unknown backend '${b}' (backends: cpu, gpujs, gpujs-cpu)`);
-  return b;
+  if (!(backendNames as string[]).includes(b)) throw new UsageError(`unknown backend '${b}' (backends: ${backendNames.join(', ')})`);
+  return b as BackendName;
 };
 
 export const binarisationOf = (f: Flags): Binarisation => {
@@ -113,7 +114,8 @@ flags
   --preset fast|small|paper|no-attention|no-attention-fast   (default fast: T=10, LSTM 256, z 100, read 2, write 5)
   --T N --enc N --dec N --z N --read-n N --write-n N --attention on|off
   --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
-  --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw) --checkpoint FILE --resume
+  --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw) --checkpoint FILE
+  --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)

@@ -6,12 +6,12 @@ import type { Tensor } from '../dsl/tensor.ts';
 import { trace } from '../compiler/trace.ts';
 import type { BackendName } from '../compiler/compile.ts';
 import { glimpseBox, type DrawModel } from '../models/draw/index.ts';
-import { writeImageGrid, writeStrip, type Box, type Rgb } from '../io/png.ts';
+import { encodeImageGrid, encodeStrip, type Box, type Rgb } from '../io/png.ts';
+import { writeFileAtomic } from '../io/checkpoint.ts';
 import { gatherBatch, type Dataset } from '../data/mnist.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
-import { compileOrThrow, ensureOutDir, loadRun } from './session.ts';
+import { compileOrThrow, ensureOutDir, loadRun, loadData } from './session.ts';
 import { type Flags, int, backendOf, explicitConfig } from './options.ts';
-import { loadData } from './session.ts';
 
 const STRIP_IMAGES = 8;
 const READ: Rgb = [40, 200, 60];
@@ -25,6 +25,11 @@ const glimpse = (out: Record<string, Float32Array>, part: 'read' | 'write', N: n
 const stepImages = (canvas: Float32Array, T: number, batch: number, take: number, pixels: number): Float32Array[] =>
   Array.from({ length: T }, (_, t) => canvas.slice(t * batch * pixels, (t * batch + take) * pixels));
 
+/**
+ * Writes samples.png (from the prior), steps.png (the canvas at each step with its write glimpse) and
+ * reconstructions.png (test images with both glimpses). All three are drawn before any is written,
+ * so a failure leaves none of them half-done.
+ */
 export const writeSamples = (model: DrawModel, params: Readonly<Record<string, Float32Array>>, test: Dataset, out: string,
   { backend, count, seed }: { backend: BackendName; count: number; seed: number }): Record<string, string> => {
   const c = model.config;
@@ -35,13 +40,11 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
   const eps = new Float32Array(c.T * count * c.zSize);
   fillNormal(seedRng(seed), eps);
   const g = gen.run({ ...params, eps });
-  const samples = join(out, 'samples.png');
-  writeImageGrid(samples, g.canvas.slice((c.T - 1) * count * pixels), { ...look, count, gridCols: Math.ceil(Math.sqrt(count)) });
-  const take = Math.min(STRIP_IMAGES, count);
-  const steps = join(out, 'steps.png');
-  writeStrip(steps, stepImages(g.canvas, c.T, count, take, pixels), {
-    ...look, count: take,
-    boxes: Array.from({ length: c.T }, (_, t) => Array.from({ length: take }, (_, n) => {
+  const samples = encodeImageGrid(g.canvas.slice((c.T - 1) * count * pixels), { ...look, count, gridCols: Math.ceil(Math.sqrt(count)) });
+  const take = Math.min(STRIP_IMAGES, count, test.n);
+  const steps = encodeStrip(stepImages(g.canvas, c.T, count, Math.min(STRIP_IMAGES, count), pixels), {
+    ...look, count: Math.min(STRIP_IMAGES, count),
+    boxes: Array.from({ length: c.T }, (_, t) => Array.from({ length: Math.min(STRIP_IMAGES, count) }, (_, n) => {
       const b = glimpse(g, 'write', c.writeN, t, n, count, WRITE);
       return b && [b];
     })),
@@ -52,19 +55,22 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
   const reps = new Float32Array(c.T * take * c.zSize);
   fillNormal(seedRng(seed + 1), reps);
   const r = rec.run({ ...params, x, eps: reps });
-  const reconstructions = join(out, 'reconstructions.png');
-  writeStrip(reconstructions, [x, ...stepImages(r.canvas, c.T, take, take, pixels)], {
+  const reconstructions = encodeStrip([x, ...stepImages(r.canvas, c.T, take, take, pixels)], {
     ...look, count: take,
     boxes: [undefined, ...Array.from({ length: c.T }, (_, t) => Array.from({ length: take }, (_, n) =>
       [glimpse(r, 'read', c.readN, t, n, take, READ), glimpse(r, 'write', c.writeN, t, n, take, WRITE)].filter((b): b is Box => !!b)))],
   });
-  return { samplesPng: samples, stepsPng: steps, reconstructionsPng: reconstructions };
+  const files = { samplesPng: join(out, 'samples.png'), stepsPng: join(out, 'steps.png'), reconstructionsPng: join(out, 'reconstructions.png') };
+  writeFileAtomic(files.samplesPng, samples, 'image');
+  writeFileAtomic(files.stepsPng, steps, 'image');
+  writeFileAtomic(files.reconstructionsPng, reconstructions, 'image');
+  return files;
 };
 
 export const sample = (f: Flags): Record<string, unknown> => {
   const run = loadRun(f.checkpoint, explicitConfig(f));
-  const out = ensureOutDir(f.out ?? 'runs/draw');
-  const data = loadData(run.meta.binarisation, f.data, f.labels);
-  const pictures = writeSamples(run.model, run.state.params, data.test, out, { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed });
+  const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed };
+  const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels);
+  const pictures = writeSamples(run.model, run.state.params, data.test, ensureOutDir(f.out ?? 'runs/draw'), settings);
   return { command: 'sample', checkpoint: f.checkpoint, step: run.state.step, ...pictures };
 };

@@ -1,6 +1,6 @@
 // What the commands share: the output folder, checkpoints (config + parameters + optimiser state +
 // step + seed), compiled programs and the data.
-import { mkdirSync, accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
@@ -9,6 +9,7 @@ import { compile, type BackendName, type Program } from '../compiler/compile.ts'
 import type { Graph } from '../compiler/graph.ts';
 import { adam, initTrainState, checkpointTensors, restoreTrainState, type TrainState } from '../optim/index.ts';
 import { loadMnist, loadIdxDataset, sliceDataset, type Binarisation, type Dataset } from '../data/mnist.ts';
+import { makeWritableFolder } from '../io/folder.ts';
 import { UsageError } from './options.ts';
 
 export interface RunMeta {
@@ -23,15 +24,17 @@ export interface RunMeta {
   readonly binarisation: Binarisation;
 }
 
+/** Makes the output folder; call it once every flag has been checked, so a mistake leaves no folder behind. */
 export const ensureOutDir = (dir: string): string => {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-    if (!statSync(dir).isDirectory()) throw new Error('not a folder');
-  } catch (e) {
-    throw new UsageError(`cannot write to output folder '${dir}': ${(e as Error).message}`);
-  }
+  const made = makeWritableFolder(dir);
+  if (E.isLeft(made)) throw new UsageError(made.left.message);
   return dir;
+};
+
+/** A new run must not replace one already in `out` unless the user said so (--overwrite) or continues it (--resume). */
+export const refuseToReplaceRun = (out: string): void => {
+  const held = [checkpointPath(out), join(out, 'metrics.jsonl')].filter((p) => existsSync(p) && statSync(p).size > 0);
+  if (held.length) throw new UsageError(`'${out}' already holds a run (${held.map((p) => p.slice(out.length).replace(/^[\\/]/, '')).join(', ')}): --resume continues it, --overwrite replaces it, or choose another --out`);
 };
 
 export const optimizerFor = (lr: number) => adam({ lr });
@@ -76,8 +79,7 @@ export interface Data {
   readonly test: Dataset;
 }
 
-/** MNIST's 50k/10k/10k, or any IDX file split the same way (last 10k, or a sixth, held out). */
-export const loadData = (binarisation: Binarisation, images?: string, labels?: string): Data => {
+const splitsOf = (binarisation: Binarisation, images?: string, labels?: string): Data => {
   if (!images) return loadMnist({ binarisation });
   if (!existsSync(images)) throw new UsageError(`--data: no such file '${images}'`);
   const all = loadIdxDataset(images, labels, { binarisation });
@@ -85,6 +87,21 @@ export const loadData = (binarisation: Binarisation, images?: string, labels?: s
   const train = sliceDataset(all, 0, all.n - held);
   const rest = sliceDataset(all, all.n - held, all.n);
   return { train, validation: rest, test: rest };
+};
+
+/**
+ * MNIST's 50k/10k/10k, or any IDX file split the same way (last 10k, or a sixth, held out), checked
+ * against the model: images of its size, and at least one image in every split.
+ */
+export const loadData = (config: DrawConfig, binarisation: Binarisation, images?: string, labels?: string): Data => {
+  const data = splitsOf(binarisation, images, labels);
+  const source = images ? `--data ${images}` : 'MNIST';
+  const { rows, cols } = data.train;
+  if (rows * cols !== config.A * config.B * config.channels)
+    throw new UsageError(`${source} has ${rows}×${cols} images, the model expects ${config.B}×${config.A}${config.channels > 1 ? `×${config.channels}` : ''}`);
+  const empty = (['train', 'validation', 'test'] as const).find((k) => data[k].n === 0);
+  if (empty) throw new UsageError(`${source} has ${data.train.n + data.test.n} images, too few to hold out a ${empty} split (a sixth, at least 1)`);
+  return data;
 };
 
 export const checkpointPath = (out: string): string => join(out, 'checkpoint.bin');

@@ -8,8 +8,10 @@ import { dataSpecs } from '../models/draw/model.ts';
 import { trainStep, stepFeeds, advance, NonFiniteError, type TrainState } from '../optim/index.ts';
 import { shuffledBatches, gatherBatch, binariseBatch } from '../data/mnist.ts';
 import { seedRng, fillNormal } from '../dsl/rng.ts';
-import { type Flags, configFrom, explicitConfig, int, real, backendOf, binarisationOf, UsageError } from './options.ts';
-import { ensureOutDir, loadRun, freshState, saveRun, compileOrThrow, loadData, checkpointPath, optimizerFor, type RunMeta } from './session.ts';
+import { type Flags, configFrom, explicitConfig, int, positive, backendOf, binarisationOf, UsageError } from './options.ts';
+import {
+  ensureOutDir, refuseToReplaceRun, loadRun, freshState, saveRun, compileOrThrow, loadData, checkpointPath, optimizerFor, type RunMeta,
+} from './session.ts';
 import { bound } from './bound.ts';
 import { writeSamples } from './sample.ts';
 
@@ -17,35 +19,42 @@ import { writeSamples } from './sample.ts';
 export const streamFor = (seed: number, step: number, purpose: number) => seedRng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ purpose) | 0);
 
 export const train = async (f: Flags): Promise<Record<string, unknown>> => {
-  const out = ensureOutDir(f.out ?? 'runs/draw');
+  // Every flag, the data and the compiled programs are checked before the disk is touched, so a
+  // mistake costs nothing: no folder made, no run replaced.
+  const out = f.out ?? 'runs/draw';
   const backend = backendOf(f);
+  if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
   const resumed = f.resume ? loadRun(f.checkpoint ?? checkpointPath(out), explicitConfig(f)) : undefined;
+  if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip) !== undefined) throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed and --clip');
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: int(f, 'batch') ?? 100,
-    lr: real(f, 'lr') ?? 3e-3, clip: real(f, 'clip') ?? 10, binarisation: binarisationOf(f),
+    lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10, binarisation: binarisationOf(f),
   };
-  if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip) !== undefined) throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed and --clip');
   const { config, batch, seed } = meta0;
-  const model = resumed?.model ?? draw(config);
-  const data = loadData(meta0.binarisation, f.data, f.labels);
-  if (data.train.rows * data.train.cols !== config.A * config.B * config.channels)
-    throw new UsageError(`data images are ${data.train.rows}×${data.train.cols}, the model expects ${config.B}×${config.A}`);
-  const perEpoch = Math.floor(data.train.n / batch);
   const epochs = int(f, 'epochs');
-  const steps = int(f, 'steps') ?? (epochs ? epochs * perEpoch : f.minutes ? Number.MAX_SAFE_INTEGER : 1000);
-  const deadline = f.minutes ? Date.now() + real(f, 'minutes')! * 60_000 : Infinity;
+  const minutes = positive(f, 'minutes');
   const evalEvery = int(f, 'eval-every') ?? 500;
   const ckptEvery = int(f, 'ckpt-every') ?? 500;
   const valImages = int(f, 'val-images') ?? 1000;
-  const ckpt = checkpointPath(out);
-  const metricsPath = join(out, 'metrics.jsonl');
-  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
-  if (!resumed) writeFileSync(metricsPath, '');
+  const model = resumed?.model ?? draw(config);
+  const data = loadData(config, meta0.binarisation, f.data, f.labels);
+  if (data.train.n < batch)
+    throw new UsageError(`${f.data ? `--data ${f.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
+  const perEpoch = Math.floor(data.train.n / batch);
+  const steps = int(f, 'steps') ?? (epochs ? epochs * perEpoch : minutes ? Number.MAX_SAFE_INTEGER : 1000);
+  const deadline = minutes ? Date.now() + minutes * 60_000 : Infinity;
+  if (!resumed && !f.overwrite) refuseToReplaceRun(out);
 
   const compileStart = performance.now();
   const stepProgram = compileOrThrow(trainStep(model.loss, model.paramShapes, dataSpecs(config, batch), optimizerFor(meta0.lr), { clip: meta0.clip }), backend);
   const evalProgram = compileOrThrow(model.lossGraph(batch), backend);
   const compileSeconds = (performance.now() - compileStart) / 1e3;
+
+  ensureOutDir(out);
+  const ckpt = checkpointPath(out);
+  const metricsPath = join(out, 'metrics.jsonl');
+  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
+  if (!resumed) writeFileSync(metricsPath, '');
 
   let state: TrainState = resumed?.state ?? freshState(model, seed, meta0.lr);
   const endStep = resumed ? state.step + steps : steps;

@@ -21,8 +21,11 @@ export interface TrainState {
 
 export class NonFiniteError extends Error {
   override name = 'NonFiniteError';
-  constructor(readonly step: number, readonly loss: number, readonly gradNorm: number) {
-    super(`non-finite ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} at step ${step} (loss ${show(loss)}, grad norm ${show(gradNorm)})`);
+  /** `tensor` names the updated parameter or optimiser state that overflowed, when loss and norm were finite. */
+  constructor(readonly step: number, readonly loss: number, readonly gradNorm: number, readonly tensor?: { name: string; index: number; value: number }) {
+    super(tensor
+      ? `non-finite ${tensor.name}[${tensor.index}] = ${show(tensor.value)} after step ${step} (loss ${show(loss)}, grad norm ${show(gradNorm)}): the update overflowed float32 (learning rate too large?)`
+      : `non-finite ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} at step ${step} (loss ${show(loss)}, grad norm ${show(gradNorm)})`);
   }
 }
 
@@ -59,16 +62,23 @@ export const initTrainState = (params: Feeds, paramSpecs: Specs, optimizer: Opti
 export const stepFeeds = (s: TrainState, data: Feeds): Feeds => ({ ...s.params, ...s.opt, ...data, [STEP]: [s.step + 1] });
 
 /**
- * The state after a step, from its outputs. Checks finiteness first, so a diverged step throws
- * before it can overwrite the last good state (which is then still there to checkpoint).
+ * The state after a step, from its outputs. Checks finiteness first, of the loss and gradient norm
+ * and then of every updated tensor (a finite gradient times a huge learning rate still overflows),
+ * so a diverged step throws before it can replace the last good state, which stays there to save.
  */
 export const advance = (s: TrainState, outputs: Outputs): TrainState => {
-  checkFinite(s.step + 1, outputs);
-  const take = (out: string, v: Float32Array) => toF32(out, [v.length], output(outputs, out));
+  const step = s.step + 1;
+  checkFinite(step, outputs);
+  const take = (name: string, out: string, v: Float32Array) => {
+    const next = toF32(out, [v.length], output(outputs, out));
+    const bad = next.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new NonFiniteError(step, output(outputs, LOSS)[0], output(outputs, GRAD_NORM)[0], { name, index: bad, value: next[bad] });
+    return next;
+  };
   return {
-    step: s.step + 1,
-    params: Object.fromEntries(Object.entries(s.params).map(([n, v]) => [n, take(paramOut(n), v)])),
-    opt: Object.fromEntries(Object.entries(s.opt).map(([k, v]) => [k, take(k, v)])),
+    step,
+    params: Object.fromEntries(Object.entries(s.params).map(([n, v]) => [n, take(n, paramOut(n), v)])),
+    opt: Object.fromEntries(Object.entries(s.opt).map(([k, v]) => [k, take(k, k, v)])),
   };
 };
 
