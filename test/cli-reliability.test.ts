@@ -1,0 +1,97 @@
+// The CLI's promise for bad input, case by case: one line naming the problem, exit code 2, and
+// nothing on disk lost, half-written or left behind.
+import { describe, it, expect } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as E from 'fp-ts/lib/Either.js';
+import { loadCheckpoint } from '../src/io/checkpoint.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'draw-cli-rel-'));
+const B = ['--batch', '10', '--T', '3', '--preset', 'small', '--val-images', '20', '--eval-every', '1000'];
+const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+/** Runs the CLI and expects a user error: exit 2, one line on stderr containing `message`. */
+const fails = (args: string[], message: string | RegExp) => {
+  const r = cli(...args);
+  expect(r.status, r.stderr).toBe(2);
+  expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr).toMatch(message);
+  return r;
+};
+const ok = (args: string[]) => {
+  const r = cli(...args, '--json');
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+};
+
+/** An IDX file of `n` images of rows×cols (ubyte, 3-D), pixels from a fixed pattern. */
+const idxImages = (name: string, n: number, rows = 28, cols = 28): string => {
+  const header = Buffer.alloc(16);
+  header.writeUInt32BE(0x803, 0);
+  [n, rows, cols].forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  const pixels = Buffer.from(Array.from({ length: n * rows * cols }, (_, i) => ((i * 37) % 11 === 0 ? 255 : 0)));
+  const path = join(dir, `${name}.idx`);
+  writeFileSync(path, Buffer.concat([header, pixels]));
+  return path;
+};
+
+describe('output folders', () => {
+  it('an --out that cannot be made is refused at once, not hung on (/proc)', () => {
+    const r = fails(['train', '--steps', '5', ...B, '--out', '/proc/draw-nope'], "cannot write to output folder '/proc/draw-nope'");
+    expect(r.signal).toBeNull(); // not killed by the timeout
+  });
+
+  it('a flag error leaves no folder behind', () => {
+    fails(['train', '--steps', '5', ...B, '--lr', '0', '--out', join(dir, 'lr0')], "--lr must be a number > 0, got '0'");
+    fails(['train', '--steps', '0', ...B, '--out', join(dir, 'steps0')], "--steps must be an integer ≥ 1, got '0'");
+    fails(['train', '--steps', '5', ...B, '--resume', '--overwrite', '--out', join(dir, 'both')], '--resume continues the run in --out and --overwrite replaces it');
+    for (const d of ['lr0', 'steps0', 'both']) expect(existsSync(join(dir, d)), d).toBe(false);
+  });
+
+  it('a new run keeps the run already in its folder unless --overwrite says otherwise', () => {
+    const out = join(dir, 'kept');
+    ok(['train', '--steps', '3', ...B, '--out', out]);
+    const before = [readFileSync(join(out, 'checkpoint.bin')), readFileSync(join(out, 'metrics.jsonl'))];
+    fails(['train', '--steps', '3', ...B, '--lr', '1e39', '--out', out], `'${out}' already holds a run (checkpoint.bin, metrics.jsonl): --resume continues it, --overwrite replaces it`);
+    expect(readFileSync(join(out, 'checkpoint.bin')).equals(before[0])).toBe(true);
+    expect(readFileSync(join(out, 'metrics.jsonl')).equals(before[1])).toBe(true);
+    expect(ok(['train', '--steps', '2', ...B, '--out', out, '--overwrite']).step).toBe(2);
+  }, 120_000);
+});
+
+describe('divergence', () => {
+  it('an update that overflows stops the run and saves the last finite state, which eval reads', () => {
+    const out = join(dir, 'diverged');
+    fails(['train', '--steps', '5', ...B, '--lr', '1e39', '--out', out], /non-finite \S+\[\d+\] = -?Inf after step 1 .*the last good state \(step 0\)/);
+    const ck = loadCheckpoint(join(out, 'checkpoint.bin'));
+    if (E.isLeft(ck)) throw new Error(ck.left.message);
+    for (const [name, t] of Object.entries(ck.right.tensors)) expect(t.data.every(Number.isFinite), name).toBe(true);
+    expect(Number.isFinite(ok(['eval', '--checkpoint', join(out, 'checkpoint.bin'), '--images', '20', '--batch', '10']).testBound)).toBe(true);
+  }, 120_000);
+});
+
+describe('small and mismatched data sets', () => {
+  it('no images, or fewer than a batch, is a clear error before training', () => {
+    fails(['train', '--steps', '3', ...B, '--data', idxImages('six', 6), '--out', join(dir, 'six')], /has 5 training images, fewer than one batch of 10 \(--batch\)/);
+    expect(existsSync(join(dir, 'six'))).toBe(false);
+    fails(['train', '--steps', '3', ...B, '--data', idxImages('one', 1), '--out', join(dir, 'one')], /too few to hold out/);
+  });
+
+  it('a data set of 12 trains, and eval and sample handle a test split smaller than a batch', () => {
+    const data = idxImages('twelve', 12);
+    const out = join(dir, 'twelve');
+    const r = ok(['train', '--steps', '3', ...B, '--data', data, '--out', out]);
+    expect(existsSync(r.reconstructionsPng)).toBe(true);
+    expect(ok(['eval', '--checkpoint', join(out, 'checkpoint.bin'), '--data', data, '--batch', '10']).images).toBe(2);
+  }, 120_000);
+
+  it('eval and sample refuse images of another size than the model, and sample then writes no picture', () => {
+    const ckpt = join(dir, 'twelve', 'checkpoint.bin');
+    const small = idxImages('twenty', 60, 20, 20);
+    fails(['eval', '--checkpoint', ckpt, '--data', small], `--data ${small} has 20×20 images, the model expects 28×28`);
+    const out = join(dir, 'mismatch-samples');
+    fails(['sample', '--checkpoint', ckpt, '--data', small, '--out', out], 'has 20×20 images, the model expects 28×28');
+    expect(existsSync(out)).toBe(false);
+  }, 120_000);
+});
