@@ -46,7 +46,8 @@ describe('output folders', () => {
     fails(['train', '--steps', '5', ...B, '--lr', '0', '--out', join(dir, 'lr0')], "--lr must be a number > 0, got '0'");
     fails(['train', '--steps', '0', ...B, '--out', join(dir, 'steps0')], "--steps must be an integer ≥ 1, got '0'");
     fails(['train', '--steps', '5', ...B, '--resume', '--overwrite', '--out', join(dir, 'both')], '--resume continues the run in --out and --overwrite replaces it');
-    for (const d of ['lr0', 'steps0', 'both']) expect(existsSync(join(dir, d)), d).toBe(false);
+    fails(['train', '--steps', '5', ...B, '--labels', 'x.idx', '--out', join(dir, 'labels')], '--labels goes with --data');
+    for (const d of ['lr0', 'steps0', 'both', 'labels']) expect(existsSync(join(dir, d)), d).toBe(false);
   });
 
   it('a new run keeps the run already in its folder unless --overwrite says otherwise', () => {

@@ -80,6 +80,7 @@ export interface Data {
 }
 
 const splitsOf = (binarisation: Binarisation, images?: string, labels?: string): Data => {
+  if (!images && labels) throw new UsageError('--labels goes with --data: the labels of that image file');
   if (!images) return loadMnist({ binarisation });
   if (!existsSync(images)) throw new UsageError(`--data: no such file '${images}'`);
   const all = loadIdxDataset(images, labels, { binarisation });
