@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync, symlinkSync, copyFileSync, mk
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { PNG } from 'pngjs';
@@ -145,6 +146,31 @@ describe('the browser demo', () => {
     } finally {
       await demo.close();
     }
+  });
+
+  it('answers a request whose target is no URL with 400, and goes on serving', async () => {
+    const demo = await serveDemo({ model: out, port: 0 });
+    try {
+      // fetch would normalise the target, so the request is written by hand
+      const { port } = new URL(demo.url);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let text = '';
+        socket.on('data', (b) => (text += b)).on('end', () => resolve(text)).on('error', reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+      expect((await fetch(demo.url)).status).toBe(200);
+    } finally {
+      await demo.close();
+    }
+  });
+
+  it.each([['--bogus'], ['--port', 'abc']])('its command refuses %s in one line naming the flag, exit 2', (...args) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/demo/serve.ts', ...args, '--model', out], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^error: .*${args[0]}`));
   });
 
   it('draws the digits of the export in Chromium on WebGL, close to the Node runtime', async () => {
