@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import type * as Runtime from '../src/export/runtime.ts';
 import { GPU, exportFixture } from './export-fixture.ts';
-import { type Files, type Json, editManifest, filesOf, jsonOf, outcome, withFile, withProgram } from './export-checks.ts';
+import { type Files, type Json, LOADED, editManifest, filesOf, jsonOf, outcome, withFile, withManifest, withProgram } from './export-checks.ts';
+import { arbByteMutation, arbJsonMutation, kindOf, mutateBytes, mutateJson, pathText, pathsOf } from './export-mutations.ts';
 
 const fixture = exportFixture();
 const gpu = new GPU({ mode: 'cpu' });
@@ -64,7 +66,7 @@ describe("the export's runtime refuses", () => {
 
   it('a tensor the program does not read, by its name', async () => {
     expect(await refusal(edited((m) => (m.weights.tensors[0].name = 'dec.v'))))
-      .toBe("generator: manifest.json: weights.tensors[0].name is 'dec.v', which program.json does not read");
+      .toBe('generator: manifest.json: weights.tensors[0].name is "dec.v", which program.json does not read');
   });
 
   it('a weights file shorter than the tensor table, every checksum recomputed, before reading any tensor', async () => {
@@ -127,4 +129,64 @@ describe('generate.mjs', () => {
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/^error: .*'--bogus'/);
   });
+});
+
+// The loader on damaged files: it resolves only when nothing it uses changed, and otherwise rejects
+// with a GeneratorError; no other error, no hang. Bounded and seeded, so a failure replays.
+describe('fuzzed, the loader resolves or rejects with a GeneratorError, and resolves only for files it can use', () => {
+  const FUZZ = { numRuns: 120, seed: 20240611 };
+  const original = () => jsonOf(files, 'manifest.json');
+  // config fields the runtime neither uses nor can check against the program, and the free-form source
+  const withoutUnchecked = (m: Json) => {
+    const { source: _, ...rest } = m;
+    const { encSize: _e, decSize: _d, readN: _r, readAttention: _a, writeN: _w, ...config } = (m.config ?? {}) as Json;
+    return { ...rest, config };
+  };
+  const rejectsNamed = (e: unknown) => {
+    expect(e).toBeInstanceOf(runtime.GeneratorError);
+    expect((e as Error).message).toMatch(/^generator: [^\n]+$/);
+  };
+
+  it('bytes: random contents, a flipped bit, a truncation, inserted bytes, in any of the three files', async () => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...LOADED), arbByteMutation, async (name, mutation) => {
+      const bytes = mutateBytes(files.get(name)!, mutation);
+      const r = await outcome(runtime, withFile(files, name, bytes), gpu);
+      if (!r.ok) return rejectsNamed(r.e);
+      r.g.dispose();
+      expect(Buffer.from(bytes).equals(Buffer.from(files.get(name)!))).toBe(true);
+    }), FUZZ);
+  }, 60_000);
+
+  it('manifest fields: deleted, shifted or replaced, the checksum recomputed; what it accepts draws', async () => {
+    const paths = pathsOf(original()).filter((p) => p[0] !== 'sha256');
+    await fc.assert(fc.asyncProperty(arbJsonMutation, async (mutation) => {
+      const m = original();
+      mutateJson(m, paths, mutation);
+      const r = await outcome(runtime, withManifest(runtime, files, m), gpu);
+      if (!r.ok) return rejectsNamed(r.e);
+      try {
+        expect(withoutUnchecked(m)).toEqual(withoutUnchecked(original()));
+        expect(r.g.generate({ count: 1, seed: 1 }).images).toHaveLength(784);
+      } finally {
+        r.g.dispose();
+      }
+    }), FUZZ);
+  }, 60_000);
+
+  it('program fields, its sha256 and the checksum recomputed: format, inputs, output names and kinds of value are never let through', async () => {
+    const plan = jsonOf(files, 'program.json');
+    const paths = pathsOf(plan);
+    await fc.assert(fc.asyncProperty(arbJsonMutation, async (mutation) => {
+      const p = jsonOf(files, 'program.json');
+      const path = mutateJson(p, paths, mutation);
+      const r = await outcome(runtime, withProgram(runtime, files, p), gpu);
+      if (!r.ok) return rejectsNamed(r.e);
+      r.g.dispose();
+      // what no check can see: kernel sources and sizes, which kernel a step runs, which buffers it reads or frees
+      const where = pathText(path);
+      const unseen = /^(kernels|steps)\[/.test(where) || /^outputs\[\d+\]\.id$/.test(where);
+      const sameKind = mutation.op === 'delete' ? typeof path[path.length - 1] === 'number' : kindOf(path.reduce<Json>((o, k) => o?.[k], p)) === kindOf(path.reduce<Json>((o, k) => o?.[k], plan));
+      expect(p).toSatisfy((changed: Json) => JSON.stringify(changed) === JSON.stringify(plan) || (unseen && sameKind));
+    }), FUZZ);
+  }, 60_000);
 });

@@ -2,9 +2,13 @@
 // network, so nothing in them is trusted: each read checks one field's type and range, and a failed
 // check names the file and the field's path (`weights.tensors[3].offset`) in a GeneratorError.
 
-/** Every error the exported generator's runtime raises for a bad folder or a bad call. */
+/** Every error the exported generator's runtime raises for a bad folder or a bad call: one line. */
 export class GeneratorError extends Error {
   override name = 'GeneratorError';
+  constructor(message: string) {
+    // messages quote what they read (JSON.parse quotes the text near the fault), which may hold line breaks
+    super(message.replace(/\s*[\r\n]+\s*/g, ' '));
+  }
 }
 
 /** A value at `path` in `file`; `path` is '' for the file's top level. */

@@ -73,8 +73,8 @@ const configOf = (f: Field): ManifestConfig => {
   object(f);
   // the fields the runtime does not use (encSize, readN, ...) must still look like a DRAW config's
   for (const key of Object.keys(f.value as object)) {
-    const v = at(f, key);
-    if (typeof v.value !== 'boolean') integer(v, 1);
+    const { value } = at(f, key);
+    if (typeof value !== 'boolean' && !(Number.isSafeInteger(value) && (value as number) >= 1)) expected(at(f, key), 'an integer ≥ 1 or true/false');
   }
   const ints = Object.fromEntries(CONFIG_INTEGERS.map((k) => [k, integer(at(f, k), 1)])) as Record<(typeof CONFIG_INTEGERS)[number], number>;
   return { ...(f.value as object), ...ints, writeAttention: boolean(at(f, 'writeAttention')) };
