@@ -2,17 +2,12 @@
 // runtime (in gpu.js CPU mode and, where WebGL starts, on headless-gl), its Node command and the
 // browser demo must draw what the library's `generate` draws for the same noise.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, symlinkSync, copyFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { PNG } from 'pngjs';
-import type { GPU as GpuType } from 'gpu.js';
-import { train } from '../src/cli/train.ts';
-import { exportCommand } from '../src/cli/export.ts';
-import { parseFlags } from '../src/cli/options.ts';
 import { loadRun, compileOrThrow } from '../src/cli/session.ts';
 import { trace } from '../src/compiler/trace.ts';
 import type { Tensor } from '../src/dsl/tensor.ts';
@@ -23,20 +18,16 @@ import { itNeeds, webgl, chromium } from './system.ts';
 import type { Generator, loadGenerator as LoadGenerator } from '../src/export/runtime.ts';
 import { demoInBrowser } from './browser.ts';
 import { serveDemo } from '../examples/demo/serve.ts';
+import { GPU, exportFixture, readFrom } from './export-fixture.ts';
 
-const { GPU } = createRequire(import.meta.url)('gpu.js') as { GPU: typeof GpuType };
-const dir = mkdtempSync(join(tmpdir(), 'draw-export-'));
-const out = join(dir, 'export');
-const checkpoint = join(dir, 'run', 'checkpoint.bin');
+const fixture = exportFixture();
+const { dir, out, checkpoint } = fixture;
 const SEED = 7;
 const COUNT = 20; // more than one batch of 16: the runtime must run the program twice
 
 let loadGenerator: typeof LoadGenerator;
 let reference: Record<string, Float32Array>;
-const readFrom = (folder: string) => async (name: string) => {
-  const b = readFileSync(join(folder, name));
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-};
+let exported: Record<string, unknown>;
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length);
   let m = 0;
@@ -46,12 +37,8 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 const decodePng = (path: string) => PNG.sync.read(readFileSync(path)).data;
 
 beforeAll(async () => {
-  await train(parseFlags(['train', '--preset', 'small', '--T', '4', '--enc', '32', '--dec', '32', '--z', '8', '--batch', '20', '--steps', '20',
-    '--lr', '0.01', '--val-images', '20', '--out', join(dir, 'run'), '--json']).flags);
-  await exportCommand(parseFlags(['export', '--checkpoint', checkpoint, '--out', out]).flags);
-  // where an export is copied, `npm install` puts gpu.js next to it; here the repository's copy serves
-  symlinkSync(resolve('node_modules'), join(out, 'node_modules'));
-  ({ loadGenerator } = await import(join(out, 'runtime.mjs')));
+  const built = await fixture.build();
+  ({ exported, runtime: { loadGenerator } } = built);
   // the library's own generate, compiled for the CPU, with the noise the runtime draws for SEED
   const { model, state } = loadRun(checkpoint);
   const c = model.config;
@@ -122,6 +109,10 @@ describe('draw export', () => {
     await expect(loadGenerator(readFrom(bad), new GPU({ mode: 'cpu' }))).rejects.toThrow(/weights\.bin is corrupt/);
   });
 
+  it("prints a 'try' command that installs gpu.js in the folder and runs generate.mjs there", () => {
+    expect(exported.try).toBe(`cd ${out} && npm install && node generate.mjs --seed 1 --count 16 --out grid.png`);
+  });
+
   it('the CLI names a missing checkpoint', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'export', '--checkpoint', join(dir, 'nope.bin'), '--out', join(dir, 'x')], { encoding: 'utf8' });
     expect(r.status).toBe(2);
@@ -146,6 +137,31 @@ describe('the browser demo', () => {
     } finally {
       await demo.close();
     }
+  });
+
+  it('answers a request whose target is no URL with 400, and goes on serving', async () => {
+    const demo = await serveDemo({ model: out, port: 0 });
+    try {
+      // fetch would normalise the target, so the request is written by hand
+      const { port } = new URL(demo.url);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let text = '';
+        socket.on('data', (b) => (text += b)).on('end', () => resolve(text)).on('error', reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+      expect((await fetch(demo.url)).status).toBe(200);
+    } finally {
+      await demo.close();
+    }
+  });
+
+  it.each([['--bogus'], ['--port', 'abc']])('its command refuses %s in one line naming the flag, exit 2', (...args) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/demo/serve.ts', ...args, '--model', out], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^error: .*${args[0]}`));
   });
 
   itNeeds(chromium)('draws the digits of the export in Chromium on WebGL, close to the Node runtime', async () => {

@@ -1,7 +1,8 @@
 // `npm run demo [-- --model DIR --port N]`: serves the demo page on localhost with an exported
 // generator (default runs/draw/export, written by `npm run draw -- export`) under /model/.
 // Only the page's two files and the export's own files are served, nothing else from the disk.
-import { createServer, type Server } from 'node:http';
+// No request can stop it: a malformed one is answered 400, a failure while answering 500.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,17 @@ const here = dirname(fileURLToPath(import.meta.url));
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript', '.js': 'text/javascript',
   '.json': 'application/json', '.bin': 'application/octet-stream',
+};
+
+const plain = (res: ServerResponse, status: number, text: string) => res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
+
+/** The path a request asks for; undefined when its target is no URL (`//[`, say). */
+const pathOf = (url = '/'): string | undefined => {
+  try {
+    return new URL(url, 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
 };
 
 export interface Demo {
@@ -28,13 +40,24 @@ export const serveDemo = ({ model, port = 8080, host = '127.0.0.1' }: { model: s
     ['/demo.mjs', join(here, 'demo.mjs')],
     ...EXPORT_FILES.map((f) => [`/model/${f}`, join(model, f)] as const),
   ]);
-  const server: Server = createServer((req, res) => {
-    const file = routes.get(new URL(req.url ?? '/', 'http://localhost').pathname);
-    if (!file || !existsSync(file)) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
+    const path = pathOf(req.url);
+    const file = path === undefined ? undefined : routes.get(path);
+    if (path === undefined) plain(res, 400, 'bad request');
+    else if (!file || !existsSync(file)) plain(res, 404, 'not found');
+    else {
+      const body = readFileSync(file); // before the head, so a failed read can still be answered 500
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body);
     }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(readFileSync(file));
+  };
+  const server: Server = createServer((req, res) => {
+    try {
+      answer(req, res);
+    } catch (e) {
+      console.error(`demo: ${req.method} ${req.url}: ${(e as Error).message}`);
+      if (res.headersSent) res.destroy();
+      else plain(res, 500, 'server error');
+    }
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -46,13 +69,28 @@ export const serveDemo = ({ model, port = 8080, host = '127.0.0.1' }: { model: s
   });
 };
 
+/** The command line's model folder and port; a bad flag throws one line naming it. */
+const demoFlags = (argv: readonly string[]): { model: string; port: number } => {
+  let values: { model?: string; port?: string };
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: { model: { type: 'string', default: 'runs/draw/export' }, port: { type: 'string', default: '8080' } }, strict: true }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')} (flags: --model DIR, --port N)`);
+  }
+  const port = Number(values.port);
+  if (!(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`--port must be an integer from 0 to 65535, got '${values.port}'`);
+  return { model: values.model!, port };
+};
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { model: { type: 'string', default: 'runs/draw/export' }, port: { type: 'string', default: '8080' } }, strict: true });
-  serveDemo({ model: values.model!, port: Number(values.port) }).then(
-    (d) => console.log(`DRAW demo at ${d.url} (generator: ${values.model}); Ctrl-C stops`),
-    (e: Error) => {
-      console.error(`error: ${e.message}`);
-      process.exitCode = 2;
-    },
-  );
+  const fail = (e: Error) => {
+    console.error(`error: ${e.message}`);
+    process.exitCode = 2;
+  };
+  try {
+    const flags = demoFlags(process.argv.slice(2));
+    serveDemo(flags).then((d) => console.log(`DRAW demo at ${d.url} (generator: ${flags.model}); Ctrl-C stops`), fail);
+  } catch (e) {
+    fail(e as Error);
+  }
 }

@@ -6,6 +6,9 @@ import { exportGenerator, EXPORT_FILES } from '../export/export.ts';
 import { ensureOutDir, loadRun } from './session.ts';
 import { type Flags, int, explicitConfig } from './options.ts';
 
+/** `s` as one word of a POSIX shell command line. */
+const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
 export const exportCommand = async (f: Flags): Promise<Record<string, unknown>> => {
   const run = loadRun(f.checkpoint, explicitConfig(f));
   const out = ensureOutDir(f.out ?? join(dirname(f.checkpoint!), 'export'));
@@ -17,6 +20,7 @@ export const exportCommand = async (f: Flags): Promise<Record<string, unknown>> 
   return {
     command: 'export', checkpoint: f.checkpoint, step: run.state.step, out, batch: manifest.right.batch,
     files: EXPORT_FILES.map((name) => join(out, name)), weightsBytes: manifest.right.weights.bytes,
-    try: `node ${join(out, 'generate.mjs')} --seed 1 --count 16 --out grid.png`,
+    // the folder needs its own gpu.js (package.json names it) wherever it is copied
+    try: `cd ${shellWord(out)} && npm install && node generate.mjs --seed 1 --count 16 --out grid.png`,
   };
 };

@@ -1,5 +1,5 @@
 // Exports a trained generator as a folder that runs without this library:
-//   manifest.json    format, config, batch, tensor table and sha256 of the two files below
+//   manifest.json    format, config, batch, tensor table, sha256 of the two files below and its own
 //   program.json     the generation graph lowered to gpu.js kernels (sources, sizes, order)
 //   weights.bin      the parameters the program reads, float32 little-endian
 //   runtime.mjs      loads and checks the three files, runs the kernels (gpujs-runner.ts), no imports
@@ -23,7 +23,7 @@ import { lowerGraph } from '../compiler/compile.ts';
 import { gpujsPlan } from '../compiler/backends/gpujs-program.ts';
 import { writeFileAtomic } from '../io/checkpoint.ts';
 import type { DrawModel } from '../models/draw/index.ts';
-import { MANIFEST_FORMAT, type Manifest, type TensorEntry } from './runtime.ts';
+import { MANIFEST_FORMAT, manifestText, type Manifest, type ManifestBody, type TensorEntry } from './runtime.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GPUJS_VERSION = (createRequire(import.meta.url)('gpu.js/package.json') as { version: string }).version;
@@ -82,7 +82,7 @@ export const exportGenerator = async (model: DrawModel, params: Readonly<Record<
   const names = plan.right.inputs.map((i) => i.name).filter((n) => n !== 'eps');
   const weights = packWeights(names, params, model.paramShapes);
   const program = new TextEncoder().encode(JSON.stringify(plan.right));
-  const manifest: Manifest = {
+  const body: ManifestBody = {
     format: MANIFEST_FORMAT,
     config: c,
     batch,
@@ -91,6 +91,7 @@ export const exportGenerator = async (model: DrawModel, params: Readonly<Record<
     program: { file: 'program.json', sha256: sha256(program) },
     source: opts.source ?? {},
   };
+  const manifest: Manifest = { ...body, sha256: sha256(new TextEncoder().encode(manifestText(body))) };
   mkdirSync(dir, { recursive: true });
   const put = (name: string, bytes: Uint8Array) => writeFileAtomic(join(dir, name), bytes, name);
   put('weights.bin', weights.bytes);

@@ -13,8 +13,18 @@ import { writeImageGrid, writeStrip, type Rgb } from '../io/png.ts';
 
 const WRITE: Rgb = [230, 40, 40];
 const here = dirname(fileURLToPath(import.meta.url));
-// gpu.js is CommonJS; resolved from this folder's node_modules (or any above it)
-const { GPU } = createRequire(import.meta.url)('gpu.js') as typeof import('gpu.js');
+
+/** gpu.js, which is CommonJS, from this folder's node_modules (or any above it). */
+const loadGpujs = (): typeof import('gpu.js') => {
+  try {
+    return createRequire(import.meta.url)('gpu.js') as typeof import('gpu.js');
+  } catch (e) {
+    // a copied export has no node_modules until `npm install` runs in it
+    if ((e as { code?: string }).code === 'MODULE_NOT_FOUND' && /'gpu\.js'/.test((e as Error).message))
+      throw new Error(`gpu.js is not installed: run \`npm install\` in ${here} first`);
+    throw new Error(`gpu.js does not load: ${(e as Error).message.split('\n')[0]}`);
+  }
+};
 
 const main = async (): Promise<void> => {
   const { values: f } = parseArgs({
@@ -29,6 +39,7 @@ const main = async (): Promise<void> => {
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${f.seed}'`);
   if (!(Number.isInteger(count) && count > 0)) throw new Error(`--count must be a positive integer, got '${f.count}'`);
   if (f.mode !== 'gpu' && f.mode !== 'cpu') throw new Error(`--mode must be 'gpu' or 'cpu', got '${f.mode}'`);
+  const { GPU } = loadGpujs();
   const gen = await loadGenerator(async (name) => {
     const b = await readFile(join(here, name));
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
@@ -51,7 +62,8 @@ const main = async (): Promise<void> => {
   else console.log(`wrote ${f.out}${f.steps ? ` and ${f.steps}` : ''}: ${count} digits, seed ${seed}, gpu.js ran ${result.kernel}${result.webgl ? ' (WebGL)' : f.mode === 'cpu' ? ' (CPU mode)' : ' (no WebGL here: gpu.js fell back)'}`);
 };
 
+// every failure here is the user's to fix (a flag, the folder, gpu.js missing): one line, exit 2
 main().catch((e: Error) => {
-  console.error(`error: ${e.message}`);
+  console.error(`error: ${e.message.split('\n')[0]}`);
   process.exitCode = 2;
 });

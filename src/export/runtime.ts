@@ -1,34 +1,20 @@
 // The exported generator's runtime (bundled into DIR/runtime.mjs by `draw export`): loads the
-// manifest, program and weights, checks their checksums, and draws digits with the library's own
-// plan runner. It imports no package: the caller passes a gpu.js instance (Node: `new GPU()` from
-// the gpu.js package; browser: `new GPU()` from gpu-browser.js), so the only dependency is gpu.js.
+// manifest, program and weights, checks them, and draws digits with the library's own plan runner.
+// Every file is checked before anything in it is used (manifest.ts, plan.ts, agreement.ts): a bad
+// folder rejects with a GeneratorError naming the file and the field, before any kernel is built.
+// It imports no package: the caller passes a gpu.js instance (Node: `new GPU()` from the gpu.js
+// package; browser: `new GPU()` from gpu-browser.js), so the only dependency is gpu.js.
 import type { GPU } from 'gpu.js';
-import { planRunner, isWebGLKernel, type GpujsPlan } from '../compiler/backends/gpujs-runner.ts';
+import { planRunner, isWebGLKernel } from '../compiler/backends/gpujs-runner.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
 import { glimpseBox, type GlimpseBox } from '../models/draw/glimpse.ts';
+import { GeneratorError, sha256 } from './fields.ts';
+import { parseManifest, type FileEntry, type Manifest } from './manifest.ts';
+import { parsePlan } from './plan.ts';
+import { checkAgreement } from './agreement.ts';
 
-export const MANIFEST_FORMAT = 'draw-ts/generator/1';
-
-export interface TensorEntry {
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** Byte offset in weights.bin and length in floats (float32, little-endian). */
-  readonly offset: number;
-  readonly length: number;
-}
-
-export interface Manifest {
-  readonly format: typeof MANIFEST_FORMAT;
-  /** The DRAW config the weights belong to (T, sizes, attention, image shape). */
-  readonly config: { readonly T: number; readonly A: number; readonly B: number; readonly channels: number; readonly zSize: number; readonly writeN: number; readonly writeAttention: boolean };
-  /** Images per run of the program; `generate` runs it as often as a count needs. */
-  readonly batch: number;
-  /** The prior noise input, [T, batch, zSize]. */
-  readonly noise: string;
-  readonly weights: { readonly file: string; readonly bytes: number; readonly sha256: string; readonly tensors: readonly TensorEntry[] };
-  readonly program: { readonly file: string; readonly sha256: string };
-  readonly source: Readonly<Record<string, unknown>>;
-}
+export { GeneratorError } from './fields.ts';
+export { MANIFEST_FORMAT, manifestText, type Manifest, type ManifestBody, type TensorEntry } from './manifest.ts';
 
 export interface Drawing {
   readonly count: number;
@@ -59,19 +45,26 @@ export interface Generator {
 
 export type ReadFile = (name: string) => Promise<ArrayBuffer>;
 
-const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
-const sha256 = async (b: ArrayBuffer) => hex(await globalThis.crypto.subtle.digest('SHA-256', b));
-const text = (b: ArrayBuffer) => new TextDecoder().decode(b);
+const readable = async (read: ReadFile, file: string): Promise<ArrayBuffer> => {
+  try {
+    return await read(file);
+  } catch (e) {
+    throw new GeneratorError(`generator: cannot read ${file} (${(e as Error)?.message ?? e})`);
+  }
+};
 
-const verified = async (read: ReadFile, file: string, expect: string): Promise<ArrayBuffer> => {
-  const b = await read(file);
+/** The bytes of `entry.file`, which must hash to `entry.sha256` (and be `bytes` long, when given: checked first, as it is cheaper). */
+const verified = async (read: ReadFile, entry: FileEntry & { readonly bytes?: number }): Promise<ArrayBuffer> => {
+  const b = await readable(read, entry.file);
+  if (entry.bytes !== undefined && b.byteLength !== entry.bytes)
+    throw new GeneratorError(`generator: ${entry.file} has ${b.byteLength} bytes, manifest.json says ${entry.bytes}`);
   const got = await sha256(b);
-  if (got !== expect) throw new Error(`generator: ${file} is corrupt (sha256 ${got}, manifest says ${expect})`);
+  if (got !== entry.sha256) throw new GeneratorError(`generator: ${entry.file} is corrupt (sha256 ${got}, manifest.json says ${entry.sha256})`);
   return b;
 };
 
+/** The tensors, from bytes `verified` to be as long as the tensor table (which parseManifest checked) says. */
 const weightsOf = (m: Manifest, bytes: ArrayBuffer): Record<string, Float32Array> => {
-  if (bytes.byteLength !== m.weights.bytes) throw new Error(`generator: ${m.weights.file} has ${bytes.byteLength} bytes, manifest says ${m.weights.bytes}`);
   const view = new DataView(bytes);
   return Object.fromEntries(m.weights.tensors.map(({ name, offset, length }) =>
     [name, Float32Array.from({ length }, (_, i) => view.getFloat32(offset + 4 * i, true))]));
@@ -87,10 +80,11 @@ const rowsOf = (src: Float32Array, T: number, n: number, width: number, from: nu
 
 /** Loads a generator through `read` (file name → bytes) and runs it on `gpu`. */
 export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator> => {
-  const m = JSON.parse(text(await read('manifest.json'))) as Manifest;
-  if (m?.format !== MANIFEST_FORMAT) throw new Error(`generator: manifest.json has format ${JSON.stringify(m?.format)}, expected ${MANIFEST_FORMAT}`);
-  const plan = JSON.parse(text(await verified(read, m.program.file, m.program.sha256))) as GpujsPlan;
-  const weights = weightsOf(m, await verified(read, m.weights.file, m.weights.sha256));
+  const m = await parseManifest(await readable(read, 'manifest.json'));
+  const checked = parsePlan(await verified(read, m.program));
+  checkAgreement(m, checked);
+  const { plan } = checked;
+  const weights = weightsOf(m, await verified(read, m.weights));
   const runner = planRunner(plan, gpu, { onDevice: (gpu as unknown as { mode?: string }).mode !== 'cpu' });
   const { T, A, B, channels, zSize, writeN } = m.config;
   const pixels = A * B * channels;
@@ -100,8 +94,8 @@ export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator
     return eps;
   };
   const generate: Generator['generate'] = ({ count, seed = 1, eps = noise(seed, count) }) => {
-    if (!(Number.isInteger(count) && count > 0)) throw new Error(`generator: count must be a positive integer, got ${count}`);
-    if (eps.length !== T * count * zSize) throw new Error(`generator: eps needs ${T}×${count}×${zSize} values, got ${eps.length}`);
+    if (!(Number.isInteger(count) && count > 0)) throw new GeneratorError(`generator: count must be a positive integer, got ${count}`);
+    if (eps.length !== T * count * zSize) throw new GeneratorError(`generator: eps needs ${T}×${count}×${zSize} values, got ${eps.length}`);
     const canvas = new Float32Array(T * count * pixels);
     const write: Record<string, Float32Array> = {};
     for (let from = 0; from < count; from += m.batch) {

@@ -8,13 +8,12 @@ import { createRequire } from 'node:module';
 import type { GPU } from 'gpu.js';
 import { size } from '../../dsl/shape.ts';
 import { renderGpujsKernel } from './gpujs.ts';
-import { planRunner, isWebGLKernel, type GpujsPlan, type KernelCache } from './gpujs-runner.ts';
+import { planRunner, isWebGLKernel, MAX_OUTPUT, type GpujsPlan, type KernelCache } from './gpujs-runner.ts';
 import { getGpuContext } from '../gpu-context.ts';
 import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../compile.ts';
 
-/** WebGL returns zeros past this many texture arguments, and fails on outputs past 16384². */
+/** WebGL returns zeros past this many texture arguments. */
 const MAX_ARGS = 32;
-const MAX_OUTPUT = 16384 * 16384;
 
 /** The lowered graph as a gpu.js plan, or why WebGL could not run it. */
 export const gpujsPlan = (l: Lowering): E.Either<CompileError, GpujsPlan> => {

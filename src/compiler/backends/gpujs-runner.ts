@@ -22,6 +22,9 @@ export interface PlanRunner {
   dispose(): void;
 }
 
+/** The most outputs a kernel may have: WebGL fails on textures past 16384². */
+export const MAX_OUTPUT = 16384 * 16384;
+
 /** gpu.js's WebGL kernel classes: anything else is a CPU or WebAssembly fallback. */
 export const isWebGLKernel = (name: string): boolean => ['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel'].includes(name);
 
