@@ -1,7 +1,7 @@
 // `draw eval`: the test-set variational bound in nats per image, reconstruction and KL separately.
 import { compileOrThrow, loadRun, loadData } from './session.ts';
 import { type Flags, int, backendOf, explicitConfig } from './options.ts';
-import { bound } from './bound.ts';
+import { bound } from '../models/draw/bound.ts';
 
 export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const run = loadRun(f.checkpoint, explicitConfig(f));

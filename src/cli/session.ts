@@ -63,9 +63,6 @@ export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = 
   return { meta, model, state: state.right };
 };
 
-export const freshState = (model: DrawModel, seed: number, lr: number): TrainState =>
-  initTrainState(model.init(seed), model.paramShapes, optimizerFor(lr));
-
 export const compileOrThrow = (g: E.Either<Error, Graph>, backend: BackendName): Program => {
   if (E.isLeft(g)) throw g.left;
   const p = compile(g.right, { backend });

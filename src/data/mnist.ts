@@ -27,6 +27,9 @@ export interface Dataset {
   readonly binarisation: Binarisation;
 }
 
+/** What batching reads of a data set: `n` images of rows×cols, row-major, values in [0, 1]. */
+export type Images = Pick<Dataset, 'images' | 'n' | 'rows' | 'cols'>;
+
 export interface LoadOptions {
   readonly binarisation?: Binarisation;
   /** Seed for 'sample' binarisation; the same seed always gives the same binary images. */
@@ -262,7 +265,7 @@ export const shuffledBatches = (
 
 /** Copy the images at `indices` into one [indices.length, rows*cols] buffer (reused if given). */
 export const gatherBatch = (
-  ds: Dataset,
+  ds: Images,
   indices: ArrayLike<number>,
   out: Float32Array = new Float32Array(indices.length * ds.rows * ds.cols),
 ): Float32Array => {

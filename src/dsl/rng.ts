@@ -61,3 +61,10 @@ export const normal = (state: RngState, n: number): [Float32Array, RngState] => 
   const out = new Float32Array(n);
   return [out, fillNormal(state, out)];
 };
+
+/**
+ * The stream of a (seed, step, purpose) triple: independent draws that need no stored state, so a
+ * training run can be resumed at any step and draw exactly what it would have drawn.
+ */
+export const streamFor = (seed: number, step: number, purpose: number): RngState =>
+  seedRng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ purpose) | 0);

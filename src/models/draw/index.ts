@@ -22,3 +22,8 @@ export {
 export { type DrawModel, draw } from './draw.ts';
 export { type GlimpseBox, glimpseBox } from './glimpse.ts';
 export * as drawProperties from './properties.ts';
+export { type Bound, bound, EVAL_NOISE_SEED } from './bound.ts';
+export {
+  type TrainData, type TrainOptions, type TrainResult, type StepRecord, type EvalRecord, type StopReason,
+  TrainError, train,
+} from './train.ts';

@@ -1,10 +1,10 @@
 // The variational bound (negative ELBO, nats per image) of a dataset under a compiled loss graph:
 // recon and KL per image are averaged over every image (a final short batch is padded, and only its
 // real images counted). Posterior noise is drawn from a fixed stream so a bound is reproducible.
-import type { Program } from '../compiler/compile.ts';
-import type { DrawConfig } from '../models/draw/index.ts';
-import { gatherBatch, type Dataset } from '../data/mnist.ts';
-import { fillNormal, seedRng } from '../dsl/rng.ts';
+import type { Program } from '../../compiler/compile.ts';
+import type { DrawConfig } from './config.ts';
+import { gatherBatch, type Images } from '../../data/mnist.ts';
+import { fillNormal, seedRng } from '../../dsl/rng.ts';
 
 export interface Bound {
   readonly bound: number;
@@ -16,8 +16,9 @@ export interface Bound {
 export const EVAL_NOISE_SEED = 0x5eed;
 
 export const bound = (program: Program, params: Readonly<Record<string, Float32Array>>, config: DrawConfig,
-  data: Dataset, batch: number, limit = data.n, onBatch?: (done: number) => void): Bound => {
+  data: Images, batch: number, limit = data.n, onBatch?: (done: number) => void): Bound => {
   const n = Math.min(limit, data.n);
+  if (!(n > 0)) throw new RangeError(`bound: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`);
   const x = new Float32Array(batch * data.rows * data.cols);
   const eps = new Float32Array(config.T * batch * config.zSize);
   const idx = new Int32Array(batch);
