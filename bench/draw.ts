@@ -8,7 +8,7 @@ import { dataSpecs } from '../src/models/draw/model.ts';
 import { trainStep, adam, initTrainState, stepFeeds, advance } from '../src/optim/index.ts';
 import { LOSS, STEP, isOptName } from '../src/optim/train-step.ts';
 import { compile, lowerGraph, type Lowering } from '../src/compiler/compile.ts';
-import { contractionSize } from '../src/compiler/backends/cpu.ts';
+import { contractionSize } from '../src/compiler/backends/cpu/render.ts';
 import { kernelClass, type Kernel } from '../src/compiler/fuse.ts';
 import { size } from '../src/dsl/shape.ts';
 import { unwrap } from '../src/util.ts';

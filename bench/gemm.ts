@@ -7,10 +7,10 @@
 //
 // Prints a table (median ms and GFLOP/s, methods interleaved round by round so machine load hits all
 // alike), then one JSON line with the numbers.
-import { createThreadedGemm } from '../src/compiler/backends/wasm-gemm-threads.ts';
+import { createThreadedGemm } from '../src/compiler/backends/cpu/wasm-gemm-threads.ts';
 import {
   buildSources, buildTimes, createGemm, packCodeA, packCodeB, packIndexExprA, packIndexExprB, packedSizeA, packedSizeB,
-} from '../src/compiler/backends/wasm-gemm.ts';
+} from '../src/compiler/backends/cpu/wasm-gemm.ts';
 
 const RUNS = Number(process.env.RUNS ?? 15);
 const WARMUP = Number(process.env.WARMUP ?? 3);
@@ -44,7 +44,7 @@ const naive = ({ M, K, N, a, b }: Case): Fn => build(`return function(out, A, B)
   }
 };`);
 
-// The backend's current contraction kernel (src/compiler/backends/cpu.ts), with an identity epilogue.
+// The backend's current contraction kernel (src/compiler/backends/cpu/render.ts), with an identity epilogue.
 const js4x4 = ({ M, K, N, a, b }: Case): Fn => {
   const MB = Math.ceil(M / 4), NB = Math.ceil(N / 4);
   const rc = [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3].map((j) => [i, j] as const));

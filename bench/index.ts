@@ -4,7 +4,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { trace, grad, unwrap, matmul, add, mul, sum, tanh, sigmoid, concat, sliceAxis, type Tensor } from '../src/index.ts';
 import { compile, type BackendName } from '../src/compiler/compile.ts';
-import { getGpuContext } from '../src/compiler/gpu-context.ts';
+import { getGpuContext } from '../src/compiler/backends/gpujs/context.ts';
 import { seedRng, normal } from '../src/dsl/rng.ts';
 import type { Graph } from '../src/compiler/graph.ts';
 import { time, table } from './lib.ts';

@@ -3,7 +3,8 @@
 // model, its gradients and training are untouched. Prints the gradient check of the whole model.
 import * as E from 'fp-ts/lib/Either.js';
 import { abs, add, div, log, neg, square, sqrt } from '../src/index.ts';
-import { attentiveRead, attentiveWrite, draw, drawProperties, type FilterShape } from '../src/models/draw/index.ts';
+import { attentiveRead, attentiveWrite, draw, type FilterShape } from '../src/models/draw/index.ts';
+import { drawProperties } from '../src/testing/index.ts';
 
 /** −log(1 + d²/σ²): a Cauchy filter of scale σ, normalised over each row by the filterbank. */
 const cauchy: FilterShape = (d, sigma2) => neg(log(add(1, div(square(d), sigma2))));

@@ -5,13 +5,14 @@ export type { Tensor } from './dsl/tensor.ts';
 export { type Shape, ShapeError, fmt as formatShape } from './dsl/shape.ts';
 export { primitives, primitiveNames, type PrimName, type Primitive } from './dsl/primitives.ts';
 export * from './dsl/rng.ts';
-export * from './dsl/gradcheck.ts';
-export * as properties from './dsl/properties.ts';
 export { trace, TraceError, type Specs, type Inputs } from './compiler/trace.ts';
 export { grad, gradName, GradError } from './compiler/grad.ts';
 export { evaluate, EvaluateError, type Feeds } from './compiler/evaluate.ts';
 export { verify, inline, GraphError, type Graph } from './compiler/graph.ts';
 export { simplify, eliminateDeadCode } from './compiler/passes.ts';
+export {
+  compile, backendNames, CompileError, type BackendName, type CompileOptions, type Program, type ProgramStats,
+} from './compiler/compile.ts';
 export { unwrap } from './util.ts';
 export * from './optim/index.ts';
 export * from './models/draw/index.ts';

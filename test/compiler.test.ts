@@ -5,8 +5,8 @@ import { trace, grad, evaluate, unwrap, add, mul, tanh, exp, sigmoid, matmul, co
 import { compile, type BackendName } from '../src/compiler/compile.ts';
 import { fuse } from '../src/compiler/fuse.ts';
 import { simplify } from '../src/compiler/passes.ts';
-import { renderCpuKernel } from '../src/compiler/backends/cpu.ts';
-import { arbRandomGraph, type RandomGraph } from '../src/compiler/properties.ts';
+import { renderCpuKernel } from '../src/compiler/backends/cpu/render.ts';
+import { arbRandomGraph, type RandomGraph } from '../src/testing/random-graphs.ts';
 import { availableBackends } from './system.ts';
 
 const close = (ref: Record<string, Float64Array>, out: Record<string, Float32Array>, rel = 1e-4): string | undefined => {

@@ -3,10 +3,11 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { execFileSync } from 'node:child_process';
 import {
-  trace, grad, evaluate, verify, simplify, inline, unwrap, gradCheck, gradName,
+  trace, grad, evaluate, verify, simplify, inline, unwrap, gradName,
   add, mul, exp, matmul, sum, reshape, sigmoid, softplus, logsumexp, softmax, tanh, concat, sliceAxis, fill,
-  properties, type Tensor,
+  type Tensor,
 } from '../src/index.ts';
+import { gradCheck, properties } from '../src/testing/index.ts';
 
 const leftMessage = (e: E.Either<Error, unknown>): string => (E.isLeft(e) ? e.left.message : 'no error');
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { trace, evaluate, unwrap, add, fill, matmul, mul, tanh, transpose, type Tensor } from '../src/index.ts';
 import { compile, lowerGraph } from '../src/compiler/compile.ts';
-import { contractionSize } from '../src/compiler/backends/cpu.ts';
+import { contractionSize } from '../src/compiler/backends/cpu/render.ts';
 import { kernelClass } from '../src/compiler/fuse.ts';
 import type { Graph } from '../src/compiler/graph.ts';
 

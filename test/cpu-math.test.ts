@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { tanh32 } from '../src/compiler/backends/cpu-math.ts';
+import { tanh32 } from '../src/compiler/backends/cpu/math.ts';
 
 const ulpsOff = (got: number, want: number): number => {
   const w = Math.fround(want);
   return Math.abs(Math.fround(got) - w) / Math.max(2 ** -149, Math.abs(w) * 2 ** -23);
 };
 
-describe('cpu-math', () => {
+describe('cpu math', () => {
   it('tanh32 is within 2 float32 ulp of tanh, odd, Math.tanh past the fit, NaN for NaN', () => {
     let worst = 0;
     for (let i = -120_000; i <= 120_000; i++) {

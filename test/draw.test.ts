@@ -5,8 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { evaluate, trace, unwrap, adam, trainStep, initTrainState, stepFeeds, advance, LOSS, log, add, div, neg, square } from '../src/index.ts';
 import {
   draw, presets, paramSpecs, initParams, dataSpecs, attend, filterbank, filterRead, rnnStep, sample, attentiveRead, plainRead,
-  attentiveWrite, DrawConfigError, drawProperties as P, type DrawConfig, type FilterShape,
+  attentiveWrite, DrawConfigError, type DrawConfig, type FilterShape,
 } from '../src/models/draw/index.ts';
+import { drawProperties as P } from '../src/testing/index.ts';
 
 const tiny: DrawConfig = { A: 6, B: 6, channels: 1, T: 2, encSize: 8, decSize: 8, zSize: 3, readN: 2, writeN: 3, readAttention: true, writeAttention: true };
 const tinyPlain: DrawConfig = { ...tiny, readAttention: false, writeAttention: false };

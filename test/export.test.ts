@@ -13,7 +13,7 @@ import { trace } from '../src/compiler/trace.ts';
 import type { Tensor } from '../src/dsl/tensor.ts';
 import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import { encodeImageGrid } from '../src/io/png.ts';
-import { getGpuContext } from '../src/compiler/gpu-context.ts';
+import { getGpuContext } from '../src/compiler/backends/gpujs/context.ts';
 import { itNeeds, webgl, chromium } from './system.ts';
 import type { Generator, loadGenerator as LoadGenerator } from '../src/export/runtime.ts';
 import { demoInBrowser } from './browser.ts';

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { primitives, primitiveNames } from '../src/dsl/primitives.ts';
-import { primitiveCases, shapeAgrees, gradientAgrees } from '../src/dsl/properties.ts';
+import { primitiveCases, shapeAgrees, gradientAgrees } from '../src/testing/primitive-properties.ts';
 
 describe('primitive table', () => {
   it('declares shape, evaluation, vjp and kernel template for every primitive', () => {

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { it, type TestFunction } from 'vitest';
 import type { BackendName } from '../src/compiler/compile.ts';
-import { getGpuContext } from '../src/compiler/gpu-context.ts';
+import { getGpuContext } from '../src/compiler/backends/gpujs/context.ts';
 
 export const inCI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 

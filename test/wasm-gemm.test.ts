@@ -1,4 +1,4 @@
-import { createThreadedGemm } from '../src/compiler/backends/wasm-gemm-threads.ts';
+import { createThreadedGemm } from '../src/compiler/backends/cpu/wasm-gemm-threads.ts';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   MR, NR, bestConfig, buildSources, buildTimes, clearGemmModuleCache, createGemm, createGemmAsync, createGemmWith, defaultConfig, loadGemmModule, gemmWat, packCodeA, packCodeB, packIndexA, packIndexB, packIndexExprA, packIndexExprB,
   packedSizeA, packedSizeB, type Gemm,
-} from '../src/compiler/backends/wasm-gemm.ts';
-import { relaxedSimd } from '../src/compiler/backends/wasm-relaxed.ts';
+} from '../src/compiler/backends/cpu/wasm-gemm.ts';
+import { relaxedSimd } from '../src/compiler/backends/cpu/wasm-relaxed.ts';
 
 // Deterministic PRNG (mulberry32) so failures reproduce.
 const rng = (seed: number) => () => {

@@ -1,8 +1,8 @@
-// program.json of an exported generator: the gpu.js plan (see gpujs-runner.ts), checked field by
+// program.json of an exported generator: the gpu.js plan (see backends/gpujs/runner.ts), checked field by
 // field and then walked step by step as the runner will run it, so that a bad plan is a named
 // error here rather than a TypeError inside gpu.js. What no check can see is whether a kernel's
 // source computes the right thing; the checksums in the manifest stand for that.
-import { MAX_OUTPUT, type GpujsPlan } from '../compiler/backends/gpujs-runner.ts';
+import { MAX_OUTPUT, type GpujsPlan } from '../compiler/backends/gpujs/runner.ts';
 import { array, at, exactly, expected, fail, integer, matching, object, parseJson, root, string, type Field } from './fields.ts';
 
 const FILE = 'program.json';

@@ -5,7 +5,7 @@
 // It imports no package: the caller passes a gpu.js instance (Node: `new GPU()` from the gpu.js
 // package; browser: `new GPU()` from gpu-browser.js), so the only dependency is gpu.js.
 import type { GPU } from 'gpu.js';
-import { planRunner, isWebGLKernel } from '../compiler/backends/gpujs-runner.ts';
+import { planRunner, isWebGLKernel } from '../compiler/backends/gpujs/runner.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
 import { glimpseBox, type GlimpseBox } from '../models/draw/glimpse.ts';
 import { GeneratorError, sha256 } from './fields.ts';

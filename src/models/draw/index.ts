@@ -21,7 +21,6 @@ export {
 } from './model.ts';
 export { type DrawModel, draw } from './draw.ts';
 export { type GlimpseBox, glimpseBox } from './glimpse.ts';
-export * as drawProperties from './properties.ts';
 export { type Bound, bound, EVAL_NOISE_SEED } from './bound.ts';
 export {
   type TrainData, type TrainOptions, type TrainResult, type StepRecord, type EvalRecord, type StopReason,

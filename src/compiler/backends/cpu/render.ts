@@ -1,12 +1,12 @@
 // The CPU backend: each fused kernel is rendered as specialised JavaScript (typed-array loops, shapes
 // and strides as literals) and built once with `new Function`. Contractions pack their operands into
 // the WebAssembly sgemm's panel layout and call it (wasm-gemm.ts).
-import { primitives } from '../../dsl/primitives.ts';
-import { symbolicWith, unravel } from '../../dsl/indexing.ts';
-import { size, type Shape } from '../../dsl/shape.ts';
-import { affineVar, renderExpr, type ExprContext } from '../codegen.ts';
-import type { KernelSpec } from './backend.ts';
-import { cpuMaps } from './cpu-math.ts';
+import { primitives } from '../../../dsl/primitives.ts';
+import { symbolicWith, unravel } from '../../../dsl/indexing.ts';
+import { size, type Shape } from '../../../dsl/shape.ts';
+import { affineVar, renderExpr, type ExprContext } from '../../codegen.ts';
+import type { KernelSpec } from '../backend.ts';
+import { cpuMaps } from './math.ts';
 import { packCodeA, packCodeB, packedSizeA, packedSizeB } from './wasm-gemm.ts';
 
 export const cpuIndex = symbolicWith((a, k) => `((${a}) / ${k} | 0)`);

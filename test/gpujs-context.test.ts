@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { IGPUKernelSettings, Texture } from 'gpu.js';
-import { getGpuContext, kernelClassOf } from '../src/compiler/gpu-context.ts';
+import { getGpuContext, kernelClassOf } from '../src/compiler/backends/gpujs/context.ts';
 import { itNeeds, type Dependency } from './system.ts';
 
 const ctx = getGpuContext();
 const hasDisplay = Boolean(process.env.DISPLAY);
 const display: Dependency = { name: 'a display', missing: () => (hasDisplay ? undefined : 'DISPLAY is not set: run under xvfb-run -a') };
 
-describe('gpu-context', () => {
+describe('gpujs context', () => {
   it('is cached: one GPU context per process', () => {
     expect(getGpuContext()).toBe(ctx);
   });

@@ -3,12 +3,12 @@
 // suite fails for a primitive that has no case here.
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import type { Shape } from './shape.ts';
-import { size } from './shape.ts';
-import type { PrimName } from './primitives.ts';
-import type { Tensor } from './tensor.ts';
-import * as op from './ops.ts';
-import { emit } from './tensor.ts';
+import type { Shape } from '../dsl/shape.ts';
+import { size } from '../dsl/shape.ts';
+import type { PrimName } from '../dsl/primitives.ts';
+import type { Tensor } from '../dsl/tensor.ts';
+import * as op from '../dsl/ops.ts';
+import { emit } from '../dsl/tensor.ts';
 import { trace, type Specs } from '../compiler/trace.ts';
 import { evaluate } from '../compiler/evaluate.ts';
 import { shapeOf } from '../compiler/graph.ts';

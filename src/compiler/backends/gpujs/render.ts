@@ -1,10 +1,10 @@
 // Renders a fused kernel as gpu.js kernel source: one thread per output element (flat 1-D output),
 // the element's index unravelled from this.thread.x, reductions and contractions as loops with
 // literal bounds (gpu.js silently caps non-literal loops at loopMaxIterations).
-import { primitives } from '../../dsl/primitives.ts';
-import { symbolic, unravel } from '../../dsl/indexing.ts';
-import { renderExpr, type ExprContext } from '../codegen.ts';
-import type { KernelSpec } from './backend.ts';
+import { primitives } from '../../../dsl/primitives.ts';
+import { symbolic, unravel } from '../../../dsl/indexing.ts';
+import { renderExpr, type ExprContext } from '../../codegen.ts';
+import type { KernelSpec } from '../backend.ts';
 
 export const renderGpujsKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;

@@ -1,15 +1,14 @@
 // Runs a lowered graph on the CPU: one Float32Array per storage slot (allocated once per program),
 // kernels built from generated JS and called in order with views of their buffers.
 import * as E from 'fp-ts/lib/Either.js';
-import { size } from '../../dsl/shape.ts';
-import { renderCpuKernel, contractionScratch, packedOnce } from './cpu.ts';
-import type { KernelSpec } from './backend.ts';
+import { size } from '../../../dsl/shape.ts';
+import { renderCpuKernel, contractionScratch, packedOnce } from './render.ts';
+import type { KernelSpec } from '../backend.ts';
 import { createGemm, type Gemm } from './wasm-gemm.ts';
-import { cpuLib, cpuLibPrelude } from './cpu-math.ts';
-import { sumsOfProductsAsOne } from './cpu-passes.ts';
-import type { Backend, Lowering, Program } from '../compile.ts';
-import { kernelClass } from '../fuse.ts';
-import { debugKernels } from '../compile.ts';
+import { cpuLib, cpuLibPrelude } from './math.ts';
+import { sumsOfProductsAsOne } from './passes.ts';
+import { debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
+import { kernelClass } from '../../fuse.ts';
 
 type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
 /** A contraction kernel's regions of the sgemm's memory (float offsets), and whether to pack each operand now. */

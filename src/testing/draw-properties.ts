@@ -2,19 +2,19 @@
 // their own filter shapes, read/write parts and configs. Each property evaluates graphs with the
 // float64 reference interpreter and returns true, or throws an Error saying what failed and where.
 import fc from 'fast-check';
-import type { Shape } from '../../dsl/shape.ts';
-import type { Tensor } from '../../dsl/tensor.ts';
-import { fill, mul, sum } from '../../dsl/ops.ts';
-import { fillNormal, fillUniform, seedRng } from '../../dsl/rng.ts';
-import { gradCheck, type GradCheckResult } from '../../dsl/gradcheck.ts';
-import { trace, type Traced } from '../../compiler/trace.ts';
-import { evaluate, type Feeds } from '../../compiler/evaluate.ts';
-import { unwrap } from '../../util.ts';
-import { imageSize, type DrawConfig } from './config.ts';
-import { filterRead, filterWrite, filterbank, gaussian, type Filterbank, type FilterShape } from './filterbank.ts';
-import { klStdNormal } from './latent.ts';
-import { draw, type DrawModel } from './draw.ts';
-import type { Parts } from './model.ts';
+import type { Shape } from '../dsl/shape.ts';
+import type { Tensor } from '../dsl/tensor.ts';
+import { fill, mul, sum } from '../dsl/ops.ts';
+import { fillNormal, fillUniform, seedRng } from '../dsl/rng.ts';
+import { gradCheck, type GradCheckResult } from './gradcheck.ts';
+import { trace, type Traced } from '../compiler/trace.ts';
+import { evaluate, type Feeds } from '../compiler/evaluate.ts';
+import { unwrap } from '../util.ts';
+import { imageSize, type DrawConfig } from '../models/draw/config.ts';
+import { filterRead, filterWrite, filterbank, gaussian, type Filterbank, type FilterShape } from '../models/draw/filterbank.ts';
+import { klStdNormal } from '../models/draw/latent.ts';
+import { draw, type DrawModel } from '../models/draw/draw.ts';
+import type { Parts } from '../models/draw/model.ts';
 
 type Named = Readonly<Record<string, Tensor>>;
 

@@ -1,16 +1,16 @@
 // Lowers a graph for gpu.js: `gpujsPlan` turns the kernels into plain data (rendered sources, sizes,
-// order, last readers), which gpujs-runner.ts runs. In 'gpu' mode every kernel is a WebGL kernel
+// order, last readers), which runner.ts runs. In 'gpu' mode every kernel is a WebGL kernel
 // (headless-gl in Node) and results stay on the device as textures between kernels; only the
 // outputs are read back. The mode that really runs is checked, never assumed: gpu.js would quietly
 // fall back otherwise.
 import * as E from 'fp-ts/lib/Either.js';
 import { createRequire } from 'node:module';
 import type { GPU } from 'gpu.js';
-import { size } from '../../dsl/shape.ts';
-import { renderGpujsKernel } from './gpujs.ts';
-import { planRunner, isWebGLKernel, MAX_OUTPUT, type GpujsPlan, type KernelCache } from './gpujs-runner.ts';
-import { getGpuContext } from '../gpu-context.ts';
-import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../compile.ts';
+import { size } from '../../../dsl/shape.ts';
+import { renderGpujsKernel } from './render.ts';
+import { planRunner, isWebGLKernel, MAX_OUTPUT, type GpujsPlan, type KernelCache } from './runner.ts';
+import { getGpuContext } from './context.ts';
+import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
 
 /** WebGL returns zeros past this many texture arguments. */
 const MAX_ARGS = 32;

@@ -7,9 +7,9 @@ import { size, sameShape, broadcastShapes, type Shape } from '../dsl/shape.ts';
 import * as op from '../dsl/ops.ts';
 import { sigmoid } from '../dsl/composites.ts';
 import type { Tensor } from '../dsl/tensor.ts';
-import { trace } from './trace.ts';
-import { grad } from './grad.ts';
-import type { Graph } from './graph.ts';
+import { trace } from '../compiler/trace.ts';
+import { grad } from '../compiler/grad.ts';
+import type { Graph } from '../compiler/graph.ts';
 import { unwrap } from '../util.ts';
 
 export interface RandomGraph {

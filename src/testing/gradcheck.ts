@@ -2,13 +2,13 @@
 // One random projection per check: for a random direction t and cotangent c,
 //   <t, J^T c>  ≈  <c, f(x + εt) − f(x − εt)> / 2ε     (central differences, float64).
 import * as E from 'fp-ts/lib/Either.js';
-import { seedRng, fillNormal, type RngState } from './rng.ts';
-import { size } from './shape.ts';
-import { mul, sum } from './ops.ts';
+import { seedRng, fillNormal, type RngState } from '../dsl/rng.ts';
+import { size } from '../dsl/shape.ts';
+import { mul, sum } from '../dsl/ops.ts';
 import { trace, type Specs, type Inputs } from '../compiler/trace.ts';
 import { grad, gradName } from '../compiler/grad.ts';
 import { evaluate, type Feeds } from '../compiler/evaluate.ts';
-import type { Tensor } from './tensor.ts';
+import type { Tensor } from '../dsl/tensor.ts';
 import { shapeOf } from '../compiler/graph.ts';
 import { unwrap } from '../util.ts';
 
