@@ -2,6 +2,7 @@
 // an AbortSignal, and a result that says how the run ended.
 import { describe, it, expect } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
+import { execFileSync } from 'node:child_process';
 import { draw, train, presets, NonFiniteError, type TrainData, type TrainOptions, type TrainResult } from '../src/index.ts';
 import { fillUniform, seedRng } from '../src/dsl/rng.ts';
 
@@ -36,6 +37,19 @@ describe('train', () => {
     expect(r.evals).toHaveLength(1);
     expect(r.evals[0]).toMatchObject({ step: 30, final: true });
     expect(r.evals[0].validation.images).toBe(10);
+  }, 60_000);
+
+  it('evaluates and checkpoints every N steps, and the last step once', async () => {
+    const evals: string[] = [];
+    const checkpoints: number[] = [];
+    await ran(data, { ...base, steps: 6, evalEvery: 2, checkpointEvery: 3, onEval: (e) => evals.push(`${e.step}${e.final ? ' final' : ''}`), onCheckpoint: (s) => checkpoints.push(s.step) });
+    expect(evals).toEqual(['2', '4', '6 final']);
+    expect(checkpoints).toEqual([3, 6]);
+  }, 60_000);
+
+  it('the README example (examples/train-api.ts) runs as printed', () => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/train-api.ts'], { encoding: 'utf8' });
+    expect(out).toMatch(/step 40: validation bound [\d.]+ nats\ndone after 40 steps/);
   }, 60_000);
 
   it('continues a state bit-exactly: 6 steps equal 3, then 3 more from the state', async () => {

@@ -196,6 +196,7 @@ const run = async (model: DrawModel, data: TrainData, o: TrainOptions): Promise<
     };
     history.push(record);
     o.onStep?.(record);
+    if (state.step === endStep) break; // the final evaluation and checkpoint follow
     if (state.step % evalEvery === 0) evaluate(false);
     if (state.step % checkpointEvery === 0) o.onCheckpoint?.(state);
   }
