@@ -1,5 +1,9 @@
 // Renders the expression a fused kernel computes at one output index. Both backends share it: the
-// primitive table's kernel templates are written in the subset of JS that gpu.js also translates.
+// primitive table's kernel templates are written in the subset of JS that gpu.js also translates,
+// and a backend brings its own spellings where its language differs (literals, GLSL's tanh).
+
+/** A number as a JavaScript literal (the cpu backend's spelling; gpu.js's GLSL needs its own). */
+export const jsLiteral = (v: number): string => String(v);
 import { primitives } from '../dsl/primitives.ts';
 import { ravel, type IndexAlgebra } from '../dsl/indexing.ts';
 import type { Node } from '../dsl/tensor.ts';
@@ -15,6 +19,8 @@ export interface ExprContext {
   readonly acc?: { readonly id: number; readonly name: string };
   /** A backend's own renderings of elementwise primitives, by op (the primitive table's otherwise). */
   readonly maps?: Readonly<Record<string, (args: readonly string[]) => string>>;
+  /** How the backend spells a number (default: jsLiteral). */
+  readonly literal?: (v: number) => string;
   /**
    * Half-open ranges of index variables, known where the expression is rendered: a concat condition
    * on such a variable (plus a constant) that holds, or fails, over the whole range is decided here.
@@ -42,7 +48,7 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
   if (ctx.acc && id === ctx.acc.id) return ctx.acc.name;
   const n = ctx.nodes[id];
   const t = primitives[n.op].kernel;
-  if (t.kind === 'const') return t.render(n.attrs as never, idx);
+  if (t.kind === 'const') return t.render(n.attrs as never, idx, ctx.literal ?? jsLiteral);
   if (id !== ctx.root && ctx.mat[id]) return `${ctx.arg(id)}[${ravel(ctx.alg, idx, n.shape)}]`;
   switch (t.kind) {
     case 'map':

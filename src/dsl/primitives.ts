@@ -16,7 +16,7 @@ export interface ViewCase<E> {
 
 export type KernelTemplate<A> =
   | { readonly kind: 'buffer' }
-  | { readonly kind: 'const'; render(a: A, idx: readonly string[]): string }
+  | { readonly kind: 'const'; render(a: A, idx: readonly string[], literal: (v: number) => string): string }
   | { readonly kind: 'map'; render(args: readonly string[]): string }
   | { readonly kind: 'reduce'; readonly init: number; combine(acc: string, x: string): string }
   | { readonly kind: 'view'; index<E>(alg: IndexAlgebra<E>, outIdx: readonly E[], a: A, ins: readonly Shape[], out: Shape): ViewCase<E>[] }
@@ -30,16 +30,6 @@ export interface Primitive<A> {
   vjp(ct: Tensor, ins: readonly Tensor[], out: Tensor, a: A): (Tensor | null)[];
   readonly kernel: KernelTemplate<A>;
 }
-
-/** Number literal valid in JS and in gpu.js's GLSL translation (always a float). */
-export const lit = (v: number): string => {
-  if (!Number.isFinite(v)) throw new Error(`literal ${v} cannot be rendered into a kernel`);
-  const s = String(v);
-  return /[.e]/.test(s) ? s : `${s}.0`;
-};
-
-/** float32's lowest value: the identity of max that GLSL can spell. */
-export const LOWEST = -3.4028234663852886e38;
 
 // ---- helpers shared by the rules below ----
 
@@ -140,7 +130,7 @@ type ShapeA = { shape: Shape };
 export const primitives = {
   input: leaf<ShapeA & { name: string }>((a) => a.shape, { kind: 'buffer' },
     () => { throw new Error('input: evaluated by the interpreter from the inputs it is given'); }),
-  fill: leaf<ShapeA & { value: number }>((a) => a.shape, { kind: 'const', render: (a) => lit(a.value) },
+  fill: leaf<ShapeA & { value: number }>((a) => a.shape, { kind: 'const', render: (a, _idx, literal) => literal(a.value) },
     (_i, _s, a, out) => new Float64Array(size(out)).fill(a.value)),
   iota: leaf<ShapeA & { axis: number }>((a) => {
     if (!(a.axis >= 0 && a.axis < a.shape.length)) throw new ShapeError(`iota: axis ${a.axis} out of range for ${fmt(a.shape)}`);
@@ -154,8 +144,7 @@ export const primitives = {
 
   exp: map('exp', 1, ([x]) => `Math.exp(${x})`, (ct, _x, y) => [op.mul(ct, y)]),
   log: map('log', 1, ([x]) => `Math.log(${x})`, (ct, [x]) => [op.div(ct, x)]),
-  // clamped at ±20, where tanh is ±1 in float64 already: GLSL's tanh is (eˣ−e⁻ˣ)/(eˣ+e⁻ˣ), NaN past ±88
-  tanh: map('tanh', 1, ([x]) => `Math.tanh(Math.min(Math.max(${x}, -20.0), 20.0))`, (ct, _x, y) => [op.mul(ct, op.sub(1, op.mul(y, y)))]),
+  tanh: map('tanh', 1, ([x]) => `Math.tanh(${x})`, (ct, _x, y) => [op.mul(ct, op.sub(1, op.mul(y, y)))]),
   sqrt: map('sqrt', 1, ([x]) => `Math.sqrt(${x})`, (ct, _x, y) => [op.mul(ct, op.div(0.5, y))]),
   recip: map('recip', 1, ([x]) => `(1.0 / ${x})`, (ct, _x, y) => [op.neg(op.mul(ct, op.mul(y, y)))]),
   /** Identity that the compiler always writes to a buffer: a user-chosen kernel boundary. */
@@ -173,7 +162,7 @@ export const primitives = {
   }),
 
   sum: reduce('sum', 0, (acc, x) => `${acc} + ${x}`, (ct, [x], _y, a) => [op.broadcastTo(op.reshape(ct, keepDims(x.shape, a.axes)), x.shape)]),
-  reduceMax: reduce('reduceMax', LOWEST, (acc, x) => `Math.max(${acc}, ${x})`, (ct, [x], y, a) => {
+  reduceMax: reduce('reduceMax', -Infinity, (acc, x) => `Math.max(${acc}, ${x})`, (ct, [x], y, a) => {
     const back = (t: Tensor) => op.broadcastTo(op.reshape(t, keepDims(x.shape, a.axes)), x.shape);
     return [op.mul(back(ct), op.sub(1, op.less(x, back(y))))];
   }),

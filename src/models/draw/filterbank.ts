@@ -12,7 +12,6 @@
 import type { Tensor } from '../../dsl/tensor.ts';
 import { add, div, exp, iota, matmul, maximum, mul, neg, reshape, sliceAxis, sub, transpose } from '../../dsl/ops.ts';
 import { softmax, square } from '../../dsl/composites.ts';
-import { LOWEST } from '../../dsl/primitives.ts';
 import { affine, bias, weight, type ParamSpecs, type Params } from './params.ts';
 
 /**
@@ -88,7 +87,7 @@ export const attend = (p: Params, hDec: Tensor, N: number, A: number, B: number)
  * floored, such a row degrades to uniform over the pixels that overflowed. In float64 the floor
  * only touches exponents float32 could not hold anyway (σ below ~10⁻¹⁹ times the distance).
  */
-const LOG_FLOOR = LOWEST;
+const LOG_FLOOR = -3.4028234663852886e38; // float32's lowest: log 0 without -Infinity
 
 /**
  * F[i, a] = exp(shape(a − μ_i, σ²)) / Σ_a' exp(shape(a' − μ_i, σ²)) along one axis of `size`

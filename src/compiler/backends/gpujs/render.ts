@@ -6,10 +6,26 @@ import { symbolic, unravel } from '../../../dsl/indexing.ts';
 import { renderExpr, type ExprContext } from '../../codegen.ts';
 import type { KernelSpec } from '../backend.ts';
 
+/** float32's lowest value: GLSL cannot spell -Infinity, and this is max's identity over finite floats. */
+const LOWEST = -3.4028234663852886e38;
+
+/** A number as gpu.js's GLSL translation needs it: always a float (`2.0`, not `2`), never infinite. */
+export const glslLiteral = (v: number): string => {
+  if (v === -Infinity) return String(LOWEST);
+  if (!Number.isFinite(v)) throw new Error(`gpujs backend: the literal ${v} cannot be written in GLSL`);
+  const s = String(v);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+};
+
+const glslMaps = {
+  // clamped at ±20, where tanh is ±1 in float32 already: GLSL's tanh is (eˣ−e⁻ˣ)/(eˣ+e⁻ˣ), NaN past ±88
+  tanh: ([x]: readonly string[]) => `Math.tanh(Math.min(Math.max(${x}, -20.0), 20.0))`,
+};
+
 export const renderGpujsKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;
   const ctx = (acc?: ExprContext['acc']): ExprContext =>
-    ({ nodes, mat: spec.mat, root: kernel.root, alg: symbolic, arg: (id) => `a${kernel.reads.indexOf(id)}`, acc });
+    ({ nodes, mat: spec.mat, root: kernel.root, alg: symbolic, arg: (id) => `a${kernel.reads.indexOf(id)}`, acc, maps: glslMaps, literal: glslLiteral });
   const outIdx = unravel(symbolic, 'f', kernel.shape);
   const vars = outIdx.map((_, i) => `i${i}`);
   const head = [`const f = this.thread.x;`, ...outIdx.map((e, i) => `const i${i} = ${e};`)];
@@ -27,7 +43,7 @@ export const renderGpujsKernel = (spec: KernelSpec): string => {
     const inIdx = inShape.map((_, d) => (axes.includes(d) ? `r${r++}` : vars[o++]));
     const body = `acc = ${tmpl.combine('acc', renderExpr(ctx(), red.inputs[0], inIdx))};`;
     const loops = axes.reduceRight((inner, a, k) => `for (let r${k} = 0; r${k} < ${inShape[a]}; r${k}++) {\n${inner}\n}`, body);
-    return fn([`let acc = ${tmpl.init === 0 ? '0.0' : tmpl.init.toExponential()};`, loops, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
+    return fn([`let acc = ${glslLiteral(tmpl.init)};`, loops, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
   }
   if (tmpl.kind === 'contract') {
     const K = tmpl.length(red.inputs.map((i) => nodes[i].shape));
