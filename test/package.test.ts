@@ -1,0 +1,61 @@
+// The package as a user's project gets it: `npm pack`, installed from the tarball into an empty
+// project, imported from plain node (no tsx), its CLI run as a bin, and its types checked by tsc
+// under both module resolutions a consumer may use.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+const dir = mkdtempSync(join(tmpdir(), 'draw-package-'));
+const app = join(dir, 'app');
+const sh = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+const consumer = `
+import * as E from 'fp-ts/lib/Either.js';
+import { trace, grad, compile, unwrap, sum, sigmoid, matmul, draw, presets, train } from 'draw-ts';
+import { gradCheck } from 'draw-ts/testing';
+
+const g = unwrap(grad(unwrap(trace(({ x, w }) => sum(sigmoid(matmul(x, w))), { x: [2, 3], w: [3, 1] } as const)), 'out', ['w']));
+const dw = unwrap(compile(g)).run({ x: [1, 2, 3, 4, 5, 6], w: [0.1, -0.2, 0.3] })['grad.w'];
+const check = unwrap(gradCheck(({ w }) => sum(sigmoid(w)), { w: [3] }, { w: [0.1, -0.2, 0.3] }));
+const model = draw({ ...presets.mnistFast, T: 2, encSize: 8, decSize: 8, zSize: 3, writeN: 3 });
+const images = new Float32Array(10 * 784).map((_, i) => (i % 7 === 0 ? 1 : 0));
+// one batch of the 10 images: every step sees the same batch
+const r = await train(model, { train: { images, n: 10, rows: 28, cols: 28 } }, { batch: 10, steps: 3, lr: 1e-2 });
+if (E.isLeft(r)) throw r.left;
+console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss) }));
+`;
+
+beforeAll(() => {
+  const packed = JSON.parse(sh('npm', ['pack', '--pack-destination', dir, '--json'], resolve('.')))[0];
+  sh('mkdir', ['-p', app], dir);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  // --ignore-scripts: gpu.js's optional headless-gl build is not what this test is about
+  sh('npm', ['install', join(dir, packed.filename), 'fast-check@4.10.2', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
+  writeFileSync(join(app, 'consumer.ts'), consumer);
+  writeFileSync(join(app, 'consumer.mjs'), consumer.replace(" as const)", ')'));
+}, 300_000);
+
+describe('the installed package', () => {
+  it('imports from plain node: trace, grad, compile, the gradient checker, and train() on DRAW', () => {
+    const out = JSON.parse(sh(process.execPath, ['consumer.mjs'], app).trim().split('\n').pop()!);
+    expect(out.dw).toHaveLength(3);
+    expect(out.gradError).toBeLessThan(1e-6);
+    expect(out.losses).toHaveLength(3);
+    expect(out.losses.every(Number.isFinite)).toBe(true);
+    expect(out.losses[2]).toBeLessThan(out.losses[0]);
+  }, 120_000);
+
+  it('installs its CLI as a bin that runs without tsx', () => {
+    expect(sh(join(app, 'node_modules', '.bin', 'draw-ts'), ['--help'], app)).toMatch(/^usage: /);
+  }, 60_000);
+
+  it.each(['node16', 'bundler'])('type-checks a consumer against its .d.ts (moduleResolution %s)', (resolution) => {
+    const module = resolution === 'node16' ? 'node16' : 'esnext';
+    const tsc = resolve('node_modules/typescript/bin/tsc');
+    const out = sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', module,
+      '--moduleResolution', resolution, 'consumer.ts'], app);
+    expect(out).toBe('');
+  }, 120_000);
+});
