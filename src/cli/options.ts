@@ -102,7 +102,7 @@ export const binarisationOf = (f: Flags): Binarisation => {
   return b as Binarisation;
 };
 
-export const usage = `usage: npm run draw -- <command> [flags]
+export const usage = `usage: draw-ts <command> [flags]      (in a checkout of this repository: npm run draw -- <command> [flags])
 
 commands
   train    train DRAW on binarised MNIST (or --data IDX), write checkpoints, metrics and samples
