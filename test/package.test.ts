@@ -27,8 +27,10 @@ if (E.isLeft(r)) throw r.left;
 console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss) }));
 `;
 
+let tarball = '';
 beforeAll(() => {
   const packed = JSON.parse(sh('npm', ['pack', '--pack-destination', dir, '--json'], resolve('.')))[0];
+  tarball = join(dir, packed.filename);
   sh('mkdir', ['-p', app], dir);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   // --ignore-scripts: gpu.js's optional headless-gl build is not what this test is about
@@ -36,6 +38,23 @@ beforeAll(() => {
   writeFileSync(join(app, 'consumer.ts'), consumer);
   writeFileSync(join(app, 'consumer.mjs'), consumer.replace(" as const)", ')'));
 }, 300_000);
+
+describe('the packed tarball', () => {
+  const bin = (name: string) => resolve('node_modules', '.bin', name);
+  it('passes publint (strict)', () => {
+    expect(sh(bin('publint'), ['--strict', tarball], resolve('.'))).toMatch(/All good!/);
+  }, 120_000);
+  it('passes are-the-types-wrong for an ES-module-only package', () => {
+    // exits non-zero on any problem in node16 (from ESM) or bundler resolution
+    expect(() => sh(bin('attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii'], resolve('.'))).not.toThrow();
+  }, 120_000);
+  it('documents its entry points: typedoc builds the API reference without errors', () => {
+    const out = join(dir, 'api');
+    const log = sh(bin('typedoc'), ['--out', out, '--logLevel', 'Error'], resolve('.'));
+    expect(log).not.toMatch(/error/i);
+    expect(sh('ls', [out], dir)).toContain('index.html');
+  }, 180_000);
+});
 
 describe('the installed package', () => {
   it('imports from plain node: trace, grad, compile, the gradient checker, and train() on DRAW', () => {
