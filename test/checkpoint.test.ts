@@ -1,11 +1,13 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import {
-  CHECKPOINT_MAGIC, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointError,
+  CHECKPOINT_MAGIC, encodeCheckpoint, decodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointError,
 } from '../src/io/checkpoint.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ckpt-test-'));
@@ -14,8 +16,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const makeCheckpoint = (): Checkpoint => {
   const w = new Float32Array(256 * 100);
   fillNormal(seedRng(1), w);
-  // values that a lossy or endian-confused round trip would break
-  w.set([Number.NaN, Infinity, -Infinity, -0, 1e-45, 3.4028234663852886e38], 0);
+  // values that a lossy or endian-confused round trip would break (a checkpoint holds finite values only)
+  w.set([-0, 1e-45, 3.4028234663852886e38, -3.4028234663852886e38], 0);
   const b = new Float32Array([0.1, -0.2, 0.3]);
   return {
     meta: { config: { T: 10, read: 'attention' }, step: 1234, rng: seedRng(42), opt: { lr: 1e-3, betas: [0.9, 0.999] } },
@@ -48,11 +50,14 @@ describe('checkpoint round trip', () => {
   it('has the documented layout: magic, version, header length, aligned payload', () => {
     const buf = encodeCheckpoint(makeCheckpoint());
     expect(buf.subarray(0, 8).toString('latin1')).toBe(CHECKPOINT_MAGIC);
-    expect(buf.readUInt32LE(8)).toBe(1);
+    expect(buf.readUInt32LE(8)).toBe(2);
     const hlen = buf.readUInt32LE(12);
-    const header = JSON.parse(buf.subarray(16, 16 + hlen).toString('utf8'));
+    // bytes 16..48: sha256 of every other byte of the file
+    const digest = createHash('sha256').update(buf.subarray(0, 16)).update(buf.subarray(48)).digest();
+    expect(buf.subarray(16, 48).equals(digest)).toBe(true);
+    const header = JSON.parse(buf.subarray(48, 48 + hlen).toString('utf8'));
     expect(header.tensors[1]).toEqual({ name: 'enc/b', shape: [3], offset: 256 * 100 * 4, length: 12 });
-    const start = (16 + hlen + 3) & ~3;
+    const start = (48 + hlen + 3) & ~3;
     expect(buf.length).toBe(start + (25600 + 3) * 4);
     expect(buf.readFloatLE(start + 25600 * 4)).toBeCloseTo(0.1, 7);
   });
@@ -96,11 +101,11 @@ describe('checkpoint verification', () => {
     expect(errorOf(loadCheckpoint(missing)).message).toBe(`checkpoint ${missing} is missing`);
     const png = write('not.ckpt', Buffer.from('\x89PNG\r\n\x1a\n and more bytes'));
     expect(errorOf(loadCheckpoint(png)).message).toBe(`checkpoint ${png} is not a DRAW checkpoint (bad magic)`);
-    const v2 = Buffer.from(good);
-    v2.writeUInt32LE(2, 8);
-    expect(errorOf(loadCheckpoint(write('v2.ckpt', v2))).kind).toBe('unsupported-version');
+    const v3 = Buffer.from(good);
+    v3.writeUInt32LE(3, 8);
+    expect(errorOf(loadCheckpoint(write('v3.ckpt', v3))).message).toMatch(/has format version 3; this build reads versions 1 and 2$/);
     const hdr = Buffer.from(good);
-    hdr[16] = 0x7d; // '}' where '{' belongs
+    hdr[48] = 0x7d; // '}' where '{' belongs
     expect(errorOf(loadCheckpoint(write('hdr.ckpt', hdr))).kind).toBe('bad-header');
     const extra = Buffer.concat([good, Buffer.alloc(4)]);
     expect(errorOf(loadCheckpoint(write('extra.ckpt', extra))).message).toMatch(/is corrupt: 4 unexpected bytes/);
@@ -136,5 +141,74 @@ describe('atomic save', () => {
     saveCheckpoint(p, { meta: { step: 2 }, tensors: {} });
     const r = loadCheckpoint(p);
     expect(E.isRight(r) && r.right.meta).toEqual({ step: 2 });
+  });
+});
+
+/** Today's layout as version 1 wrote it: header at byte 16 with the payload's sha256, no digest of the header. */
+const encodeV1 = (ckpt: Checkpoint): Buffer => {
+  let offset = 0;
+  const entries = Object.entries(ckpt.tensors).map(([name, t]) => {
+    const e = { name, shape: [...t.shape], offset, length: t.data.byteLength };
+    offset += t.data.byteLength;
+    return e;
+  });
+  const payload = Buffer.concat(Object.values(ckpt.tensors).map((t) => bytesOf(t.data)));
+  const header = Buffer.from(JSON.stringify({ meta: ckpt.meta, tensors: entries, sha256: createHash('sha256').update(payload).digest('hex') }));
+  const start = (16 + header.length + 3) & ~3;
+  const out = Buffer.alloc(start + payload.length);
+  out.write(CHECKPOINT_MAGIC, 0, 'latin1');
+  out.writeUInt32LE(1, 8);
+  out.writeUInt32LE(header.length, 12);
+  header.copy(out, 16);
+  payload.copy(out, start);
+  return out;
+};
+
+describe('checkpoint header checksum (version 2)', () => {
+  it('catches an edited header: T 3 → 7 in the meta', () => {
+    const buf = encodeCheckpoint({ meta: { config: { T: 3 } }, tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } } });
+    const at = buf.indexOf('"T":3');
+    expect(at).toBeGreaterThan(0);
+    buf.write('"T":7', at, 'latin1');
+    expect(errorOf(decodeCheckpoint(buf, 'edited.bin'))).toMatchObject({ kind: 'corrupt', message: 'checkpoint edited.bin is corrupt: checksum mismatch' });
+  });
+
+  it('still loads version-1 files, whose header has no checksum', () => {
+    const ck = makeCheckpoint();
+    const r = decodeCheckpoint(encodeV1(ck), 'v1.bin');
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    expect(r.right.meta).toEqual(ck.meta);
+    expect(bytesOf(r.right.tensors['enc/W'].data).equals(bytesOf(ck.tensors['enc/W'].data))).toBe(true);
+  });
+});
+
+describe('non-finite values', () => {
+  it('are never saved: the save names the tensor and leaves the file on disk as it was', () => {
+    const path = join(tmp, 'finite.bin');
+    saveCheckpoint(path, makeCheckpoint());
+    const before = readFileSync(path);
+    const bad = new Float32Array([0, 1, Infinity]);
+    expect(() => saveCheckpoint(path, { meta: {}, tensors: { 'dec.w': { shape: [3], data: bad } } }))
+      .toThrow('checkpoint tensor dec.w: element 2 is Infinity; a checkpoint holds finite values only');
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  it('in a file (as an older build could write) are refused on load, naming the tensor', () => {
+    const buf = encodeV1({ meta: {}, tensors: { ok: { shape: [1], data: new Float32Array([1]) }, 'q.mu': { shape: [2], data: new Float32Array([0, NaN]) } } });
+    expect(errorOf(decodeCheckpoint(buf, 'nan.bin'))).toMatchObject({ kind: 'non-finite', message: 'checkpoint nan.bin holds a non-finite value in tensor q.mu: element 1 is NaN' });
+  });
+});
+
+describe('temporaries of killed saves', () => {
+  it("are removed on the next save when their process is gone, and a live process's are kept", () => {
+    const path = join(tmp, 'stale.bin');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    writeFileSync(`${path}.tmp-${dead}-0`, 'half a checkpoint');
+    writeFileSync(`${path}.tmp-${process.pid}-99`, 'a live writer');
+    writeFileSync(join(tmp, `other.bin.tmp-${dead}-0`), 'another file');
+    saveCheckpoint(path, makeCheckpoint());
+    expect(existsSync(`${path}.tmp-${dead}-0`)).toBe(false);
+    expect(existsSync(`${path}.tmp-${process.pid}-99`)).toBe(true);
+    expect(existsSync(join(tmp, `other.bin.tmp-${dead}-0`))).toBe(true);
   });
 });

@@ -21,7 +21,7 @@ import { size } from '../dsl/shape.ts';
 import { trace } from '../compiler/trace.ts';
 import { lowerGraph } from '../compiler/compile.ts';
 import { gpujsPlan } from '../compiler/backends/gpujs/program.ts';
-import { writeFileAtomic } from '../io/checkpoint.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import type { DrawModel } from '../models/draw/index.ts';
 import { MANIFEST_FORMAT, manifestText, type Manifest, type ManifestBody, type TensorEntry } from './runtime.ts';
 

@@ -2,7 +2,7 @@
 // window drawn as a coloured box. Value 1 is white (MNIST ink), 0 black.
 
 import { PNG } from 'pngjs';
-import { writeFileAtomic } from './checkpoint.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 export type Rgb = readonly [number, number, number];
 
