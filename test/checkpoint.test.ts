@@ -9,6 +9,7 @@ import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import {
   CHECKPOINT_MAGIC, encodeCheckpoint, decodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointError,
 } from '../src/io/checkpoint.ts';
+import { encodeV1 } from './checkpoint-v1.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ckpt-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -143,26 +144,6 @@ describe('atomic save', () => {
     expect(E.isRight(r) && r.right.meta).toEqual({ step: 2 });
   });
 });
-
-/** Today's layout as version 1 wrote it: header at byte 16 with the payload's sha256, no digest of the header. */
-const encodeV1 = (ckpt: Checkpoint): Buffer => {
-  let offset = 0;
-  const entries = Object.entries(ckpt.tensors).map(([name, t]) => {
-    const e = { name, shape: [...t.shape], offset, length: t.data.byteLength };
-    offset += t.data.byteLength;
-    return e;
-  });
-  const payload = Buffer.concat(Object.values(ckpt.tensors).map((t) => bytesOf(t.data)));
-  const header = Buffer.from(JSON.stringify({ meta: ckpt.meta, tensors: entries, sha256: createHash('sha256').update(payload).digest('hex') }));
-  const start = (16 + header.length + 3) & ~3;
-  const out = Buffer.alloc(start + payload.length);
-  out.write(CHECKPOINT_MAGIC, 0, 'latin1');
-  out.writeUInt32LE(1, 8);
-  out.writeUInt32LE(header.length, 12);
-  header.copy(out, 16);
-  payload.copy(out, start);
-  return out;
-};
 
 describe('checkpoint header checksum (version 2)', () => {
   it('catches an edited header: T 3 → 7 in the meta', () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { encodeV1 } from './checkpoint-v1.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-cli-rel-'));
 const B = ['--batch', '10', '--T', '3', '--preset', 'small', '--val-images', '20', '--eval-every', '1000'];
@@ -70,6 +71,47 @@ describe('divergence', () => {
     for (const [name, t] of Object.entries(ck.right.tensors)) expect(t.data.every(Number.isFinite), name).toBe(true);
     expect(Number.isFinite(ok(['eval', '--checkpoint', join(out, 'checkpoint.bin'), '--images', '20', '--batch', '10']).testBound)).toBe(true);
   }, 120_000);
+});
+
+describe('bad files', () => {
+  const file = (name: string, bytes: Uint8Array) => {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    return path;
+  };
+  const header = (magic: number, dims: number[]) => {
+    const b = Buffer.alloc(4 + 4 * dims.length);
+    b.writeUInt32BE(magic, 0);
+    dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+    return b;
+  };
+  it.each([
+    ['empty', () => file('empty.idx', new Uint8Array(0)), 'too short to be an IDX file (0 bytes)'],
+    ['truncated', () => file('short.idx', Buffer.concat([header(0x803, [10, 28, 28]), Buffer.alloc(100)])), 'truncated, header says 10×28×28'],
+    ['bad magic', () => file('magic.idx', Buffer.concat([header(0x12340803, [1, 28, 28]), Buffer.alloc(784)])), 'not an IDX file (bad magic'],
+    ['4-D', () => file('four.idx', Buffer.concat([header(0x804, [1, 1, 28, 28]), Buffer.alloc(784)])), 'expected images (magic 2051, 3-D)'],
+  ])('an IDX file that is %s is one line naming the file', (_what, make, message) => {
+    fails(['train', '--steps', '3', ...B, '--data', make(), '--out', join(dir, 'idx-error')], message);
+  });
+
+  it('labels that do not match the images in number', () => {
+    const labels = file('labels.idx', Buffer.concat([header(0x801, [5]), Buffer.alloc(5)]));
+    fails(['train', '--steps', '3', ...B, '--data', idxImages('seven', 70), '--labels', labels, '--out', join(dir, 'labels-error')], /labels\.idx: has 5 labels but .*seven\.idx has 70 images/);
+  });
+
+  it('a checkpoint whose header was edited, or that holds a non-finite value, is refused by eval, sample and export', () => {
+    const good = join(dir, 'kept', 'checkpoint.bin');
+    const edited = Buffer.from(readFileSync(good));
+    edited.write('"T":7', edited.indexOf('"T":3'), 'latin1');
+    const path = file('edited.bin', edited);
+    for (const command of ['eval', 'sample', 'export']) fails([command, '--checkpoint', path, '--out', join(dir, `edited-${command}`)], `checkpoint ${path} is corrupt: checksum mismatch`);
+    // an older build could save a diverged run as version 1
+    const ck = loadCheckpoint(good);
+    if (E.isLeft(ck)) throw new Error(ck.left.message);
+    const tensors = { ...ck.right.tensors, 'dec.w': { ...ck.right.tensors['dec.w'], data: ck.right.tensors['dec.w'].data.map((v, i) => (i === 5 ? Infinity : v)) } };
+    const inf = file('inf.bin', encodeV1({ meta: ck.right.meta, tensors }));
+    for (const command of ['eval', 'sample', 'export']) fails([command, '--checkpoint', inf, '--out', join(dir, `inf-${command}`)], `checkpoint ${inf} holds a non-finite value in tensor dec.w: element 5 is Infinity`);
+  }, 60_000);
 });
 
 describe('small and mismatched data sets', () => {

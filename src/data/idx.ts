@@ -15,7 +15,14 @@ export interface IdxArray {
 /** What the caller expects the file to hold; `any` skips the kind check. */
 export type IdxKind = 'images' | 'labels' | 'any';
 
+/** A file that is not the IDX data it should be; the message names the file and the problem. */
+export class IdxError extends Error {
+  override name = 'IdxError';
+}
+
 const UBYTE = 0x08;
+// MNIST's largest file inflates to 47 MB; the bound keeps a gzip bomb from taking the machine's memory.
+const MAX_INFLATED_BYTES = 1 << 30;
 const EXPECTED_DIMS: Record<Exclude<IdxKind, 'any'>, number> = { images: 3, labels: 1 };
 const TYPE_NAMES: Record<number, string> = {
   0x08: 'ubyte', 0x09: 'sbyte', 0x0b: 'short', 0x0c: 'int', 0x0d: 'float', 0x0e: 'double',
@@ -31,33 +38,34 @@ export const parseIdx = (bytes: Uint8Array, name: string, kind: IdxKind = 'any')
   let buf = bytes;
   if (isGzip(buf)) {
     try {
-      buf = gunzipSync(buf);
+      buf = gunzipSync(buf, { maxOutputLength: MAX_INFLATED_BYTES });
     } catch (e) {
-      throw new Error(`${name}: looks gzipped but does not inflate (${(e as Error).message})`);
+      const why = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? `inflates past ${MAX_INFLATED_BYTES} bytes` : (e as Error).message;
+      throw new IdxError(`${name}: looks gzipped but does not inflate (${why})`);
     }
   }
-  if (buf.length < 4) throw new Error(`${name}: too short to be an IDX file (${buf.length} bytes)`);
+  if (buf.length < 4) throw new IdxError(`${name}: too short to be an IDX file (${buf.length} bytes)`);
   const magic = ((buf[0] << 24) | (buf[1] << 16) | (buf[2] << 8) | buf[3]) >>> 0;
   const magicHex = `0x${magic.toString(16).padStart(8, '0')}`;
   if (buf[0] !== 0 || buf[1] !== 0) {
-    throw new Error(`${name}: not an IDX file (bad magic ${magicHex}, first two bytes must be zero)`);
+    throw new IdxError(`${name}: not an IDX file (bad magic ${magicHex}, first two bytes must be zero)`);
   }
   const type = buf[2];
   const ndim = buf[3];
   if (type !== UBYTE) {
     const tn = TYPE_NAMES[type] ?? 'unknown';
-    throw new Error(`${name}: unsupported IDX element type 0x${type.toString(16)} (${tn}); only ubyte (0x08) is supported`);
+    throw new IdxError(`${name}: unsupported IDX element type 0x${type.toString(16)} (${tn}); only ubyte (0x08) is supported`);
   }
   if (kind !== 'any' && ndim !== EXPECTED_DIMS[kind]) {
     const want = EXPECTED_DIMS[kind];
-    throw new Error(
+    throw new IdxError(
       `${name}: expected ${kind} (magic ${want === 3 ? 2051 : 2049}, ${want}-D) but magic is ${magic} (${ndim}-D)`,
     );
   }
-  if (ndim === 0) throw new Error(`${name}: IDX header declares zero dimensions`);
+  if (ndim === 0) throw new IdxError(`${name}: IDX header declares zero dimensions`);
   const headerBytes = 4 + 4 * ndim;
   if (buf.length < headerBytes) {
-    throw new Error(`${name}: truncated header, ${ndim} dims need ${headerBytes} bytes but file has ${buf.length}`);
+    throw new IdxError(`${name}: truncated header, ${ndim} dims need ${headerBytes} bytes but file has ${buf.length}`);
   }
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const dims: number[] = [];
@@ -66,7 +74,7 @@ export const parseIdx = (bytes: Uint8Array, name: string, kind: IdxKind = 'any')
   const expected = headerBytes + payload;
   if (buf.length !== expected) {
     const what = buf.length < expected ? 'truncated' : 'has trailing bytes';
-    throw new Error(
+    throw new IdxError(
       `${name}: ${what}, header says ${dims.join('×')} = ${expected} bytes but file has ${buf.length}`,
     );
   }
@@ -80,8 +88,8 @@ export const readIdx = (path: string, kind: IdxKind = 'any'): IdxArray => {
     bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${path}: IDX file is missing`);
-    throw new Error(`${path}: cannot read IDX file (${(e as Error).message})`);
+    if (code === 'ENOENT') throw new IdxError(`${path}: IDX file is missing`);
+    throw new IdxError(`${path}: cannot read IDX file (${(e as Error).message})`);
   }
   return parseIdx(bytes, basename(path), kind);
 };

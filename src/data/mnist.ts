@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fillUniform, seedRng, type RngState } from '../dsl/rng.ts';
-import { readIdx } from './idx.ts';
+import { IdxError, readIdx } from './idx.ts';
 
 /**
  * - 'sample': each pixel is 1 with probability pixel/255, drawn once from a fixed seed (default).
@@ -170,7 +170,7 @@ const readPair = (imagesPath: string, labelsPath: string | undefined) => {
   let labels: Uint8Array | undefined;
   if (labelsPath !== undefined) {
     const lab = readIdx(labelsPath, 'labels');
-    if (lab.dims[0] !== n) throw new Error(`${labelsPath}: has ${lab.dims[0]} labels but ${imagesPath} has ${n} images`);
+    if (lab.dims[0] !== n) throw new IdxError(`${labelsPath}: has ${lab.dims[0]} labels but ${imagesPath} has ${n} images`);
     labels = lab.data;
   }
   return { raw: img.data, labels, n, rows, cols };
