@@ -6,7 +6,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
 import { train } from '../src/cli/train.ts';
 import { evaluateCommand } from '../src/cli/evaluate.ts';
-import { parseFlags } from '../src/cli/options.ts';
+import { parseFlags, UsageError } from '../src/cli/options.ts';
+import { isInputError } from '../src/cli/errors.ts';
+import { trace } from '../src/compiler/trace.ts';
+import { ShapeError } from '../src/dsl/shape.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
 
 const tiny = ['--preset', 'small', '--T', '2', '--enc', '8', '--dec', '8', '--z', '3', '--write-n', '3', '--batch', '10',
@@ -47,6 +50,20 @@ describe('draw train', () => {
     expect(Math.abs((r.testBound as number) - ((r.reconstruction as number) + (r.kl as number)))).toBeLessThan(1e-6);
     expect(r.testBound as number).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('which errors are the user\'s input (one line, exit 2) and which are bugs (stack, exit 1)', () => {
+  const traced = (f: () => never) => {
+    const r = trace(f, {});
+    if (E.isRight(r)) throw new Error('expected a Left');
+    return r.left;
+  };
+  it('a shape mistake inside a trace is input; a TypeError inside one is a bug', () => {
+    expect(isInputError(traced(() => { throw new ShapeError('matmul: inner dimensions differ'); }))).toBe(true);
+    expect(isInputError(traced(() => { throw new TypeError('x is undefined'); }))).toBe(false);
+    expect(isInputError(new UsageError('--lr must be a number > 0'))).toBe(true);
+    expect(isInputError(new RangeError('Invalid array length'))).toBe(false);
+  });
 });
 
 describe('draw CLI errors', () => {

@@ -2,6 +2,7 @@
 // exit 2; with --json every command prints one JSON object as its last line.
 import { inspect } from 'node:util';
 import { parseFlags, usage, UsageError } from './options.ts';
+import { isInputError } from './errors.ts';
 import { train } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { sample } from './sample.ts';
@@ -10,12 +11,6 @@ import { exportCommand } from './export.ts';
 const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
   train, eval: evaluateCommand, sample, export: exportCommand,
 };
-
-// Errors that describe the user's input (flags, files, shapes, configs) are one line and exit 2. Anything
-// else is a bug, ours or in the traced code, and keeps its stack (and its cause's) for the report.
-const INPUT_ERRORS = new Set(['UsageError', 'ShapeError', 'DrawConfigError', 'CompileError', 'TrainError', 'IdxError', 'DataError']);
-const isInputError = (e: unknown): boolean =>
-  e instanceof Error && (INPUT_ERRORS.has(e.name) || (e.name === 'TraceError' && (e.cause === undefined || isInputError(e.cause))));
 
 const main = async (argv: readonly string[]): Promise<number> => {
   let json = argv.includes('--json');
