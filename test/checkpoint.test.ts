@@ -97,7 +97,7 @@ describe('checkpoint verification', () => {
     expect(errorOf(loadCheckpoint(p3)).kind).toBe('truncated');
   });
 
-  it('reports a missing file, a foreign file, a future version and a broken header', () => {
+  it('reports a missing file, a foreign file, a future version and a broken header, on one printable line', () => {
     const missing = join(tmp, 'run', 'ckpt.bin');
     expect(errorOf(loadCheckpoint(missing)).message).toBe(`checkpoint ${missing} is missing`);
     const png = write('not.ckpt', Buffer.from('\x89PNG\r\n\x1a\n and more bytes'));
@@ -108,6 +108,11 @@ describe('checkpoint verification', () => {
     const hdr = Buffer.from(good);
     hdr[48] = 0x7d; // '}' where '{' belongs
     expect(errorOf(loadCheckpoint(write('hdr.ckpt', hdr))).kind).toBe('bad-header');
+    const ctl = Buffer.from(good);
+    ctl.write('\u0000\n\u001b', 56, 'latin1'); // where meta's value belongs: JSON.parse quotes its input
+    const ctlPath = write('ctl.ckpt', ctl);
+    expect(errorOf(loadCheckpoint(ctlPath)).message)
+      .toMatch(new RegExp(`^checkpoint ${ctlPath} has an unreadable header \\(.*\\\\u0000\\\\u000a\\\\u001b.*\\)$`));
     const extra = Buffer.concat([good, Buffer.alloc(4)]);
     expect(errorOf(loadCheckpoint(write('extra.ckpt', extra))).message).toMatch(/is corrupt: 4 unexpected bytes/);
   });

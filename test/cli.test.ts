@@ -8,6 +8,7 @@ import { train } from '../src/cli/train.ts';
 import { evaluateCommand } from '../src/cli/evaluate.ts';
 import { parseFlags, UsageError } from '../src/cli/options.ts';
 import { isInputError } from '../src/cli/errors.ts';
+import { WriteError } from '../src/io/atomic.ts';
 import { trace } from '../src/compiler/trace.ts';
 import { ShapeError } from '../src/dsl/shape.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
@@ -62,6 +63,7 @@ describe('which errors are the user\'s input (one line, exit 2) and which are bu
     expect(isInputError(traced(() => { throw new ShapeError('matmul: inner dimensions differ'); }))).toBe(true);
     expect(isInputError(traced(() => { throw new TypeError('x is undefined'); }))).toBe(false);
     expect(isInputError(new UsageError('--lr must be a number > 0'))).toBe(true);
+    expect(isInputError(new WriteError('cannot write checkpoint runs/x/checkpoint.bin: ENOSPC'))).toBe(true);
     expect(isInputError(new RangeError('Invalid array length'))).toBe(false);
   });
 });

@@ -1,75 +1,204 @@
-// Random and mutated bytes into the readers of files a user hands us: the IDX reader and the
-// checkpoint reader. They may only return a value or report the problem as their own named error
-// (IdxError; a checkpoint Left with a known kind) — never another exception, which would be a crash
-// or an allocation sized from an unchecked header (a RangeError).
-import { describe, it, expect } from 'vitest';
+// Fuzzing the two readers that take bytes from disk: random bytes, and valid files mutated (bit flips,
+// truncations, insertions, size fields set to huge values). They may only return a value or report a
+// known error; never another error class, a hang, or an allocation sized by an unchecked header.
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import { gzipSync } from 'node:zlib';
-import { parseIdx, IdxError } from '../src/data/idx.ts';
-import { decodeCheckpoint, encodeCheckpoint, type CheckpointErrorKind } from '../src/io/checkpoint.ts';
-import { encodeV1 } from './checkpoint-v1.ts';
+import { describe, expect, it } from 'vitest';
+import { IdxError, MAX_INFLATED_IDX_BYTES, parseIdx, type IdxKind } from '../src/data/idx.ts';
+import {
+  CHECKPOINT_MAGIC, decodeCheckpoint, encodeCheckpoint, type CheckpointErrorKind,
+} from '../src/io/checkpoint.ts';
+import { idxBytes } from './idx-helpers.ts';
 
-const runs = { numRuns: 300, seed: 20261201 };
+const RUNS = { seed: 20240611, numRuns: 400 };
+const TIMEOUT_MS = 60_000;
+const HUGE_U32 = [0xffffffff, 0x80000000, 0x7fffffff, 0x10000, 0] as const;
 
-const idxFile = (dims: number[]): Uint8Array => {
-  const b = Buffer.alloc(4 + 4 * dims.length + dims.reduce((a, d) => a * d, 1));
-  b.writeUInt32BE(0x800 | dims.length, 0);
-  dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
-  for (let i = 4 + 4 * dims.length; i < b.length; i++) b[i] = (i * 31) & 0xff;
-  return b;
-};
+// The inputs are at most a few KB; an allocation sized by a header (4 GB for a length of 0xffffffff)
+// would show as growth far past this, since ArrayBuffers are only released by a later GC.
+const MAX_GROWTH_BYTES = 64 * 2 ** 20;
+const arrayBufferBytes = (): number => process.memoryUsage().arrayBuffers;
 
-/** A valid file, then one of: a bit flip, a cut, an insertion, a u32 field overwritten (often with a huge value). */
-const mutated = (valid: readonly Uint8Array[]) => fc.oneof(
-  fc.uint8Array({ maxLength: 300 }),
-  fc.tuple(fc.constantFrom(...valid), fc.nat(), fc.integer({ min: 0, max: 7 })).map(([b, at, bit]) => {
-    const c = Uint8Array.from(b);
-    c[at % c.length] ^= 1 << bit;
-    return c;
-  }),
-  fc.tuple(fc.constantFrom(...valid), fc.nat()).map(([b, n]) => b.subarray(0, n % b.length)),
-  fc.tuple(fc.constantFrom(...valid), fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 })).map(([b, at, ins]) =>
-    Uint8Array.from([...b.subarray(0, at % b.length), ...ins, ...b.subarray(at % b.length)])),
-  fc.tuple(fc.constantFrom(...valid), fc.integer({ min: 0, max: 15 }), fc.constantFrom(0xffffffff, 0x7fffffff, 0x10000, 0, 1), fc.boolean())
-    .map(([b, field, v, big]) => {
-      const c = Buffer.from(Uint8Array.from(b));
-      if (4 * field + 4 <= c.length) (big ? c.writeUInt32BE(v, 4 * field) : c.writeUInt32LE(v, 4 * field));
-      return new Uint8Array(c);
+type Mutation =
+  | { op: 'flip'; at: number; bit: number }
+  | { op: 'truncate'; at: number }
+  | { op: 'insert'; at: number; bytes: Uint8Array }
+  | { op: 'u32'; at: number; value: number };
+
+// fast-check biases integers towards small ones, which would keep every mutation in the first bytes;
+// a position (taken modulo the length) must be as likely in the header or payload as in the prefix.
+const arbPosition = fc.noBias(fc.nat());
+
+/** Byte-level mutations; `fields` are offsets of size fields worth setting to huge values. */
+const arbMutations = (fields: readonly number[]): fc.Arbitrary<Mutation[]> =>
+  fc.array(fc.oneof(
+    fc.record({ op: fc.constant('flip' as const), at: arbPosition, bit: fc.nat(7) }),
+    fc.record({ op: fc.constant('truncate' as const), at: arbPosition }),
+    fc.record({
+      op: fc.constant('insert' as const), at: arbPosition, bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
     }),
-);
+    fc.record({
+      op: fc.constant('u32' as const),
+      at: fc.oneof(fc.constantFrom(...fields), arbPosition),
+      value: fc.oneof(fc.constantFrom(...HUGE_U32), fc.nat()),
+    }),
+  ), { maxLength: 4 }); // none too: the unmutated file must parse
 
-describe('the IDX reader on random and mutated bytes', () => {
-  const valid = [idxFile([3, 4, 5]), idxFile([7]), gzipSync(idxFile([2, 3, 3]))];
-  it('returns an array whose size agrees with its bytes, or throws an IdxError', () => {
-    fc.assert(fc.property(mutated(valid), (bytes) => {
-      try {
-        const r = parseIdx(bytes, 'fuzz.idx');
-        return r.data.length === r.dims.reduce((a, d) => a * d, 1);
-      } catch (e) {
-        if (!(e instanceof IdxError)) throw e;
-        return e.message.startsWith('fuzz.idx: ') && !e.message.includes('\n');
-      }
-    }), runs);
-  }, 60_000);
+const mutate = (original: Uint8Array, mutations: readonly Mutation[], littleEndian: boolean): Buffer =>
+  mutations.reduce((b, m) => {
+    if (m.op === 'truncate') return b.subarray(0, m.at % (b.length + 1));
+    if (m.op === 'insert') {
+      const at = m.at % (b.length + 1);
+      return Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)]);
+    }
+    const out = Buffer.from(b);
+    if (m.op === 'flip' && out.length > 0) out[m.at % out.length] ^= 1 << m.bit;
+    if (m.op === 'u32' && out.length >= 4) {
+      const at = m.at % (out.length - 3);
+      if (littleEndian) out.writeUInt32LE(m.value, at);
+      else out.writeUInt32BE(m.value, at);
+    }
+    return out;
+  }, Buffer.from(original));
+
+describe('parseIdx under fuzzing', () => {
+  const images = idxBytes([3, 4, 5], Array.from({ length: 60 }, (_, i) => (i * 37) & 0xff));
+  const labels = idxBytes([3], [7, 0, 9]);
+  const IDX_SIZE_FIELDS = [0, 4, 8, 12]; // magic+type+ndim, then the dims
+
+  const arbKind = fc.constantFrom<IdxKind>('any', 'images', 'labels');
+  // A mutated file is read as what it was (or as 'any') so that mutations reach past the kind check.
+  const arbInput: fc.Arbitrary<{ raw: Uint8Array; kind: IdxKind }> = fc.oneof(
+    fc.record({ raw: fc.uint8Array({ maxLength: 300 }), kind: arbKind }),
+    // past the magic, so the dims and sizes get exercised
+    fc.record({
+      raw: fc.tuple(fc.nat(255), fc.uint8Array({ maxLength: 300 }))
+        .map(([ndim, rest]) => Buffer.concat([Buffer.from([0, 0, 8, ndim]), rest])),
+      kind: arbKind,
+    }),
+    fc.tuple(
+      fc.constantFrom(['images', images] as const, ['labels', labels] as const), fc.boolean(), arbMutations(IDX_SIZE_FIELDS),
+    ).map(([[kind, base], asAny, ms]) => ({ raw: mutate(base, ms, false), kind: asAny ? 'any' as const : kind })),
+  );
+
+  it('returns a consistent array or throws an IdxError naming the input', () => {
+    fc.assert(fc.property(
+      arbInput,
+      fc.boolean(),
+      fc.constantFrom(MAX_INFLATED_IDX_BYTES, 64), // 64 bytes: most gzipped inputs hit the limit
+      ({ raw, kind }, gzipped, limit) => {
+        const bytes = gzipped ? gzipSync(raw) : raw;
+        const before = arrayBufferBytes();
+        let result: ReturnType<typeof parseIdx> | undefined;
+        try {
+          result = parseIdx(bytes, 'fuzz.idx', kind, limit);
+        } catch (e) {
+          expect(e).toBeInstanceOf(IdxError);
+          expect((e as Error).message).toMatch(/^fuzz\.idx: [^\u0000-\u001f\u007f-\u009f]+$/);
+        }
+        expect(arrayBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
+        if (result === undefined) return;
+        expect(result.dims.length).toBeGreaterThan(0);
+        if (kind !== 'any') expect(result.dims.length).toBe(kind === 'images' ? 3 : 1);
+        expect(result.data.length).toBe(result.dims.reduce((a, b) => a * b, 1));
+      },
+    ), RUNS);
+  }, TIMEOUT_MS);
 });
 
-describe('the checkpoint reader on random and mutated bytes', () => {
-  const tensors = { w: { shape: [3, 4], data: Float32Array.from({ length: 12 }, (_, i) => i / 7) }, b: { shape: [2], data: new Float32Array([1, -1]) } };
-  const valid = [encodeCheckpoint({ meta: { config: { T: 3 }, step: 5 }, tensors }), encodeV1({ meta: { step: 1 }, tensors })];
-  const kinds: CheckpointErrorKind[] = ['missing', 'unreadable', 'bad-magic', 'unsupported-version', 'truncated', 'bad-header', 'corrupt', 'non-finite'];
-  it('returns the checkpoint, or a Left of a known kind that names the file, and never throws', () => {
-    fc.assert(fc.property(mutated(valid), (bytes) => {
-      const r = decodeCheckpoint(bytes, 'fuzz.bin');
-      if (E.isRight(r)) return Object.values(r.right.tensors).every((t) => t.data.every(Number.isFinite));
-      return kinds.includes(r.left.kind) && r.left.message.startsWith('checkpoint fuzz.bin ');
-    }), runs);
-  }, 60_000);
-
-  it('does not allocate from a header length it has not checked', () => {
-    const b = Buffer.from(valid[0]);
-    b.writeUInt32LE(0xffffffff, 12);
-    const r = decodeCheckpoint(b, 'huge.bin');
-    expect(E.isLeft(r) && r.left.kind).toBe('truncated');
+describe('decodeCheckpoint under fuzzing', () => {
+  const KNOWN_KINDS: readonly CheckpointErrorKind[] = [
+    'missing', 'unreadable', 'bad-magic', 'unsupported-version', 'truncated', 'bad-header', 'corrupt', 'non-finite',
+  ];
+  const CKPT_SIZE_FIELDS = [8, 12]; // version, header length
+  const valid = encodeCheckpoint({
+    meta: { config: { T: 3, read: 'attention' }, step: 12 },
+    tensors: {
+      'enc/W': { shape: [4, 6], data: Float32Array.from({ length: 24 }, (_, i) => i / 7 - 1) },
+      'enc/b': { shape: [6], data: new Float32Array(6).fill(0.25) },
+      empty: { shape: [0, 3], data: new Float32Array(0) },
+    },
   });
+  const validHeaderLen = valid.readUInt32LE(12);
+  const validPayloadStart = (48 + validHeaderLen + 3) & ~3;
+
+  // Recomputes the version-2 digest, so a mutation gets past the checksum to the header checks.
+  const reseal = (b: Buffer): Buffer => {
+    if (b.length < 48 || b.readUInt32LE(8) !== 2) return b;
+    const out = Buffer.from(b);
+    createHash('sha256').update(out.subarray(0, 16)).update(out.subarray(48)).digest().copy(out, 16);
+    return out;
+  };
+
+  // Replaces one field of one tensor entry in the JSON header with a hostile value, then reseals.
+  const withTensorField = (tensor: number, field: string, value: unknown): Buffer => {
+    const header = JSON.parse(valid.subarray(48, 48 + validHeaderLen).toString('utf8'));
+    header.tensors[tensor % header.tensors.length][field] = value;
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const payload = valid.subarray(validPayloadStart);
+    const prefix = Buffer.from(valid.subarray(0, 48));
+    prefix.writeUInt32LE(json.length, 12);
+    const padding = Buffer.alloc(((48 + json.length + 3) & ~3) - 48 - json.length);
+    return reseal(Buffer.concat([prefix, json, padding, payload]));
+  };
+
+  const hostile = fc.constantFrom<unknown>(
+    2 ** 32, 2 ** 53, 1e308, -1, 0.5, null, 'x', '__proto__',
+    [2 ** 31, 2 ** 31], [0xffffffff, 0xffffffff, 0xffffffff], [], [-4],
+  );
+
+  // Each input says whether it must be rejected: any change to a version-2 file that was not resealed.
+  const arbInput: fc.Arbitrary<{ bytes: Buffer; mustReject: boolean }> = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }).map((b) => ({ bytes: Buffer.from(b), mustReject: false })),
+    fc.tuple(fc.constantFrom(1, 2, 3, 0xffffffff), fc.uint8Array({ maxLength: 300 })).map(([version, rest]) => {
+      const prefix = Buffer.alloc(12);
+      prefix.write(CHECKPOINT_MAGIC, 0, 'latin1');
+      prefix.writeUInt32LE(version, 8);
+      return { bytes: Buffer.concat([prefix, rest]), mustReject: false };
+    }),
+    // one flipped bit, the commonest damage on disk: wherever it is, header included, it must be caught
+    fc.record({ at: arbPosition, bit: fc.nat(7) }).map(({ at, bit }) => {
+      const bytes = Buffer.from(valid);
+      bytes[at % bytes.length] ^= 1 << bit;
+      return { bytes, mustReject: true };
+    }),
+    fc.tuple(arbMutations(CKPT_SIZE_FIELDS), fc.boolean()).map(([ms, resealed]) => {
+      const mutated = mutate(valid, ms, true);
+      const bytes = resealed ? reseal(mutated) : mutated;
+      return { bytes, mustReject: !resealed && !bytes.equals(valid) };
+    }),
+    // resealed float32 writes into the payload: finite values load, NaN and ±Inf are reported by tensor
+    fc.array(fc.record({
+      at: arbPosition,
+      value: fc.oneof(fc.constantFrom(0x7f800000, 0xff800000, 0x7fc00000, 0xffffffff), fc.nat()),
+    }), { minLength: 1, maxLength: 3 }).map((writes) => {
+      const bytes = Buffer.from(valid);
+      const floats = (bytes.length - validPayloadStart) / 4;
+      for (const w of writes) bytes.writeUInt32LE(w.value, validPayloadStart + 4 * (w.at % floats));
+      return { bytes: reseal(bytes), mustReject: false };
+    }),
+    fc.tuple(fc.nat(), fc.constantFrom('name', 'shape', 'offset', 'length'), hostile)
+      .map(([t, field, value]) => ({ bytes: withTensorField(t, field, value), mustReject: false })),
+  );
+
+  it('returns a finite checkpoint or a Left of a known kind naming the file, and rejects every unsealed change', () => {
+    fc.assert(fc.property(arbInput, ({ bytes, mustReject }) => {
+      const before = arrayBufferBytes();
+      const r = decodeCheckpoint(bytes, 'fuzz.ckpt');
+      expect(arrayBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
+      if (E.isLeft(r)) {
+        expect(KNOWN_KINDS).toContain(r.left.kind);
+        expect(r.left.path).toBe('fuzz.ckpt');
+        expect(r.left.message).toMatch(/^checkpoint fuzz\.ckpt [^\u0000-\u001f\u007f-\u009f]+$/);
+        return;
+      }
+      expect(mustReject).toBe(false);
+      for (const t of Object.values(r.right.tensors)) {
+        expect(t.data.length).toBe(t.shape.reduce((a, b) => a * b, 1));
+        expect(t.data.every(Number.isFinite)).toBe(true);
+      }
+    }), RUNS);
+  }, TIMEOUT_MS);
 });

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseIdx, readIdx } from '../src/data/idx.ts';
 import { mnistFiles } from '../src/data/mnist.ts';
+import { expectIdxError, idxBytes } from './idx-helpers.ts';
 
 const files = mnistFiles();
 const tmp = mkdtempSync(join(tmpdir(), 'idx-test-'));
@@ -62,7 +63,44 @@ describe('readIdx error reporting', () => {
   });
 });
 
+describe('malformed IDX files throw an IdxError naming the file', () => {
+  const fileWith = (name: string, bytes: Uint8Array): string => {
+    const p = join(tmp, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+  const cases: [string, Uint8Array, (p: string) => string][] = [
+    ['empty', Buffer.alloc(0), (p) => `${p}: too short to be an IDX file (0 bytes)`],
+    ['truncated-header', idxBytes([2, 2, 2]).subarray(0, 10), (p) => `${p}: truncated header, 3 dims need 16 bytes but file has 10`],
+    ['truncated-payload', idxBytes([2, 2, 2], [1, 2, 3, 4, 5]), (p) => `${p}: truncated, header says 2×2×2 = 24 bytes but file has 21`],
+    ['bad-magic', Buffer.from('GIF89a and so on'), (p) => `${p}: not an IDX file (bad magic 0x47494638, first two bytes must be zero)`],
+    ['four-d', idxBytes([1, 1, 1, 1], [9]), (p) => `${p}: expected images (magic 2051, 3-D) but magic is 2052 (4-D)`],
+  ];
+  for (const [name, bytes, message] of cases) {
+    it(name, () => {
+      const p = fileWith(name, bytes);
+      expectIdxError(() => readIdx(p, 'images'), message(p));
+    });
+  }
+
+  it('refuses dims whose product is past 2^53 (so inexact) as truncated', () => {
+    const huge = idxBytes([0xffffffff, 0xffffffff, 0xffffffff], [1, 2, 3]);
+    expectIdxError(
+      () => parseIdx(huge, 'huge', 'images'),
+      /^huge: truncated, header says 4294967295×4294967295×4294967295 = .* bytes but file has 19$/,
+    );
+  });
+});
+
 describe('gzipped IDX', () => {
+  it('stops inflating a gzip bomb at the limit', () => {
+    const bomb = gzipSync(Buffer.alloc(64 * 1024)); // 64 KiB of zeros packs into ~100 bytes
+    expectIdxError(
+      () => parseIdx(bomb, 'bomb.gz', 'any', 4096),
+      'bomb.gz: inflates to more than 4096 bytes, the limit for a gzipped IDX file',
+    );
+  });
+
   it('round-trips a gzipped labels file transparently', () => {
     const raw = readFileSync(files.testLabels);
     const p = join(tmp, 't10k-labels-idx1-ubyte.gz');

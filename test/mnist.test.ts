@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { seedRng } from '../src/dsl/rng.ts';
 import { readIdx } from '../src/data/idx.ts';
 import {
-  binariseBatch, gatherBatch, gatherLabels, loadIdxDataset, loadMnist, mnistFiles, shuffledBatches,
+  binariseBatch, gatherBatch, gatherLabels, loadIdxDataset, loadMnist, mnistFiles, MNIST_VALIDATION_SIZE, shuffledBatches,
 } from '../src/data/mnist.ts';
+import { expectIdxError, idxBytes } from './idx-helpers.ts';
 
 const files = mnistFiles();
 const mean = (a: Float32Array): number => {
@@ -157,5 +161,44 @@ describe('batching', () => {
     expect(Array.from(gatherLabels(ds, [0, 1, 2]))).toEqual([7, 2, 1]);
     expect(() => gatherBatch(ds, [20])).toThrow(/index 20 is outside 0..19/);
     expect(() => gatherBatch(ds, [0, 1], out)).toThrow(/output has 2352 entries, need 2×784/);
+  });
+});
+
+describe('unusable image/label pairs throw an IdxError naming the files', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'dataset-test-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const fileWith = (name: string, bytes: Uint8Array): string => {
+    const p = join(tmp, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+  const twoImages = fileWith('two-images', idxBytes([2, 1, 2], [0, 255, 255, 0]));
+
+  it('label count ≠ image count', () => {
+    const labels = fileWith('three-labels', idxBytes([3], [1, 2, 3]));
+    const load = () => loadIdxDataset(twoImages, labels);
+    expectIdxError(load, `${labels}: has 3 labels but ${twoImages} has 2 images`);
+  });
+
+  it('an images file holding 0 images', () => {
+    const none = fileWith('no-images', idxBytes([0, 28, 28]));
+    expectIdxError(() => loadIdxDataset(none), `${none}: holds 0 images`);
+  });
+
+  it('test images of another size than the training images', () => {
+    const dir = join(tmp, 'mixed-sizes');
+    mkdirSync(dir);
+    const f = mnistFiles(dir);
+    const nTrain = MNIST_VALIDATION_SIZE + 1; // the fewest that leave a training split
+    writeFileSync(f.trainImages, idxBytes([nTrain, 1, 1], new Uint8Array(nTrain)));
+    writeFileSync(f.trainLabels, idxBytes([nTrain], new Uint8Array(nTrain)));
+    writeFileSync(f.testImages, idxBytes([1, 2, 2], [0, 0, 0, 0]));
+    writeFileSync(f.testLabels, idxBytes([1], [0]));
+    expectIdxError(() => loadMnist({}, dir), `${f.testImages}: images are 2×2 but ${f.trainImages} has 1×1`);
+  });
+
+  it('images of 0 pixels', () => {
+    const flat = fileWith('flat-images', idxBytes([5, 0, 28]));
+    expectIdxError(() => loadIdxDataset(flat), `${flat}: images are 0×28 pixels; need at least 1×1`);
   });
 });

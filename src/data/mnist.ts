@@ -164,9 +164,13 @@ const datasetFromRaw = (
   };
 };
 
+// A data set must hold at least one image of at least one pixel: every later step (splits, batches,
+// the model's canvas) divides by these sizes.
 const readPair = (imagesPath: string, labelsPath: string | undefined) => {
   const img = readIdx(imagesPath, 'images');
   const [n, rows, cols] = img.dims;
+  if (n === 0) throw new IdxError(`${imagesPath}: holds 0 images`);
+  if (rows === 0 || cols === 0) throw new IdxError(`${imagesPath}: images are ${rows}×${cols} pixels; need at least 1×1`);
   let labels: Uint8Array | undefined;
   if (labelsPath !== undefined) {
     const lab = readIdx(labelsPath, 'labels');
@@ -222,7 +226,12 @@ export const loadMnist = (opts: LoadOptions = {}, dir: string = mnistDataDir()):
   const testFile = readPair(f.testImages, f.testLabels);
   const nTrain = trainFile.n - MNIST_VALIDATION_SIZE;
   if (nTrain <= 0) {
-    throw new Error(`${f.trainImages}: only ${trainFile.n} images, too few for a ${MNIST_VALIDATION_SIZE}-image validation split`);
+    throw new IdxError(`${f.trainImages}: only ${trainFile.n} images, too few for a ${MNIST_VALIDATION_SIZE}-image validation split`);
+  }
+  if (testFile.rows !== trainFile.rows || testFile.cols !== trainFile.cols) {
+    throw new IdxError(
+      `${f.testImages}: images are ${testFile.rows}×${testFile.cols} but ${f.trainImages} has ${trainFile.rows}×${trainFile.cols}`,
+    );
   }
   const cap = (n: number) => Math.min(n, opts.limit ?? n);
   const split = (file: typeof trainFile, from: number, to: number, salt: number) =>

@@ -4,6 +4,11 @@
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
+/** A file that could not be written (no such folder, not writable, disk full): the message names it and why. */
+export class WriteError extends Error {
+  override name = 'WriteError';
+}
+
 let tmpCounter = 0;
 
 /** Whether process `pid` is running (EPERM: it is, but not ours to signal). */
@@ -41,7 +46,7 @@ export const writeFileAtomic = (path: string, bytes: Uint8Array, what = 'file'):
   } catch {
     dirOk = false;
   }
-  if (!dirOk) throw new Error(`cannot write ${what} ${path}: folder ${dir} does not exist or is not a folder`);
+  if (!dirOk) throw new WriteError(`cannot write ${what} ${path}: folder ${dir} does not exist or is not a folder`);
   removeStaleTemporaries(path);
   const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
   let fd: number | undefined;
@@ -62,6 +67,6 @@ export const writeFileAtomic = (path: string, bytes: Uint8Array, what = 'file'):
     const why = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
       ? `folder ${dir} is not writable (${err.code})`
       : err.message;
-    throw new Error(`cannot write ${what} ${path}: ${why}`);
+    throw new WriteError(`cannot write ${what} ${path}: ${why}`);
   }
 };

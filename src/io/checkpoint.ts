@@ -188,8 +188,13 @@ export const saveCheckpoint = (path: string, ckpt: Checkpoint): void => {
   writeFileAtomic(path, encodeCheckpoint(ckpt), 'checkpoint');
 };
 
+// Messages quote text from the file (tensor names, the slice of input JSON.parse cites): escape control
+// characters so a message stays one line and cannot drive the terminal.
+const printable = (s: string): string =>
+  s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 const fail = (kind: CheckpointErrorKind, path: string, what: string): E.Either<CheckpointError, never> =>
-  E.left({ kind, path, message: `checkpoint ${path} ${what}` });
+  E.left({ kind, path, message: `checkpoint ${path} ${printable(what)}` });
 
 /** Parse checkpoint bytes; `path` only labels errors. Every structural problem is a Left. */
 export const decodeCheckpoint = (bytes: Uint8Array, path: string): E.Either<CheckpointError, Checkpoint> => {
