@@ -28,7 +28,9 @@ describe('train', () => {
   it('lowers the loss, calls back every step, and evaluates and checkpoints at the end', async () => {
     const steps: number[] = [];
     const checkpoints: number[] = [];
-    const r = await ran(data, { ...base, onStep: (s) => steps.push(s.step), onCheckpoint: (s) => checkpoints.push(s.step) });
+    let start: unknown;
+    const r = await ran(data, { ...base, onStart: (s) => (start = s), onStep: (s) => steps.push(s.step), onCheckpoint: (s) => checkpoints.push(s.step) });
+    expect(start).toMatchObject({ fromStep: 0, toStep: 30 });
     expect(r.stopped).toBe('done');
     expect(r.state.step).toBe(30);
     expect(steps).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));

@@ -30,6 +30,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const valImages = int(f, 'val-images') ?? 1000;
   const model = resumed?.model ?? draw(config);
   const data = loadData(config, meta0.binarisation, f.data, f.labels);
+  // trainModel refuses this too; here the message can name the flag and the file
   if (data.train.n < batch)
     throw new UsageError(`${f.data ? `--data ${f.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
   if (!resumed && !f.overwrite) refuseToReplaceRun(out);
@@ -38,8 +39,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const metricsPath = join(out, 'metrics.jsonl');
   const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
   const startStep = resumed?.state.step ?? 0;
-  const steps = int(f, 'steps');
-  const endStep = startStep + (steps ?? (epochs ? epochs * Math.floor(data.train.n / batch) : minutes ? Infinity : 1000));
+  let endStep = Infinity;
   const bar = f.json ? undefined : new cliProgress.SingleBar({
     format: 'train |{bar}| {value}/{total} | loss {loss} | val {val} | {ips} img/s | ETA {eta_formatted}',
     etaBuffer: 20, hideCursor: true,
@@ -51,12 +51,13 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   let result;
   try {
     result = await trainModel(model, { train: data.train, validation: data.validation }, {
-      batch, steps, epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend,
+      batch, steps: int(f, 'steps'), epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend,
       state: resumed?.state, evalEvery, valImages, checkpointEvery: ckptEvery, signal: abort.signal,
       // the folder is made once the programs compile, so no mistake found before then leaves one behind
-      onStart: () => {
+      onStart: ({ toStep }) => {
         ensureOutDir(out);
         if (!resumed) writeFileSync(metricsPath, '');
+        endStep = toStep;
         bar?.start(Number.isFinite(endStep) ? endStep : startStep + 1, startStep, { loss: '-', val: '-', ips: '-' });
       },
       onStep: (r) => {

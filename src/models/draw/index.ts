@@ -23,6 +23,6 @@ export { type DrawModel, draw } from './draw.ts';
 export { type GlimpseBox, glimpseBox } from './glimpse.ts';
 export { type Bound, bound, EVAL_NOISE_SEED } from './bound.ts';
 export {
-  type TrainData, type TrainOptions, type TrainResult, type StepRecord, type EvalRecord, type StopReason,
+  type TrainData, type TrainOptions, type TrainResult, type StartRecord, type StepRecord, type EvalRecord, type StopReason,
   TrainError, train,
 } from './train.ts';

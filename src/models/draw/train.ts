@@ -51,10 +51,18 @@ export interface TrainOptions {
   readonly checkpointEvery?: number;
   readonly signal?: AbortSignal;
   /** After compiling, before the first step: the moment to prepare output (a throw here ends the run as a Left). */
-  readonly onStart?: (r: { readonly compileSeconds: number; readonly kernels: number }) => void;
+  readonly onStart?: (r: StartRecord) => void;
   readonly onStep?: (r: StepRecord) => void;
   readonly onEval?: (r: EvalRecord) => void;
   readonly onCheckpoint?: (state: TrainState) => void;
+}
+
+export interface StartRecord {
+  readonly compileSeconds: number;
+  readonly kernels: number;
+  /** The run goes from step `fromStep` to at most `toStep` (Infinity under a time budget alone). */
+  readonly fromStep: number;
+  readonly toStep: number;
 }
 
 export interface StepRecord {
@@ -148,11 +156,10 @@ const run = async (model: DrawModel, data: TrainData, o: TrainOptions): Promise<
   const stepProgram = compiled(trainStep(model.loss, model.paramShapes, dataSpecs(c, batch), optimizer, { clip }), o.backend);
   const evalProgram = data.validation && compiled(model.lossGraph(batch), o.backend);
   const compileSeconds = (performance.now() - compileStart) / 1e3;
-  o.onStart?.({ compileSeconds, kernels: stepProgram.stats.kernels });
-
   let state = o.state ?? initTrainState(model.init(seed), model.paramShapes, optimizer);
   const startStep = state.step;
   const endStep = Math.min(Number.MAX_SAFE_INTEGER, startStep + steps);
+  o.onStart?.({ compileSeconds, kernels: stepProgram.stats.kernels, fromStep: startStep, toStep: endStep === Number.MAX_SAFE_INTEGER ? Infinity : endStep });
   const deadline = minutes ? Date.now() + minutes * 60_000 : Infinity;
   const x = new Float32Array(batch * c.A * c.B * c.channels);
   const eps = new Float32Array(c.T * batch * c.zSize);
