@@ -41,10 +41,12 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
   fillNormal(seedRng(seed), eps);
   const g = gen.run({ ...params, eps });
   const samples = encodeImageGrid(g.canvas.slice((c.T - 1) * count * pixels), { ...look, count, gridCols: Math.ceil(Math.sqrt(count)) });
-  const take = Math.min(STRIP_IMAGES, count, test.n);
-  const steps = encodeStrip(stepImages(g.canvas, c.T, count, Math.min(STRIP_IMAGES, count), pixels), {
-    ...look, count: Math.min(STRIP_IMAGES, count),
-    boxes: Array.from({ length: c.T }, (_, t) => Array.from({ length: Math.min(STRIP_IMAGES, count) }, (_, n) => {
+  // the drawing steps of the first samples, and the reconstructions of as many test images as there are
+  const shown = Math.min(STRIP_IMAGES, count);
+  const take = Math.min(shown, test.n);
+  const steps = encodeStrip(stepImages(g.canvas, c.T, count, shown, pixels), {
+    ...look, count: shown,
+    boxes: Array.from({ length: c.T }, (_, t) => Array.from({ length: shown }, (_, n) => {
       const b = glimpse(g, 'write', c.writeN, t, n, count, WRITE);
       return b && [b];
     })),
