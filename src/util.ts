@@ -6,3 +6,7 @@ export const unwrap = <A>(e: E.Either<Error, A>): A => {
   if (E.isLeft(e)) throw e.left;
   return e.right;
 };
+
+/** An environment variable where the runtime has one (Node), else undefined (a browser page). */
+export const envVar = (name: string): string | undefined =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];

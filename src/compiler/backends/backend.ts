@@ -7,6 +7,7 @@ import type { Kernel } from '../fuse.ts';
 import type { BufferPlan } from '../schedule.ts';
 import type { Feeds } from '../evaluate.ts';
 import type { Graph } from '../graph.ts';
+import { envVar } from '../../util.ts';
 
 export type BackendName = 'cpu' | 'gpujs' | 'gpujs-cpu';
 
@@ -73,4 +74,4 @@ export interface Backend {
   lower(l: Lowering): E.Either<CompileError, Program>;
 }
 
-export const debugKernels = (): boolean => typeof process !== 'undefined' && process.env?.DRAW_DEBUG_KERNELS === '1';
+export const debugKernels = (): boolean => envVar('DRAW_DEBUG_KERNELS') === '1';

@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { size } from '../../../dsl/shape.ts';
 import { renderCpuKernel, contractionScratch, packedOnce } from './render.ts';
 import type { KernelSpec } from '../backend.ts';
-import { createGemm, type Gemm } from './wasm-gemm.ts';
+import { createGemm, type Gemm } from './gemm.ts';
 import { cpuLib, cpuLibPrelude } from './math.ts';
 import { sumsOfProductsAsOne } from './passes.ts';
 import { debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';

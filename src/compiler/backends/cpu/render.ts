@@ -7,7 +7,7 @@ import { size, type Shape } from '../../../dsl/shape.ts';
 import { affineVar, renderExpr, type ExprContext } from '../../codegen.ts';
 import type { KernelSpec } from '../backend.ts';
 import { cpuMaps } from './math.ts';
-import { packCodeA, packCodeB, packedSizeA, packedSizeB } from './wasm-gemm.ts';
+import { packCodeA, packCodeB, packedSizeA, packedSizeB } from './gemm-packing.ts';
 
 export const cpuIndex = symbolicWith((a, k) => `((${a}) / ${k} | 0)`);
 

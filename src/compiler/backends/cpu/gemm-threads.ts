@@ -1,10 +1,10 @@
-// An optional multi-threaded sgemm over the same WebAssembly module (see wasm-gemm.ts): kept apart
-// because the CPU backend runs single-threaded by default (two threads measured only ~1.2× on this
-// machine's two vCPUs when it is quiet); bench/gemm.ts measures it.
+// An optional multi-threaded sgemm over the same WebAssembly module (see gemm.ts), Node only: kept
+// apart because the CPU backend runs single-threaded by default (two threads measured only ~1.2× on
+// the previous machine's two vCPUs when it was quiet); bench/gemm.ts measures it.
 import { Worker } from 'node:worker_threads';
-import {
-  NR, SCRATCH_TILE, MAX_THREADS, checkGemmArgs, packedSizeA, packedSizeB, bestConfig, gemmModuleSync, instantiateGemm, type Gemm, type GemmOptions,
-} from './wasm-gemm.ts';
+import { NR, packedSizeA, packedSizeB } from './gemm-packing.ts';
+import { SCRATCH_TILE, MAX_THREADS } from './gemm-wat.ts';
+import { bestConfig, checkGemmArgs, gemmModule, instantiateGemm, type Gemm, type GemmOptions } from './gemm.ts';
 // Optional: N split across persistent worker threads sharing the wasm memory.
 //
 // The instance's memory is shared (SharedArrayBuffer-backed); `threads - 1` workers instantiate the
@@ -77,7 +77,7 @@ for (;;) {
 export const createThreadedGemm = (opts: ThreadedGemmOptions = {}): ThreadedGemm => {
   const T = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? 2)));
   const minFlops = opts.minFlops ?? 4e6;
-  const module = gemmModuleSync(bestConfig(true));
+  const module = gemmModule(bestConfig(true));
   const base = instantiateGemm(module, { ...opts, shared: true });
   const control = new SharedArrayBuffer(4 * (CTL_ARGS + 12));
   const ctl = new Int32Array(control);
