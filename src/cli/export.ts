@@ -2,7 +2,7 @@
 // needs only gpu.js (see src/export/export.ts for the layout).
 import { dirname, join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { exportGenerator, EXPORT_FILES } from '../export/export.ts';
+import { exportGenerator, gpuBrowserBuild, EXPORT_FILES } from '../export/export.ts';
 import { ensureOutDir, loadRun } from './session.ts';
 import { type Flags, int, explicitConfig } from './options.ts';
 
@@ -11,6 +11,8 @@ const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s
 
 export const exportCommand = async (f: Flags): Promise<Record<string, unknown>> => {
   const run = loadRun(f.checkpoint, explicitConfig(f));
+  const gpujs = gpuBrowserBuild(); // before the folder is made
+  if (E.isLeft(gpujs)) throw gpujs.left;
   const out = ensureOutDir(f.out ?? join(dirname(f.checkpoint!), 'export'));
   const manifest = await exportGenerator(run.model, run.state.params, out, {
     batch: int(f, 'batch') ?? 16,

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { presets, checkConfig, type DrawConfig } from '../models/draw/index.ts';
 import { backendNames, type BackendName } from '../compiler/compile.ts';
-import type { Binarisation } from '../data/mnist.ts';
+import type { Binarisation } from '../data/images.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';

@@ -8,7 +8,7 @@ import type { BackendName } from '../compiler/compile.ts';
 import { glimpseBox, type DrawModel } from '../models/draw/index.ts';
 import { encodeImageGrid, encodeStrip, type Box, type Rgb } from '../io/png.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { gatherBatch, type Dataset } from '../data/mnist.ts';
+import { gatherBatch, type Dataset } from '../data/images.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
 import { compileOrThrow, ensureOutDir, loadRun, loadData } from './session.ts';
 import { type Flags, int, backendOf, explicitConfig } from './options.ts';

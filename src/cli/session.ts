@@ -8,7 +8,8 @@ import { draw, type DrawConfig, type DrawModel } from '../models/draw/index.ts';
 import { compile, type BackendName, type Program } from '../compiler/compile.ts';
 import type { Graph } from '../compiler/graph.ts';
 import { adam, checkpointTensors, restoreTrainState, type TrainState } from '../optim/index.ts';
-import { loadMnist, loadIdxDataset, sliceDataset, type Binarisation, type Dataset } from '../data/mnist.ts';
+import { loadMnist, loadIdxDataset } from '../data/mnist.ts';
+import { sliceDataset, type Binarisation, type Dataset } from '../data/images.ts';
 import { makeWritableFolder } from '../io/folder.ts';
 import { UsageError } from './options.ts';
 

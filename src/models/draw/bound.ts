@@ -3,7 +3,7 @@
 // real images counted). Posterior noise is drawn from a fixed stream so a bound is reproducible.
 import type { Program } from '../../compiler/compile.ts';
 import type { DrawConfig } from './config.ts';
-import { gatherBatch, type Images } from '../../data/mnist.ts';
+import { gatherBatch, type Images } from '../../data/images.ts';
 import { fillNormal, seedRng } from '../../dsl/rng.ts';
 
 export interface Bound {

@@ -7,7 +7,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { compile, type BackendName, type Program } from '../../compiler/compile.ts';
 import type { Graph } from '../../compiler/graph.ts';
 import { fillNormal, streamFor } from '../../dsl/rng.ts';
-import { shuffledBatches, gatherBatch, binariseBatch, type Images } from '../../data/mnist.ts';
+import { shuffledBatches, gatherBatch, binariseBatch, type Images } from '../../data/images.ts';
 import { adam, trainStep, stepFeeds, advance, initTrainState, NonFiniteError, type Optimizer, type TrainState } from '../../optim/index.ts';
 import { dataSpecs } from './model.ts';
 import type { DrawModel } from './draw.ts';

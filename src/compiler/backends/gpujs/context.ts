@@ -2,8 +2,8 @@
 // It never falls back: with no display, gpu.js mode 'gpu' quietly picks
 // WebAssemblyKernel (or CPUKernel), so here anything that is not a GL kernel class
 // returns { ok: false, reason }.
-import { createRequire } from 'node:module';
-import { GPU, type IKernelRunShortcut } from 'gpu.js';
+import type { GPU, IKernelRunShortcut } from 'gpu.js';
+import { loadGpuJs, requireNextToGpuJs } from './load.ts';
 
 export type GpuMode = 'headlessgl' | 'webgl2' | 'webgl';
 
@@ -41,8 +41,7 @@ function headlessGlProblem(): string | null {
   let createGl: (w: number, h: number) => unknown;
   try {
     // gl is gpu.js's optional dependency: resolve it the way gpu.js does
-    const fromGpuJs = createRequire(createRequire(import.meta.url).resolve('gpu.js'));
-    createGl = fromGpuJs('gl') as typeof createGl;
+    createGl = requireNextToGpuJs('gl') as typeof createGl;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const why = /Cannot find module 'gl'/.test(msg)
@@ -64,12 +63,14 @@ function dispose(gpu: GPU): void {
 }
 
 function openGpuContext(): GpuContext {
+  const loaded = loadGpuJs();
+  if (!loaded.ok) return loaded;
   const problem = headlessGlProblem();
   if (problem !== null) return { ok: false, reason: problem };
 
   let gpu: GPU;
   try {
-    gpu = new GPU({ mode: 'gpu' });
+    gpu = new loaded.gpujs.GPU({ mode: 'gpu' });
   } catch (e) {
     return { ok: false, reason: `gpu.js could not start: ${e instanceof Error ? e.message : String(e)}` };
   }

@@ -4,12 +4,12 @@
 // outputs are read back. The mode that really runs is checked, never assumed: gpu.js would quietly
 // fall back otherwise.
 import * as E from 'fp-ts/lib/Either.js';
-import { createRequire } from 'node:module';
 import type { GPU } from 'gpu.js';
 import { size } from '../../../dsl/shape.ts';
 import { renderGpujsKernel } from './render.ts';
 import { planRunner, isWebGLKernel, MAX_OUTPUT, type GpujsPlan, type KernelCache } from './runner.ts';
 import { getGpuContext } from './context.ts';
+import { loadGpuJs } from './load.ts';
 import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
 
 /** WebGL returns zeros past this many texture arguments. */
@@ -47,10 +47,12 @@ export const gpujsPlan = (l: Lowering): E.Either<CompileError, GpujsPlan> => {
 };
 
 let cpuGpu: GPU | undefined;
-const cpuInstance = (): GPU => {
-  const { GPU: Ctor } = createRequire(import.meta.url)('gpu.js') as typeof import('gpu.js');
-  cpuGpu ??= new Ctor({ mode: 'cpu' });
-  return cpuGpu;
+const cpuInstance = (): E.Either<CompileError, GPU> => {
+  if (cpuGpu) return E.right(cpuGpu);
+  const loaded = loadGpuJs();
+  if (!loaded.ok) return E.left(new CompileError(`gpujs-cpu backend unavailable: ${loaded.reason}`));
+  cpuGpu = new loaded.gpujs.GPU({ mode: 'cpu' });
+  return E.right(cpuGpu);
 };
 
 const cache: KernelCache = new Map();
@@ -65,7 +67,9 @@ export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
       gpu = ctx.gpu;
       modeName = ctx.mode;
     } else {
-      gpu = cpuInstance();
+      const cpu = cpuInstance();
+      if (E.isLeft(cpu)) return cpu;
+      gpu = cpu.right;
       modeName = 'gpujs-cpu';
     }
     return E.map((plan: GpujsPlan) => {
