@@ -1,8 +1,11 @@
-// Drives the demo page in Debian's Chromium (playwright-core, headless): WebGL comes from
-// SwiftShader, and host rules plus the background-service switches keep the browser off the network.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { chromium } from 'playwright-core';
+// Drives pages in Debian's Chromium (playwright-core, headless): the demo page, and the browser
+// training example. WebGL comes from SwiftShader, and host rules plus the background-service
+// switches keep the browser off the network.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, extname, join, normalize } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
 import { serveDemo } from '../examples/demo/serve.ts';
 import { CHROMIUM } from './system.ts';
 
@@ -17,6 +20,44 @@ const ARGS = [
   '--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication',
 ];
 
+const launch = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+
+const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
+
+/** Serves the files of `root` on 127.0.0.1 (a built page); resolves to its URL and a close(). */
+const serveFolder = async (root: string) => {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    try {
+      const body = readFileSync(join(root, path.endsWith('/') ? `${path}index.html` : path));
+      res.writeHead(200, { 'content-type': MIME[extname(path)] ?? (path.endsWith('/') ? MIME['.html'] : 'application/octet-stream') });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+};
+
+/** Opens the built page in `dir` with `query`, waits for body[data-state] done or error, returns window.trainResult. */
+export const trainInBrowser = async (dir: string, query: string): Promise<Record<string, unknown>> => {
+  const site = await serveFolder(dir);
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(site.url + query);
+    await page.waitForSelector('body[data-state=done], body[data-state=error]', { timeout: 240_000 });
+    const result = await page.evaluate(() => (window as unknown as { trainResult: Record<string, unknown> }).trainResult);
+    return errors.length ? { ...result, error: [result.error, ...errors].filter(Boolean).join('\n') } : result;
+  } finally {
+    await browser.close();
+    await site.close();
+  }
+};
+
 export interface PageResult {
   readonly error: string;
   readonly mode: string;
@@ -29,7 +70,7 @@ export interface PageResult {
 /** Serves `model`, draws `seed` on the page, and reads back what it shows. */
 export const demoInBrowser = async (model: string, { seed, screenshot }: { seed: number; screenshot: string }): Promise<PageResult> => {
   const demo = await serveDemo({ model, port: 0 });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { IGPUKernelSettings, Texture } from 'gpu.js';
 import { getGpuContext, kernelClassOf } from '../src/compiler/backends/gpujs/context.ts';
+import { GPUJS_VERSION, loadGpuJs, useGpuJs } from '../src/compiler/backends/gpujs/load.ts';
 import { itNeeds, type Dependency } from './system.ts';
 
 const ctx = getGpuContext();
@@ -51,5 +53,19 @@ describe('gpujs context', () => {
     result.delete();
     add.destroy();
     rev.destroy();
+  });
+});
+
+describe('loading gpu.js (an optional peer)', () => {
+  it('finds it in Node when installed, and names the version the package asks for', () => {
+    const loaded = loadGpuJs();
+    expect(loaded.ok && typeof loaded.gpujs.GPU).toBe('function');
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+    expect(pkg.peerDependencies['gpu.js']).toBe(GPUJS_VERSION);
+    expect(pkg.devDependencies['gpu.js']).toBe(GPUJS_VERSION);
+  });
+
+  it('useGpuJs refuses what is not the gpu.js module', () => {
+    expect(() => useGpuJs({} as never)).toThrow(/expected the gpu\.js module/);
   });
 });

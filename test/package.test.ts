@@ -2,11 +2,15 @@
 // project, imported from plain node (no tsx), its CLI run as a bin, and its types checked by tsc
 // under both module resolutions a consumer may use.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
+import { build as viteBuild } from 'vite';
+import { chromium, itNeeds } from './system.ts';
+import { trainInBrowser } from './browser.ts';
+import { digitBytes } from '../examples/browser-train/digits.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-package-'));
 const app = join(dir, 'app');
@@ -142,4 +146,20 @@ describe('the installed package', () => {
     expect(r.errors).toEqual([]);
     expect(r.outputFiles[0].text).not.toMatch(/from ["']node:/);
   }, 60_000);
+
+  itNeeds(chromium)('trains DRAW in a browser page built with Vite (examples/browser-train): cpu backend, loss falls', async () => {
+    const page = join(app, 'page');
+    cpSync(resolve('examples/browser-train'), page, { recursive: true, filter: (from) => !/public|digits\.ts$/.test(from) });
+    mkdirSync(join(page, 'public'));
+    writeFileSync(join(page, 'public', 'digits.bin'), digitBytes(20)); // one fixed batch of 20 digits
+    await viteBuild({ root: page, logLevel: 'silent', build: { outDir: join(page, 'dist'), target: 'es2022' } });
+    const r = await trainInBrowser(join(page, 'dist'), '?steps=12&lr=0.01');
+    expect(r.error).toBeUndefined();
+    const losses = r.losses as number[];
+    expect(losses).toHaveLength(12);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[11]).toBeLessThan(losses[0]);
+    expect(r.stopped).toBe('done');
+    console.log(`[browser] DRAW T=4 batch ${r.batch}: ${(r.stepMs as number).toFixed(1)} ms a step, compile ${(r.compileSeconds as number).toFixed(2)} s, loss ${losses[0].toFixed(1)} → ${losses[11].toFixed(1)}`);
+  }, 300_000);
 });
