@@ -16,6 +16,10 @@ export {
 export { unwrap } from './util.ts';
 export { useGpuJs, type GpuJsModule } from './compiler/backends/gpujs/load.ts';
 export * from './optim/index.ts';
+export { stepRunner, shardSizes, type StepRunner, type StepOptions } from './optim/data-parallel.ts';
+export { webWorkerPort, type WorkerPort, type SpawnWorker } from './parallel/port.ts';
+export { remoteProgram, type RemoteProgram } from './parallel/remote-program.ts';
+export { toPlainGraph, fromPlainGraph, type PlainGraph } from './compiler/graph.ts';
 export {
   type Binarisation, type Dataset, type Images, type LoadOptions, DEFAULT_BINARISATION_SEED,
   convertPixels, binariseBatch, sliceDataset, shuffledBatches, gatherBatch, gatherLabels,

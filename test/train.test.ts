@@ -54,11 +54,12 @@ describe('train', () => {
     expect(out).toMatch(/step 40: validation bound [\d.]+ nats\ndone after 40 steps/);
   }, 60_000);
 
-  it('continues a state bit-exactly: 6 steps equal 3, then 3 more from the state', async () => {
-    const straight = await ran(data, { ...base, steps: 6 });
-    const first = await ran(data, { ...base, steps: 3 });
-    const split = await ran(data, { ...base, steps: 3, state: first.state });
+  it.each([1, 2])('continues a state bit-exactly on %i thread(s): 6 steps equal 3, then 3 more from the state', async (threads) => {
+    const straight = await ran(data, { ...base, threads, steps: 6 });
+    const first = await ran(data, { ...base, threads, steps: 3 });
+    const split = await ran(data, { ...base, threads, steps: 3, state: first.state });
     expect(split.state.step).toBe(6);
+    expect(split.threads).toBe(threads);
     for (const [name, v] of Object.entries(straight.state.params)) expect(Buffer.from(split.state.params[name].buffer).equals(Buffer.from(v.buffer)), name).toBe(true);
   }, 60_000);
 

@@ -23,6 +23,8 @@ export interface RunMeta {
   readonly lr: number;
   readonly clip: number;
   readonly binarisation: Binarisation;
+  /** Threads of the data-parallel step (absent in runs from before it: 1). A resumed run keeps its count, so it stays bit-exact. */
+  readonly threads?: number;
 }
 
 /** Makes the output folder; call it once every flag has been checked, so a mistake leaves no folder behind. */

@@ -1,6 +1,7 @@
 // `draw train`: flags, data and files around the library's `train` (src/models/draw/train.ts):
 // metrics.jsonl, checkpoints, the progress bar, Ctrl-C, and the pictures at the end.
 import { appendFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import cliProgress from 'cli-progress';
@@ -10,6 +11,14 @@ import { type Flags, configFrom, explicitConfig, int, positive, backendOf, binar
 import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, optimizerFor, type RunMeta } from './session.ts';
 import { writeSamples } from './sample.ts';
 
+/** --threads, checked; by default the machine's cores (at most the batch) on the cpu backend, else 1. */
+const threadsOf = (f: Flags, backend: string, batch: number): number => {
+  const asked = int(f, 'threads');
+  if (asked !== undefined && asked > 1 && backend !== 'cpu') throw new UsageError(`--threads ${asked}: data-parallel steps run on the cpu backend only, not ${backend}`);
+  if (asked !== undefined && asked > batch) throw new UsageError(`--threads ${asked} is more than the batch of ${batch} (--batch): each thread takes a share of it`);
+  return asked ?? (backend === 'cpu' ? Math.min(availableParallelism(), batch) : 1);
+};
+
 export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   // Every flag, the data and (in trainModel, before onStart) the compiled programs are checked before
   // the disk is touched, so a mistake costs nothing: no folder made, no run replaced.
@@ -17,12 +26,16 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const backend = backendOf(f);
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
   const resumed = f.resume ? loadRun(f.checkpoint ?? checkpointPath(out), explicitConfig(f)) : undefined;
-  if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip) !== undefined) throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed and --clip');
+  if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip ?? f.threads) !== undefined)
+    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed, --clip and --threads');
+  const batch0 = int(f, 'batch') ?? 100;
   const meta0: RunMeta = resumed?.meta ?? {
-    format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: int(f, 'batch') ?? 100,
+    format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: batch0,
     lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10, binarisation: binarisationOf(f),
+    threads: threadsOf(f, backend, batch0),
   };
   const { config, batch, seed } = meta0;
+  const threads = meta0.threads ?? 1;
   const epochs = int(f, 'epochs');
   const minutes = positive(f, 'minutes');
   const evalEvery = int(f, 'eval-every') ?? 500;
@@ -51,7 +64,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   let result;
   try {
     result = await trainModel(model, { train: data.train, validation: data.validation }, {
-      batch, steps: int(f, 'steps'), epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend,
+      batch, steps: int(f, 'steps'), epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
       state: resumed?.state, evalEvery, valImages, checkpointEvery: ckptEvery, signal: abort.signal,
       // the folder is made once the programs compile, so no mistake found before then leaves one behind
       onStart: ({ toStep }) => {
@@ -87,6 +100,6 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
     secondsPerStep: +(r.wallSeconds / Math.max(1, done)).toFixed(4), imagesPerSecond: +((done * batch) / r.wallSeconds).toFixed(1),
     compileSeconds: +r.compileSeconds.toFixed(2), finalTrainLoss: r.history[r.history.length - 1]?.loss ?? NaN,
     validationBound: final?.bound, validationImages: final?.images,
-    checkpoint: ckpt, metrics: metricsPath, ...pictures, backend, mode: r.mode, kernels: r.kernels,
+    checkpoint: ckpt, metrics: metricsPath, ...pictures, backend, mode: r.mode, kernels: r.kernels, threads: r.threads,
   };
 };

@@ -118,3 +118,17 @@ export const reachable = (g: Graph): Uint8Array => {
   for (let id = g.nodes.size - 1; id >= 0; id--) if (live[id]) g.nodes.get(id)!.inputs.forEach((i) => (live[i] = 1));
   return live;
 };
+
+/** A graph as plain arrays: what structured clone carries to a worker (or JSON to a file). */
+export interface PlainGraph {
+  readonly nodes: readonly Node[];
+  readonly inputs: readonly (readonly [string, number])[];
+  readonly outputs: readonly (readonly [string, number])[];
+}
+
+export const toPlainGraph = (g: Graph): PlainGraph =>
+  ({ nodes: g.nodes.toArray(), inputs: [...g.inputs.entries()], outputs: [...g.outputs.entries()] });
+
+/** The graph back from plain arrays, verified: what came over a wire is checked, not trusted. */
+export const fromPlainGraph = (p: PlainGraph): E.Either<GraphError, Graph> =>
+  verify({ nodes: List(p.nodes), inputs: OrderedMap(p.inputs.map(([k, v]) => [k, v] as [string, number])), outputs: OrderedMap(p.outputs.map(([k, v]) => [k, v] as [string, number])) });

@@ -70,6 +70,33 @@ const checkState = (opt: string, want: Readonly<Record<string, Shape>>, got: Ten
   });
 };
 
+/** The loss and its gradient with respect to every parameter: outputs `loss` and `grad.<param>`. */
+export const gradientStep = <P extends Specs, D extends Specs>(
+  lossFn: LossFn<P, D>, paramSpecs: P, dataSpecs: D,
+): E.Either<Error, Graph> => {
+  const pnames = Object.keys(paramSpecs);
+  const dnames = Object.keys(dataSpecs);
+  return pipe(
+    checkNames(paramSpecs, dataSpecs),
+    E.chainW(() => trace((xs: Tensors) => ({ [LOSS]: lossFn(pick(xs, pnames) as Inputs<P>, pick(xs, dnames) as Inputs<D>) }),
+      { ...paramSpecs, ...dataSpecs })),
+    E.chainW((g) => grad(g, LOSS, pnames)),
+  );
+};
+
+/** Clipping and the optimiser's update of `params` by `grads`, with state and step read from `xs`. */
+const applyUpdate = (paramSpecs: Specs, optimizer: Optimizer, opts: TrainStepOptions,
+  params: Tensors, grads: Tensors, xs: Tensors): Record<string, Tensor> => {
+  const declared = optimizer.stateSpecs(paramSpecs);
+  const clipped = opts.clip === undefined ? { grads, norm: globalNorm(grads) } : clipByGlobalNorm(grads, opts.clip);
+  const state = Object.fromEntries(Object.keys(declared).map((k) => [k, xs[optName(k)]]));
+  const next = optimizer.update(params, clipped.grads, state, xs[STEP]);
+  checkState(optimizer.name, declared, next.state);
+  // State outputs in declared order (= the input order), whatever order the update built them in.
+  const nextState = pick(next.state, Object.keys(declared));
+  return { [GRAD_NORM]: clipped.norm, ...prefixKeys(PARAM_PREFIX, next.params), ...prefixKeys(OPT_PREFIX, nextState) };
+};
+
 /**
  * Traces the loss, differentiates it with respect to every parameter, and traces the step graph
  * that inlines that gradient graph, clips (optionally), and applies `optimizer`.
@@ -79,23 +106,27 @@ export const trainStep = <P extends Specs, D extends Specs>(
 ): E.Either<Error, Graph> => {
   const pnames = Object.keys(paramSpecs);
   const dnames = Object.keys(dataSpecs);
-  const declared = optimizer.stateSpecs(paramSpecs);
   return pipe(
-    checkNames(paramSpecs, dataSpecs),
-    E.chainW(() => trace((xs: Tensors) => ({ [LOSS]: lossFn(pick(xs, pnames) as Inputs<P>, pick(xs, dnames) as Inputs<D>) }),
-      { ...paramSpecs, ...dataSpecs })),
-    E.chainW((g) => grad(g, LOSS, pnames)),
+    gradientStep(lossFn, paramSpecs, dataSpecs),
     E.chainW((dg) => trace((xs: Tensors) => {
       const params = pick(xs, pnames);
       const out = inline(dg, { ...params, ...pick(xs, dnames) });
       const grads = Object.fromEntries(pnames.map((p) => [p, out[gradName(p)]]));
-      const clipped = opts.clip === undefined ? { grads, norm: globalNorm(grads) } : clipByGlobalNorm(grads, opts.clip);
-      const state = Object.fromEntries(Object.keys(declared).map((k) => [k, xs[optName(k)]]));
-      const next = optimizer.update(params, clipped.grads, state, xs[STEP]);
-      checkState(optimizer.name, declared, next.state);
-      // State outputs in declared order (= the input order), whatever order the update built them in.
-      const nextState = pick(next.state, Object.keys(declared));
-      return { [LOSS]: out[LOSS], [GRAD_NORM]: clipped.norm, ...prefixKeys(PARAM_PREFIX, next.params), ...prefixKeys(OPT_PREFIX, nextState) };
+      return { [LOSS]: out[LOSS], ...applyUpdate(paramSpecs, optimizer, opts, params, grads, xs) };
     }, stepSpecs(paramSpecs, dataSpecs, optimizer))),
   );
+};
+
+/**
+ * The update half of a step whose gradient was computed elsewhere (data-parallel training sums the
+ * workers' `grad.<param>` and feeds them here): inputs params, `opt.*`, step, `grad.<param>`;
+ * outputs gradNorm, `param.*`, `opt.*`.
+ */
+export const updateStep = (paramSpecs: Specs, optimizer: Optimizer, opts: TrainStepOptions = {}): E.Either<Error, Graph> => {
+  const pnames = Object.keys(paramSpecs);
+  const gradSpecs = Object.fromEntries(pnames.map((p) => [gradName(p), paramSpecs[p]]));
+  return trace((xs: Tensors) => {
+    const grads = Object.fromEntries(pnames.map((p) => [p, xs[gradName(p)]]));
+    return applyUpdate(paramSpecs, optimizer, opts, pick(xs, pnames), grads, xs);
+  }, { ...paramSpecs, ...optSpecs(paramSpecs, optimizer), [STEP]: [], ...gradSpecs });
 };

@@ -59,6 +59,9 @@ export const initParams = (config: DrawConfig, seed: number, parts: Parts = {}):
 export const dataSpecs = (c: DrawConfig, batch: number): { x: Shape; eps: Shape } =>
   ({ x: [batch, imageSize(c)], eps: [c.T, batch, c.zSize] });
 
+/** Where the batch axis of each data input is (data-parallel steps cut the batch along it). */
+export const dataBatchAxes = { x: 0, eps: 1 } as const;
+
 /** Data input of generation: prior samples eps [T, batch, Z]. */
 export const priorSpecs = (c: DrawConfig, batch: number): { eps: Shape } => ({ eps: [c.T, batch, c.zSize] });
 

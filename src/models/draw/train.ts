@@ -8,8 +8,10 @@ import { compile, type BackendName, type Program } from '../../compiler/compile.
 import type { Graph } from '../../compiler/graph.ts';
 import { fillNormal, streamFor } from '../../dsl/rng.ts';
 import { shuffledBatches, gatherBatch, binariseBatch, type Images } from '../../data/images.ts';
-import { adam, trainStep, stepFeeds, advance, initTrainState, NonFiniteError, type Optimizer, type TrainState } from '../../optim/index.ts';
-import { dataSpecs } from './model.ts';
+import { adam, advance, initTrainState, NonFiniteError, type Optimizer, type TrainState } from '../../optim/index.ts';
+import { stepRunner } from '../../optim/data-parallel.ts';
+import type { SpawnWorker } from '../../parallel/port.ts';
+import { dataSpecs, dataBatchAxes } from './model.ts';
 import type { DrawModel } from './draw.ts';
 import { bound, type Bound } from './bound.ts';
 
@@ -42,6 +44,13 @@ export interface TrainOptions {
   /** Draw fresh binary pixels from grey images for every batch (the 'resample' binarisation). */
   readonly resample?: boolean;
   readonly backend?: BackendName;
+  /**
+   * Threads in all (default 1): with more, each step's batch is cut into one shard per thread, the
+   * shards' gradients computed in parallel (workers) and combined. Deterministic for a given count.
+   */
+  readonly threads?: number;
+  /** Starts a worker for `threads` > 1 (default: Node's worker_threads; in a page, see webWorkerPort). */
+  readonly spawnWorker?: SpawnWorker;
   /** Continue from this state (e.g. a checkpoint's); otherwise start from `model.init(seed)`. */
   readonly state?: TrainState;
   readonly evalEvery?: number;
@@ -91,9 +100,10 @@ export interface TrainResult {
   readonly evals: readonly EvalRecord[];
   readonly compileSeconds: number;
   readonly wallSeconds: number;
-  /** The step program's backend mode and kernel count. */
+  /** The step program's backend mode and kernel count (on the calling thread), and the threads it ran on. */
   readonly mode: string;
   readonly kernels: number;
+  readonly threads: number;
 }
 
 const RNG = { order: 1, noise: 2, pixels: 3 } as const;
@@ -153,62 +163,69 @@ const run = async (model: DrawModel, data: TrainData, o: TrainOptions): Promise<
   const steps = positiveInt('steps', o.steps) ?? (epochs ? epochs * perEpoch : minutes ? Number.MAX_SAFE_INTEGER : 1000);
 
   const compileStart = performance.now();
-  const stepProgram = compiled(trainStep(model.loss, model.paramShapes, dataSpecs(c, batch), optimizer, { clip }), o.backend);
-  const evalProgram = data.validation && compiled(model.lossGraph(batch), o.backend);
-  const compileSeconds = (performance.now() - compileStart) / 1e3;
-  let state = o.state ?? initTrainState(model.init(seed), model.paramShapes, optimizer);
-  const startStep = state.step;
-  const endStep = Math.min(Number.MAX_SAFE_INTEGER, startStep + steps);
-  o.onStart?.({ compileSeconds, kernels: stepProgram.stats.kernels, fromStep: startStep, toStep: endStep === Number.MAX_SAFE_INTEGER ? Infinity : endStep });
-  const deadline = minutes ? Date.now() + minutes * 60_000 : Infinity;
-  const x = new Float32Array(batch * c.A * c.B * c.channels);
-  const eps = new Float32Array(c.T * batch * c.zSize);
-  const history: StepRecord[] = [];
-  const evals: EvalRecord[] = [];
-  const evaluate = (final: boolean) => {
-    if (!evalProgram || !data.validation) return;
-    const r = { step: state.step, validation: bound(evalProgram, state.params, c, data.validation, batch, valImages), final };
-    evals.push(r);
-    o.onEval?.(r);
-  };
-
-  const started = performance.now();
-  let stopped: StopReason = 'done';
-  let error: NonFiniteError | undefined;
-  let order: Int32Array[] = [];
-  let orderEpoch = -1;
-  while (state.step < endStep) {
-    await betweenSteps();
-    if (o.signal?.aborted) { stopped = 'aborted'; break; }
-    if (Date.now() > deadline) { stopped = 'time budget reached'; break; }
-    const epoch = Math.floor(state.step / perEpoch);
-    if (epoch !== orderEpoch) {
-      order = shuffledBatches(data.train.n, batch, streamFor(seed, epoch, RNG.order))[0];
-      orderEpoch = epoch;
-    }
-    gatherBatch(data.train, order[state.step % perEpoch], x);
-    if (o.resample) binariseBatch(x, streamFor(seed, state.step, RNG.pixels), x);
-    fillNormal(streamFor(seed, state.step, RNG.noise), eps);
-    const outputs = stepProgram.run(stepFeeds(state, { x, eps }));
-    try {
-      state = advance(state, outputs); // throws before the last good state is replaced
-    } catch (e) {
-      if (!(e instanceof NonFiniteError)) throw e;
-      [stopped, error] = ['diverged', e];
-      break;
-    }
-    const record = {
-      step: state.step, loss: outputs.loss[0], gradNorm: outputs.gradNorm[0],
-      imagesPerSecond: ((state.step - startStep) * batch) / ((performance.now() - started) / 1e3),
+  const threads = positiveInt('threads', o.threads) ?? 1;
+  if (threads > batch) throw new TrainError(`train: threads (${threads}) must not exceed the batch (${batch}): each thread takes a share of it`);
+  const runner = await stepRunner(model.loss, model.paramShapes, dataSpecs(c, batch), optimizer,
+    { clip, threads, backend: o.backend, batchAxes: dataBatchAxes, spawnWorker: o.spawnWorker });
+  try {
+    const evalProgram = data.validation && compiled(model.lossGraph(batch), o.backend);
+    const compileSeconds = (performance.now() - compileStart) / 1e3;
+    let state = o.state ?? initTrainState(model.init(seed), model.paramShapes, optimizer);
+    const startStep = state.step;
+    const endStep = Math.min(Number.MAX_SAFE_INTEGER, startStep + steps);
+    o.onStart?.({ compileSeconds, kernels: runner.kernels, fromStep: startStep, toStep: endStep === Number.MAX_SAFE_INTEGER ? Infinity : endStep });
+    const deadline = minutes ? Date.now() + minutes * 60_000 : Infinity;
+    const x = new Float32Array(batch * c.A * c.B * c.channels);
+    const eps = new Float32Array(c.T * batch * c.zSize);
+    const history: StepRecord[] = [];
+    const evals: EvalRecord[] = [];
+    const evaluate = (final: boolean) => {
+      if (!evalProgram || !data.validation) return;
+      const r = { step: state.step, validation: bound(evalProgram, state.params, c, data.validation, batch, valImages), final };
+      evals.push(r);
+      o.onEval?.(r);
     };
-    history.push(record);
-    o.onStep?.(record);
-    if (state.step === endStep) break; // the final evaluation and checkpoint follow
-    if (state.step % evalEvery === 0) evaluate(false);
-    if (state.step % checkpointEvery === 0) o.onCheckpoint?.(state);
+
+    const started = performance.now();
+    let stopped: StopReason = 'done';
+    let error: NonFiniteError | undefined;
+    let order: Int32Array[] = [];
+    let orderEpoch = -1;
+    while (state.step < endStep) {
+      await betweenSteps();
+      if (o.signal?.aborted) { stopped = 'aborted'; break; }
+      if (Date.now() > deadline) { stopped = 'time budget reached'; break; }
+      const epoch = Math.floor(state.step / perEpoch);
+      if (epoch !== orderEpoch) {
+        order = shuffledBatches(data.train.n, batch, streamFor(seed, epoch, RNG.order))[0];
+        orderEpoch = epoch;
+      }
+      gatherBatch(data.train, order[state.step % perEpoch], x);
+      if (o.resample) binariseBatch(x, streamFor(seed, state.step, RNG.pixels), x);
+      fillNormal(streamFor(seed, state.step, RNG.noise), eps);
+      const outputs = await runner.run(state, { x, eps });
+      try {
+        state = advance(state, outputs); // throws before the last good state is replaced
+      } catch (e) {
+        if (!(e instanceof NonFiniteError)) throw e;
+        [stopped, error] = ['diverged', e];
+        break;
+      }
+      const record = {
+        step: state.step, loss: outputs.loss[0], gradNorm: outputs.gradNorm[0],
+        imagesPerSecond: ((state.step - startStep) * batch) / ((performance.now() - started) / 1e3),
+      };
+      history.push(record);
+      o.onStep?.(record);
+      if (state.step === endStep) break; // the final evaluation and checkpoint follow
+      if (state.step % evalEvery === 0) evaluate(false);
+      if (state.step % checkpointEvery === 0) o.onCheckpoint?.(state);
+    }
+    const wallSeconds = (performance.now() - started) / 1e3;
+    o.onCheckpoint?.(state);
+    if (stopped !== 'diverged') evaluate(true);
+    return { state, stopped, error, history, evals, compileSeconds, wallSeconds, mode: runner.mode, kernels: runner.kernels, threads };
+  } finally {
+    runner.dispose(); // the workers too, however the run ends
   }
-  const wallSeconds = (performance.now() - started) / 1e3;
-  o.onCheckpoint?.(state);
-  if (stopped !== 'diverged') evaluate(true);
-  return { state, stopped, error, history, evals, compileSeconds, wallSeconds, mode: stepProgram.mode, kernels: stepProgram.stats.kernels };
 };
