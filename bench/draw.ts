@@ -1,8 +1,13 @@
-// npm run bench -- draw [--json] [--T 10,64] [--steps N]: the compiled DRAW training step (forward,
+// npm run bench -- draw [--json] [--T 10,64] [--steps N] [--threads 1,2]: the compiled DRAW training step (forward,
 // gradient, clipping and Adam) at batch 100 with the paper's sizes (LSTM 256, z 100, read 2×2,
 // write 5×5, attention): median and spread per step after warm-up, share of time per kernel class
 // (matmul, filterbank, elementwise, optimiser, reduction), achieved GFLOP/s of the products, peak
-// RSS, the time to trace and differentiate the step and to compile it; one JSON line last.
+// RSS, the time to trace and differentiate the step and to compile it; then the step on each thread
+// count of --threads (default 1 and this machine's cores; data-parallel over workers past 1),
+// interleaved round by round; one JSON line last.
+import { availableParallelism } from 'node:os';
+import { stepRunner } from '../src/optim/data-parallel.ts';
+import { dataBatchAxes } from '../src/models/draw/model.ts';
 import { draw, presets } from '../src/models/draw/index.ts';
 import { dataSpecs } from '../src/models/draw/model.ts';
 import { trainStep, adam, initTrainState, stepFeeds, advance } from '../src/optim/index.ts';
@@ -13,7 +18,7 @@ import { kernelClass, type Kernel } from '../src/compiler/fuse.ts';
 import { size } from '../src/dsl/shape.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
-import { time, table } from './lib.ts';
+import { time, table, interleaved } from './lib.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);
@@ -22,6 +27,8 @@ const arg = (name: string) => {
 const jsonOnly = process.argv.includes('--json');
 const Ts = (arg('--T') ?? '10,64').split(',').map(Number);
 const runs = Number(arg('--steps') ?? 5);
+const threadCounts = [...new Set((arg('--threads') ?? `1,${availableParallelism()}`).split(',').map(Number))];
+const threadRows: Record<string, string | number>[] = [];
 const batch = 100;
 const result: Record<string, number> = {};
 const rows: Record<string, string | number>[] = [];
@@ -99,9 +106,24 @@ for (const T of Ts) {
   result[`T${T}_compile_s`] = +(compileMs / 1e3).toFixed(2);
   result[`T${T}_peak_rss_mib`] = Math.round(rss / 2 ** 20);
   result[`T${T}_matmul_gflops`] = +gflops('matmul').toFixed(2);
+  result.kernels_per_step = program.stats.kernels;
+  program.dispose();
+
+  // the step as train() runs it, on each thread count, interleaved
+  const runners = [];
+  for (const threads of threadCounts)
+    runners.push(await stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: 10, threads, batchAxes: dataBatchAxes }));
+  const start = state;
+  const timings = await interleaved(runners.map((r) => async () => advance(start, await r.run(start, { x, eps }))), { warmup: 1, rounds: runs });
+  timings.forEach((t, i) => {
+    threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs });
+    result[`T${T}_step_ms_threads${threadCounts[i]}`] = +t.medianMs.toFixed(1);
+  });
+  runners.forEach((r) => r.dispose());
 }
 if (!jsonOnly) {
   console.log(table(rows));
+  console.log(table(threadRows));
   shares.forEach((s) => console.log(`time per kernel class, ${s}`));
   console.log('reference (measured on this machine class, see DEVELOPERS notes): TensorFlow.js WASM 860 ms (T=10), 5200 ms (T=64)');
   Ts.forEach((T) => result[`T${T}_step_ms`] && console.log(`T=${T}: ${((T === 10 ? 860 : T === 64 ? 5200 : NaN) / result[`T${T}_step_ms`]).toFixed(2)}x the TF.js WASM figure`));

@@ -19,6 +19,24 @@ export const time = (fn: () => void, { warmup = 2, runs = 10, budgetMs = 20000 }
   return { medianMs: ts[ts.length >> 1], minMs: ts[0], maxMs: ts[ts.length - 1], runs: ts.length };
 };
 
+/**
+ * Times async functions round by round, each round running every one of them once in turn, so a
+ * change in machine load hits them all alike. Medians per function after `warmup` rounds.
+ */
+export const interleaved = async (fns: readonly (() => Promise<unknown>)[], { warmup = 1, rounds = 5 } = {}): Promise<Timing[]> => {
+  const ts = fns.map(() => [] as number[]);
+  for (let r = 0; r < warmup + rounds; r++)
+    for (const [i, fn] of fns.entries()) {
+      const t0 = performance.now();
+      await fn();
+      if (r >= warmup) ts[i].push(performance.now() - t0);
+    }
+  return ts.map((t) => {
+    t.sort((a, b) => a - b);
+    return { medianMs: t[t.length >> 1], minMs: t[0], maxMs: t[t.length - 1], runs: t.length };
+  });
+};
+
 export const table = (rows: readonly Record<string, string | number>[]): string => {
   const cols = Object.keys(rows[0] ?? {});
   const cell = (v: string | number) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)) : v);

@@ -147,19 +147,22 @@ describe('the installed package', () => {
     expect(r.outputFiles[0].text).not.toMatch(/from ["']node:/);
   }, 60_000);
 
-  itNeeds(chromium)('trains DRAW in a browser page built with Vite (examples/browser-train): cpu backend, loss falls', async () => {
+  itNeeds(chromium)('trains DRAW in a browser page built with Vite (examples/browser-train): cpu backend, 1 and 2 threads, loss falls', async () => {
     const page = join(app, 'page');
     cpSync(resolve('examples/browser-train'), page, { recursive: true, filter: (from) => !/public|digits\.ts$/.test(from) });
     mkdirSync(join(page, 'public'));
     writeFileSync(join(page, 'public', 'digits.bin'), digitBytes(20)); // one fixed batch of 20 digits
     await viteBuild({ root: page, logLevel: 'silent', build: { outDir: join(page, 'dist'), target: 'es2022' } });
-    const r = await trainInBrowser(join(page, 'dist'), '?steps=12&lr=0.01');
-    expect(r.error).toBeUndefined();
-    const losses = r.losses as number[];
-    expect(losses).toHaveLength(12);
-    expect(losses.every(Number.isFinite)).toBe(true);
-    expect(losses[11]).toBeLessThan(losses[0]);
-    expect(r.stopped).toBe('done');
-    console.log(`[browser] DRAW T=4 batch ${r.batch}: ${(r.stepMs as number).toFixed(1)} ms a step, compile ${(r.compileSeconds as number).toFixed(2)} s, loss ${losses[0].toFixed(1)} → ${losses[11].toFixed(1)}`);
+    for (const threads of [1, 2]) {
+      const r = await trainInBrowser(join(page, 'dist'), `?steps=12&lr=0.01&threads=${threads}`);
+      expect(r.error).toBeUndefined();
+      expect(r.threads).toBe(threads); // 2: one Web Worker beside the page's thread
+      const losses = r.losses as number[];
+      expect(losses).toHaveLength(12);
+      expect(losses.every(Number.isFinite)).toBe(true);
+      expect(losses[11]).toBeLessThan(losses[0]);
+      expect(r.stopped).toBe('done');
+      console.log(`[browser] DRAW T=4 batch ${r.batch}, ${threads} thread(s): ${(r.stepMs as number).toFixed(1)} ms a step, compile ${(r.compileSeconds as number).toFixed(2)} s, loss ${losses[0].toFixed(1)} → ${losses[11].toFixed(1)}`);
+    }
   }, 300_000);
 });
