@@ -38,6 +38,7 @@ describe('draw train', () => {
     await run([...tiny, '--steps', '6', '--out', join(dir, 'straight')]);
     await run([...tiny, '--steps', '3', '--out', join(dir, 'split')]);
     await run(['--resume', '--steps', '3', '--out', join(dir, 'split'), '--json', '--val-images', '20']);
+    await expect(run(['--resume', '--threads', '1', '--out', join(dir, 'split')])).rejects.toThrow(/drop --batch, --lr, --seed, --clip and --threads/);
     const a = tensorsOf(join(dir, 'straight', 'checkpoint.bin'));
     const b = tensorsOf(join(dir, 'split', 'checkpoint.bin'));
     expect((b.meta as { step: number }).step).toBe(6);
@@ -77,6 +78,8 @@ describe('draw CLI errors', () => {
   };
   it('unknown flag', () => fails(['train', '--stpes', '3'], "Unknown option '--stpes'"));
   it('unknown preset', () => fails(['train', '--preset', 'huge'], "unknown preset 'huge' (presets: fast, small, paper, no-attention, no-attention-fast)"));
+  it('more threads than a batch', () => fails(['train', '--batch', '4', '--threads', '5'], '--threads 5 is more than the batch of 4 (--batch)'));
+  it('threads on a gpu.js backend', () => fails(['train', '--backend', 'gpujs-cpu', '--threads', '2'], '--threads 2: data-parallel steps run on the cpu backend only, not gpujs-cpu'));
   it('missing checkpoint', () => fails(['eval', '--checkpoint', join(dir, 'nope.bin')], 'is missing'));
   it('corrupt checkpoint', () => {
     const bad = join(dir, 'bad.bin');
