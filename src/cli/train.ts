@@ -7,7 +7,7 @@ import cliProgress from 'cli-progress';
 import { draw } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
 import { type Flags, configFrom, explicitConfig, int, positive, backendOf, binarisationOf, UsageError } from './options.ts';
-import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, optimizerFor, type RunMeta } from './session.ts';
+import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, runCheckpoint, optimizerFor, type RunMeta } from './session.ts';
 import { writeSamples } from './sample.ts';
 
 export const train = async (f: Flags): Promise<Record<string, unknown>> => {
@@ -16,7 +16,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const out = f.out ?? 'runs/draw';
   const backend = backendOf(f);
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
-  const resumed = f.resume ? loadRun(f.checkpoint ?? checkpointPath(out), explicitConfig(f)) : undefined;
+  const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
   if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip) !== undefined) throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed and --clip');
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: int(f, 'batch') ?? 100,
