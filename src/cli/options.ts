@@ -27,7 +27,7 @@ const flags = {
   checkpoint: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
-  data: { type: 'string' }, labels: { type: 'string' }, help: { type: 'boolean' },
+  data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean' },
 } as const;
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
@@ -116,6 +116,7 @@ flags
   --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw) --checkpoint FILE
   --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
+  --config FILE   train: start from a run's config.json (every run folder has one); flags given override it
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)

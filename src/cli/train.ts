@@ -6,7 +6,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import cliProgress from 'cli-progress';
 import { draw } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
-import { type Flags, configFrom, explicitConfig, int, positive, backendOf, binarisationOf, UsageError } from './options.ts';
+import { type Flags, explicitConfig, UsageError } from './options.ts';
+import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
 import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, runCheckpoint, optimizerFor, type RunMeta } from './session.ts';
 import { writeSamples } from './sample.ts';
 
@@ -14,25 +15,22 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   // Every flag, the data and (in trainModel, before onStart) the compiled programs are checked before
   // the disk is touched, so a mistake costs nothing: no folder made, no run replaced.
   const out = f.out ?? 'runs/draw';
-  const backend = backendOf(f);
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
+  if (f.resume && f.config) throw new UsageError('--resume continues the run in --out as its checkpoint says: drop --config');
   const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
   if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip) !== undefined) throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed and --clip');
+  const settings = resolveSettings(f);
   const meta0: RunMeta = resumed?.meta ?? {
-    format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: int(f, 'batch') ?? 100,
-    lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10, binarisation: binarisationOf(f),
+    format: 'draw-ts/1', config: settings.config, step: 0, seed: settings.seed, batch: settings.batch,
+    lr: settings.lr, clip: settings.clip, binarisation: settings.binarisation,
   };
   const { config, batch, seed } = meta0;
-  const epochs = int(f, 'epochs');
-  const minutes = positive(f, 'minutes');
-  const evalEvery = int(f, 'eval-every') ?? 500;
-  const ckptEvery = int(f, 'ckpt-every') ?? 500;
-  const valImages = int(f, 'val-images') ?? 1000;
+  const { epochs, minutes, steps, evalEvery, checkpointEvery: ckptEvery, valImages, backend } = settings;
   const model = resumed?.model ?? draw(config);
-  const data = loadData(config, meta0.binarisation, f.data, f.labels);
+  const data = loadData(config, meta0.binarisation, settings.data, settings.labels);
   // trainModel refuses this too; here the message can name the flag and the file
   if (data.train.n < batch)
-    throw new UsageError(`${f.data ? `--data ${f.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
+    throw new UsageError(`${settings.data ? `--data ${settings.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
   if (!resumed && !f.overwrite) refuseToReplaceRun(out);
 
   const ckpt = checkpointPath(out);
@@ -51,12 +49,15 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   let result;
   try {
     result = await trainModel(model, { train: data.train, validation: data.validation }, {
-      batch, steps: int(f, 'steps'), epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend,
+      batch, steps, epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend,
       state: resumed?.state, evalEvery, valImages, checkpointEvery: ckptEvery, signal: abort.signal,
       // the folder is made once the programs compile, so no mistake found before then leaves one behind
       onStart: ({ toStep }) => {
         ensureOutDir(out);
-        if (!resumed) writeFileSync(metricsPath, '');
+        if (!resumed) {
+          writeFileSync(metricsPath, '');
+          writeRunConfig(out, settings);
+        }
         endStep = toStep;
         bar?.start(Number.isFinite(endStep) ? endStep : startStep + 1, startStep, { loss: '-', val: '-', ips: '-' });
       },
@@ -87,6 +88,6 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
     secondsPerStep: +(r.wallSeconds / Math.max(1, done)).toFixed(4), imagesPerSecond: +((done * batch) / r.wallSeconds).toFixed(1),
     compileSeconds: +r.compileSeconds.toFixed(2), finalTrainLoss: r.history[r.history.length - 1]?.loss ?? NaN,
     validationBound: final?.bound, validationImages: final?.images,
-    checkpoint: ckpt, metrics: metricsPath, ...pictures, backend, mode: r.mode, kernels: r.kernels,
+    checkpoint: ckpt, metrics: metricsPath, config: join(out, RUN_CONFIG_FILE), ...pictures, backend, mode: r.mode, kernels: r.kernels,
   };
 };
