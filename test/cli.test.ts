@@ -65,6 +65,15 @@ describe('draw train', () => {
     expect(Math.abs((r.testBound as number) - ((r.reconstruction as number) + (r.kl as number)))).toBeLessThan(1e-6);
     expect(r.testBound as number).toBeGreaterThan(0);
   }, 60_000);
+
+  it('eval --samples K adds the importance-weighted NLL with its standard error', () => {
+    const flags = (...more: string[]) => parseFlags(['eval', '--checkpoint', join(dir, 'straight', 'checkpoint.safetensors'), '--images', '20', ...more]).flags;
+    const r = evaluateCommand(flags('--samples', '4', '--batch', '20'));
+    expect(r).toMatchObject({ images: 20, samples: 4 });
+    expect(Number.isFinite(r.nll) && (r.nll as number) > 0).toBe(true);
+    expect((r.nllStandardError as number) > 0 && (r.nllStandardError as number) < (r.nll as number)).toBe(true);
+    expect(() => evaluateCommand(flags('--samples', '0'))).toThrow("--samples must be an integer ≥ 1, got '0'");
+  }, 60_000);
 });
 
 describe('which errors are the user\'s input (one line, exit 2) and which are bugs (stack, exit 1)', () => {
