@@ -32,6 +32,8 @@ describe('draw train', () => {
     const losses = log.filter((l) => l.loss !== undefined).map((l) => l.loss as number);
     expect(losses[losses.length - 1]).toBeLessThan(losses[0] - 20);
     expect(r.step).toBe(30);
+    expect(r.curve).toMatch(/^training loss [\d.]+ → [\d.]+ \(steps 10–30, lowest [\d.]+\), validation bound [\d.]+ at step 30, gradient norm median [\d.]+$/);
+    expect(log.every((l) => typeof l.wallSeconds === 'number')).toBe(true);
     for (const f of ['checkpoint.safetensors', 'samples.png', 'steps.png', 'reconstructions.png']) expect(existsSync(join(dir, 'a', f))).toBe(true);
   }, 60_000);
 

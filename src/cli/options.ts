@@ -32,11 +32,14 @@ const flags = {
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
 
-export const parseFlags = (argv: readonly string[]): { command: string | undefined; flags: Flags } => {
+export const parseFlags = (argv: readonly string[]): { command: string | undefined; flags: Flags; operands: string[] } => {
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options: flags, allowPositionals: true, strict: true });
-    if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
-    return { command: positionals[0], flags: values as Flags };
+    // only plot takes an operand (its run folder)
+    const operands = positionals.slice(1);
+    const allowed = positionals[0] === 'plot' ? 1 : 0;
+    if (operands.length > allowed) throw new UsageError(`unexpected argument '${operands[allowed]}'`);
+    return { command: positionals[0], flags: values as Flags, operands };
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
@@ -109,6 +112,8 @@ commands
   eval     test-set variational bound in nats (--checkpoint FILE), importance-sampled NLL (--samples K)
   sample   PNG grids of generated digits, their drawing steps, and reconstructions with glimpses
   export   the generator as standalone gpu.js kernels + weights + runtime (--checkpoint FILE --out DIR)
+  plot     RUN_DIR: its metrics.jsonl as curves.png and curves.html (training loss, validation bound and
+           its parts, gradient norm against step; --out DIR to write them elsewhere)
 
 flags
   --preset fast|small|paper|no-attention|no-attention-fast   (default fast: T=10, LSTM 256, z 100, read 2, write 5)

@@ -10,6 +10,7 @@ import { type Flags, explicitConfig, UsageError } from './options.ts';
 import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
 import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, runCheckpoint, optimizerFor, type RunMeta } from './session.ts';
 import { writeSamples } from './sample.ts';
+import { readMetrics, curveSummary, lastWallSeconds } from '../io/metrics.ts';
 
 export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   // Every flag, the data and (in trainModel, before onStart) the compiled programs are checked before
@@ -35,7 +36,10 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
 
   const ckpt = checkpointPath(out);
   const metricsPath = join(out, 'metrics.jsonl');
-  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
+  // wall time of training (compiling excluded), continued from the run's last record when resuming
+  let wallZero = 0;
+  const wallSeconds = () => +((performance.now() - wallZero) / 1e3).toFixed(3);
+  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify({ ...rec, wallSeconds: wallSeconds() })}\n`);
   const startStep = resumed?.state.step ?? 0;
   let endStep = Infinity;
   const bar = f.json ? undefined : new cliProgress.SingleBar({
@@ -59,6 +63,8 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
           writeRunConfig(out, settings);
         }
         endStep = toStep;
+        const before = resumed ? E.getOrElseW(() => undefined)(E.map(lastWallSeconds)(readMetrics(metricsPath))) : undefined;
+        wallZero = performance.now() - 1e3 * (before ?? 0);
         bar?.start(Number.isFinite(endStep) ? endStep : startStep + 1, startStep, { loss: '-', val: '-', ips: '-' });
       },
       onStep: (r) => {
@@ -83,11 +89,13 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   if (interrupted) process.exitCode = 130;
   const done = r.state.step - startStep;
   const final = r.evals[r.evals.length - 1]?.validation;
+  const curve = readMetrics(metricsPath);
   return {
     command: 'train', steps: done, step: r.state.step, stopped: interrupted ? 'interrupted' : r.stopped, wallSeconds: +r.wallSeconds.toFixed(2),
     secondsPerStep: +(r.wallSeconds / Math.max(1, done)).toFixed(4), imagesPerSecond: +((done * batch) / r.wallSeconds).toFixed(1),
     compileSeconds: +r.compileSeconds.toFixed(2), finalTrainLoss: r.history[r.history.length - 1]?.loss ?? NaN,
     validationBound: final?.bound, validationImages: final?.images,
+    curve: E.isRight(curve) ? curveSummary(curve.right) : curve.left.message,
     checkpoint: ckpt, metrics: metricsPath, config: join(out, RUN_CONFIG_FILE), ...pictures, backend, mode: r.mode, kernels: r.kernels,
   };
 };
