@@ -27,7 +27,7 @@ const flags = {
   checkpoint: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
-  data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, help: { type: 'boolean' },
+  data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, gif: { type: 'string' }, help: { type: 'boolean' },
 } as const;
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
@@ -125,6 +125,7 @@ flags
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)
+  --gif FILE (sample: also an animated GIF of the grid being drawn, step by step, with the write glimpse)
   --samples K (eval: also the importance-weighted NLL from K posterior samples per image, with its standard
               error; --batch is then rows per run: batch/K images of K samples)
   --batch N (export: images per kernel run, default 16; --out default: the checkpoint's folder/export)
