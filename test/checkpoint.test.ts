@@ -7,9 +7,10 @@ import * as E from 'fp-ts/lib/Either.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import {
-  CHECKPOINT_MAGIC, encodeCheckpoint, decodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointError,
+  CHECKPOINT_FILE, encodeCheckpoint, decodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointError,
 } from '../src/io/checkpoint.ts';
-import { encodeV1 } from './checkpoint-v1.ts';
+import { SAFETENSORS_CHECKSUM_AT } from '../src/io/safetensors.ts';
+import { encodeV1, encodeV2 } from './checkpoint-legacy.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ckpt-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -46,21 +47,6 @@ describe('checkpoint round trip', () => {
       expect(bytesOf(r.right.tensors[name].data).equals(bytesOf(t.data))).toBe(true);
     }
     expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
-  });
-
-  it('has the documented layout: magic, version, header length, aligned payload', () => {
-    const buf = encodeCheckpoint(makeCheckpoint());
-    expect(buf.subarray(0, 8).toString('latin1')).toBe(CHECKPOINT_MAGIC);
-    expect(buf.readUInt32LE(8)).toBe(2);
-    const hlen = buf.readUInt32LE(12);
-    // bytes 16..48: sha256 of every other byte of the file
-    const digest = createHash('sha256').update(buf.subarray(0, 16)).update(buf.subarray(48)).digest();
-    expect(buf.subarray(16, 48).equals(digest)).toBe(true);
-    const header = JSON.parse(buf.subarray(48, 48 + hlen).toString('utf8'));
-    expect(header.tensors[1]).toEqual({ name: 'enc/b', shape: [3], offset: 256 * 100 * 4, length: 12 });
-    const start = (48 + hlen + 3) & ~3;
-    expect(buf.length).toBe(start + (25600 + 3) * 4);
-    expect(buf.readFloatLE(start + 25600 * 4)).toBeCloseTo(0.1, 7);
   });
 
   it('rejects tensors whose shape does not match their data', () => {
@@ -101,15 +87,15 @@ describe('checkpoint verification', () => {
     const missing = join(tmp, 'run', 'ckpt.bin');
     expect(errorOf(loadCheckpoint(missing)).message).toBe(`checkpoint ${missing} is missing`);
     const png = write('not.ckpt', Buffer.from('\x89PNG\r\n\x1a\n and more bytes'));
-    expect(errorOf(loadCheckpoint(png)).message).toBe(`checkpoint ${png} is not a DRAW checkpoint (bad magic)`);
-    const v3 = Buffer.from(good);
+    expect(errorOf(loadCheckpoint(png)).message).toBe(`checkpoint ${png} is not a DRAW checkpoint (neither safetensors nor DRAWCKPT)`);
+    const v3 = encodeV2(makeCheckpoint());
     v3.writeUInt32LE(3, 8);
-    expect(errorOf(loadCheckpoint(write('v3.ckpt', v3))).message).toMatch(/has format version 3; this build reads versions 1 and 2$/);
+    expect(errorOf(loadCheckpoint(write('v3.ckpt', v3))).message).toMatch(/has DRAWCKPT format version 3; this build reads versions 1 and 2 \(and safetensors\)$/);
     const hdr = Buffer.from(good);
-    hdr[48] = 0x7d; // '}' where '{' belongs
+    hdr[8 + '{"__metadata__":'.length] = 0x5b; // '[' where the metadata's '{' belongs
     expect(errorOf(loadCheckpoint(write('hdr.ckpt', hdr))).kind).toBe('bad-header');
     const ctl = Buffer.from(good);
-    ctl.write('\u0000\n\u001b', 56, 'latin1'); // where meta's value belongs: JSON.parse quotes its input
+    ctl.write('\u0000\n\u001b', good.indexOf('"config":') + 9, 'latin1'); // where a value belongs: JSON.parse quotes its input
     const ctlPath = write('ctl.ckpt', ctl);
     expect(errorOf(loadCheckpoint(ctlPath)).message)
       .toMatch(new RegExp(`^checkpoint ${ctlPath} has an unreadable header \\(.*\\\\u0000\\\\u000a\\\\u001b.*\\)$`));
@@ -150,24 +136,6 @@ describe('atomic save', () => {
   });
 });
 
-describe('checkpoint header checksum (version 2)', () => {
-  it('catches an edited header: T 3 → 7 in the meta', () => {
-    const buf = encodeCheckpoint({ meta: { config: { T: 3 } }, tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } } });
-    const at = buf.indexOf('"T":3');
-    expect(at).toBeGreaterThan(0);
-    buf.write('"T":7', at, 'latin1');
-    expect(errorOf(decodeCheckpoint(buf, 'edited.bin'))).toMatchObject({ kind: 'corrupt', message: 'checkpoint edited.bin is corrupt: checksum mismatch' });
-  });
-
-  it('still loads version-1 files, whose header has no checksum', () => {
-    const ck = makeCheckpoint();
-    const r = decodeCheckpoint(encodeV1(ck), 'v1.bin');
-    if (E.isLeft(r)) throw new Error(r.left.message);
-    expect(r.right.meta).toEqual(ck.meta);
-    expect(bytesOf(r.right.tensors['enc/W'].data).equals(bytesOf(ck.tensors['enc/W'].data))).toBe(true);
-  });
-});
-
 describe('non-finite values', () => {
   it('are never saved: the save names the tensor and leaves the file on disk as it was', () => {
     const path = join(tmp, 'finite.bin');
@@ -196,5 +164,150 @@ describe('temporaries of killed saves', () => {
     expect(existsSync(`${path}.tmp-${dead}-0`)).toBe(false);
     expect(existsSync(`${path}.tmp-${process.pid}-99`)).toBe(true);
     expect(existsSync(join(tmp, `other.bin.tmp-${dead}-0`))).toBe(true);
+  });
+});
+
+describe('the safetensors layout, byte by byte against the specification', () => {
+  const ck = makeCheckpoint();
+  const buf = encodeCheckpoint(ck);
+  const n = Number(buf.readBigUInt64LE(0));
+  const text = buf.subarray(8, 8 + n).toString('utf8');
+  const header = JSON.parse(text);
+
+  it('an 8-byte little-endian header length, a JSON header starting with { and padded with spaces to a multiple of 8', () => {
+    expect(buf.readUInt32LE(4)).toBe(0); // the u64's high half
+    expect(n % 8).toBe(0);
+    expect(text[0]).toBe('{');
+    const json = text.trimEnd();
+    expect(json.endsWith('}')).toBe(true);
+    expect(text.slice(json.length)).toBe(' '.repeat(n - json.length));
+    expect(n - json.length).toBeLessThan(8);
+    expect(CHECKPOINT_FILE).toBe('checkpoint.safetensors');
+  });
+
+  it('keys: __metadata__ (string → string) then the tensors, each exactly dtype F32, shape, data_offsets', () => {
+    expect(Object.keys(header)).toEqual(['__metadata__', 'enc/W', 'enc/b', 'empty']);
+    const metadata = header.__metadata__ as Record<string, unknown>;
+    expect(Object.keys(metadata)).toEqual(['sha256', 'config', 'step', 'rng', 'opt']);
+    expect(Object.values(metadata).every((v) => typeof v === 'string')).toBe(true);
+    expect(JSON.parse(metadata.config as string)).toEqual(ck.meta && (ck.meta as { config: unknown }).config);
+    expect(metadata.step).toBe('1234');
+    for (const [name, t] of Object.entries(ck.tensors)) {
+      expect(Object.keys(header[name])).toEqual(['dtype', 'shape', 'data_offsets']);
+      expect(header[name].dtype).toBe('F32');
+      expect(header[name].shape).toEqual(t.shape);
+    }
+  });
+
+  it('offsets contiguous and in order from 0 to the end of the file, the payload float32 little-endian', () => {
+    const offsets = ['enc/W', 'enc/b', 'empty'].map((k) => header[k].data_offsets as [number, number]);
+    expect(offsets).toEqual([[0, 102400], [102400, 102412], [102412, 102412]]);
+    expect(buf.length).toBe(8 + n + 102412);
+    const w = ck.tensors['enc/W'].data;
+    for (const i of [0, 1, 2, 3, 4, 25599]) expect(buf.readFloatLE(8 + n + 4 * i)).toBe(w[i]);
+    expect(buf.readUInt32LE(8 + n + 4)).toBe(1); // 1e-45, the smallest subnormal: bit pattern 0x00000001
+    expect(buf.readFloatLE(8 + n + 102400)).toBe(Math.fround(0.1));
+  });
+
+  it('__metadata__.sha256 is the digest of the whole file with its own 64 hex digits read as ASCII 0', () => {
+    expect(SAFETENSORS_CHECKSUM_AT).toBe(35);
+    expect(buf.subarray(8, 35).toString('latin1')).toBe('{"__metadata__":{"sha256":"');
+    const zeroed = Buffer.from(buf);
+    zeroed.fill('0', 35, 99);
+    expect(header.__metadata__.sha256).toBe(createHash('sha256').update(zeroed).digest('hex'));
+    expect(buf.subarray(35, 99).toString('latin1')).toBe(header.__metadata__.sha256);
+  });
+
+  it('an independent reader (Python standard library) agrees on the tensors and the checksum', (ctx) => {
+    if (spawnSync('python3', ['--version']).status !== 0) {
+      console.warn('[tests] skipping the Python cross-check of the safetensors layout: no python3');
+      ctx.skip();
+    }
+    const p = join(tmp, 'py.safetensors');
+    saveCheckpoint(p, ck);
+    const script = [
+      'import hashlib, json, struct, sys',
+      'b = open(sys.argv[1], "rb").read()',
+      'n = struct.unpack("<Q", b[:8])[0]',
+      'h = json.loads(b[8:8 + n])',
+      'ok = hashlib.sha256(b[:35] + b"0" * 64 + b[99:]).hexdigest() == h["__metadata__"]["sha256"]',
+      'out = {"checksum": ok, "meta": h["__metadata__"]}',
+      'for k, v in h.items():',
+      '    if k == "__metadata__": continue',
+      '    s, e = v["data_offsets"]',
+      '    out[k] = list(struct.unpack("<%df" % ((e - s) // 4), b[8 + n + s:8 + n + e]))[:5]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script, p], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const py = JSON.parse(r.stdout);
+    expect(py.checksum).toBe(true);
+    expect(py.meta.step).toBe('1234');
+    expect(py['enc/W']).toEqual([...ck.tensors['enc/W'].data.subarray(0, 5)]);
+    expect(py['enc/b']).toEqual([...ck.tensors['enc/b'].data]);
+    expect(py.empty).toEqual([]);
+  });
+});
+
+describe('safetensors checksum and metadata', () => {
+  it('catches an edited header: T 3 → 7 in the metadata', () => {
+    const buf = encodeCheckpoint({ meta: { config: { T: 3 } }, tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } } });
+    const at = buf.indexOf('\\"T\\":3');
+    expect(at).toBeGreaterThan(0);
+    buf.write('\\"T\\":7', at, 'latin1');
+    expect(errorOf(decodeCheckpoint(buf, 'edited.safetensors'))).toMatchObject({ kind: 'corrupt', message: 'checkpoint edited.safetensors is corrupt: checksum mismatch' });
+  });
+
+  it('refuses a safetensors file without the draw-ts checksum, by name', () => {
+    const json = '{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
+    const h = Buffer.from(json.padEnd(Math.ceil(json.length / 8) * 8, ' '));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(h.length));
+    const foreign = Buffer.concat([len, h, Buffer.alloc(4)]);
+    expect(errorOf(decodeCheckpoint(foreign, 'hub.safetensors')).message)
+      .toBe('checkpoint hub.safetensors is a safetensors file without the draw-ts checksum (__metadata__.sha256 first in its header)');
+  });
+
+  it('pairs each name with its values, integer-like names and __proto__ included, and keeps meta values of every JSON type', () => {
+    const one = (v: number) => ({ shape: [1], data: new Float32Array([v]) });
+    const meta = { s: 'x', n: 1.5, b: false, z: null, a: [1, 'two'], o: { k: 1 } };
+    // a computed key makes __proto__ an own property; JavaScript orders integer-like keys first
+    const tensors = { b: one(1), 10: one(2), ['__proto__']: one(3), 2: one(4) };
+    const r = decodeCheckpoint(encodeCheckpoint({ meta, tensors }), 'names');
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    expect(Object.keys(r.right.tensors)).toEqual(['2', '10', 'b', '__proto__']);
+    expect(Object.entries(r.right.tensors).map(([k, t]) => [k, t.data[0]])).toEqual([['2', 4], ['10', 2], ['b', 1], ['__proto__', 3]]);
+    expect(r.right.meta).toEqual(meta);
+  });
+
+  it('meta must be a JSON object without a field named sha256', () => {
+    expect(() => encodeCheckpoint({ meta: [1, 2], tensors: {} })).toThrow('checkpoint meta must be a JSON object (safetensors metadata maps names to strings), got an array');
+    expect(() => encodeCheckpoint({ meta: { sha256: 'x' }, tensors: {} })).toThrow('checkpoint meta field "sha256" is reserved');
+    expect(() => encodeCheckpoint({ meta: { lr: NaN }, tensors: {} })).toThrow('checkpoint meta "lr" field "" is NaN, not a finite number');
+  });
+
+  it('a tensor holding NaN in a file refused by name, as in a DRAWCKPT file', () => {
+    const buf = encodeCheckpoint({ meta: {}, tensors: { ok: { shape: [1], data: new Float32Array([1]) }, 'q.mu': { shape: [2], data: new Float32Array([0, 1]) } } });
+    const n = Number(buf.readBigUInt64LE(0));
+    buf.writeFloatLE(NaN, 8 + n + 8);
+    buf.fill('0', 35, 99);
+    buf.write(createHash('sha256').update(buf).digest('hex'), 35, 'latin1');
+    expect(errorOf(decodeCheckpoint(buf, 'nan.safetensors'))).toMatchObject({ kind: 'non-finite', message: 'checkpoint nan.safetensors holds a non-finite value in tensor q.mu: element 1 is NaN' });
+  });
+});
+
+describe('checkpoints of older builds (DRAWCKPT) still load', () => {
+  it.each([['version 1', encodeV1], ['version 2', encodeV2]])('%s', (_, encode) => {
+    const ck = makeCheckpoint();
+    const r = decodeCheckpoint(encode(ck), 'old.bin');
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    expect(r.right.meta).toEqual(ck.meta);
+    for (const name of Object.keys(ck.tensors)) expect(bytesOf(r.right.tensors[name].data).equals(bytesOf(ck.tensors[name].data))).toBe(true);
+  });
+
+  it('version 2 catches an edited header (its digest covers it); version 1 never did', () => {
+    const buf = encodeV2({ meta: { config: { T: 3 } }, tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } } });
+    buf.write('"T":7', buf.indexOf('"T":3'), 'latin1');
+    expect(errorOf(decodeCheckpoint(buf, 'edited.bin'))).toMatchObject({ kind: 'corrupt', message: 'checkpoint edited.bin is corrupt: checksum mismatch' });
   });
 });

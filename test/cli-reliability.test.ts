@@ -1,13 +1,13 @@
 // The CLI's promise for bad input, case by case: one line naming the problem, exit code 2, and
 // nothing on disk lost, half-written or left behind.
 import { describe, it, expect } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
-import { encodeV1 } from './checkpoint-v1.ts';
+import { encodeV1 } from './checkpoint-legacy.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-cli-rel-'));
 const B = ['--batch', '10', '--T', '3', '--preset', 'small', '--val-images', '20', '--eval-every', '1000'];
@@ -54,22 +54,29 @@ describe('output folders', () => {
   it('a new run keeps the run already in its folder unless --overwrite says otherwise', () => {
     const out = join(dir, 'kept');
     ok(['train', '--steps', '3', ...B, '--out', out]);
-    const before = [readFileSync(join(out, 'checkpoint.bin')), readFileSync(join(out, 'metrics.jsonl'))];
-    fails(['train', '--steps', '3', ...B, '--lr', '1e39', '--out', out], `'${out}' already holds a run (checkpoint.bin, metrics.jsonl): --resume continues it, --overwrite replaces it`);
-    expect(readFileSync(join(out, 'checkpoint.bin')).equals(before[0])).toBe(true);
+    const before = [readFileSync(join(out, 'checkpoint.safetensors')), readFileSync(join(out, 'metrics.jsonl'))];
+    fails(['train', '--steps', '3', ...B, '--lr', '1e39', '--out', out], `'${out}' already holds a run (checkpoint.safetensors, metrics.jsonl): --resume continues it, --overwrite replaces it`);
+    expect(readFileSync(join(out, 'checkpoint.safetensors')).equals(before[0])).toBe(true);
     expect(readFileSync(join(out, 'metrics.jsonl')).equals(before[1])).toBe(true);
     expect(ok(['train', '--steps', '2', ...B, '--out', out, '--overwrite']).step).toBe(2);
   }, 120_000);
+
+  it("an older build's checkpoint.bin counts as a run too", () => {
+    const out = join(dir, 'old-run');
+    mkdirSync(out);
+    writeFileSync(join(out, 'checkpoint.bin'), 'DRAWCKPT of an older build');
+    fails(['train', '--steps', '3', ...B, '--out', out], `'${out}' already holds a run (checkpoint.bin): --resume continues it`);
+  });
 });
 
 describe('divergence', () => {
   it('an update that overflows stops the run and saves the last finite state, which eval reads', () => {
     const out = join(dir, 'diverged');
     fails(['train', '--steps', '5', ...B, '--lr', '1e39', '--out', out], /non-finite \S+\[\d+\] = -?Inf after step 1 .*the last good state \(step 0\)/);
-    const ck = loadCheckpoint(join(out, 'checkpoint.bin'));
+    const ck = loadCheckpoint(join(out, 'checkpoint.safetensors'));
     if (E.isLeft(ck)) throw new Error(ck.left.message);
     for (const [name, t] of Object.entries(ck.right.tensors)) expect(t.data.every(Number.isFinite), name).toBe(true);
-    expect(Number.isFinite(ok(['eval', '--checkpoint', join(out, 'checkpoint.bin'), '--images', '20', '--batch', '10']).testBound)).toBe(true);
+    expect(Number.isFinite(ok(['eval', '--checkpoint', join(out, 'checkpoint.safetensors'), '--images', '20', '--batch', '10']).testBound)).toBe(true);
   }, 120_000);
 });
 
@@ -100,10 +107,10 @@ describe('bad files', () => {
   });
 
   it('a checkpoint whose header was edited, or that holds a non-finite value, is refused by eval, sample and export', () => {
-    const good = join(dir, 'kept', 'checkpoint.bin');
+    const good = join(dir, 'kept', 'checkpoint.safetensors');
     const edited = Buffer.from(readFileSync(good));
-    edited.write('"T":7', edited.indexOf('"T":3'), 'latin1');
-    const path = file('edited.bin', edited);
+    edited.write('\\"T\\":7', edited.indexOf('\\"T\\":3'), 'latin1'); // the config is JSON text in the metadata
+    const path = file('edited.safetensors', edited);
     for (const command of ['eval', 'sample', 'export']) fails([command, '--checkpoint', path, '--out', join(dir, `edited-${command}`)], `checkpoint ${path} is corrupt: checksum mismatch`);
     // an older build could save a diverged run as version 1
     const ck = loadCheckpoint(good);
@@ -126,11 +133,11 @@ describe('small and mismatched data sets', () => {
     const out = join(dir, 'twelve');
     const r = ok(['train', '--steps', '3', ...B, '--data', data, '--out', out]);
     expect(existsSync(r.reconstructionsPng)).toBe(true);
-    expect(ok(['eval', '--checkpoint', join(out, 'checkpoint.bin'), '--data', data, '--batch', '10']).images).toBe(2);
+    expect(ok(['eval', '--checkpoint', join(out, 'checkpoint.safetensors'), '--data', data, '--batch', '10']).images).toBe(2);
   }, 120_000);
 
   it('eval and sample refuse images of another size than the model, and sample then writes no picture', () => {
-    const ckpt = join(dir, 'twelve', 'checkpoint.bin');
+    const ckpt = join(dir, 'twelve', 'checkpoint.safetensors');
     const small = idxImages('twenty', 60, 20, 20);
     fails(['eval', '--checkpoint', ckpt, '--data', small], `--data ${small} has 20×20 images, the model expects 28×28`);
     const out = join(dir, 'mismatch-samples');

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { WriteError } from '../src/io/atomic.ts';
 import { trace } from '../src/compiler/trace.ts';
 import { ShapeError } from '../src/dsl/shape.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { encodeV2 } from './checkpoint-legacy.ts';
 
 const tiny = ['--preset', 'small', '--T', '2', '--enc', '8', '--dec', '8', '--z', '3', '--write-n', '3', '--batch', '10',
   '--val-images', '20', '--eval-every', '1000', '--ckpt-every', '1000', '--json'];
@@ -31,7 +32,9 @@ describe('draw train', () => {
     const losses = log.filter((l) => l.loss !== undefined).map((l) => l.loss as number);
     expect(losses[losses.length - 1]).toBeLessThan(losses[0] - 20);
     expect(r.step).toBe(30);
-    for (const f of ['checkpoint.bin', 'samples.png', 'steps.png', 'reconstructions.png']) expect(existsSync(join(dir, 'a', f))).toBe(true);
+    expect(r.curve).toMatch(/^training loss [\d.]+ → [\d.]+ \(steps 10–30, lowest [\d.]+\), validation bound [\d.]+ at step 30, gradient norm median [\d.]+$/);
+    expect(log.every((l) => typeof l.wallSeconds === 'number')).toBe(true);
+    for (const f of ['checkpoint.safetensors', 'samples.png', 'steps.png', 'reconstructions.png']) expect(existsSync(join(dir, 'a', f))).toBe(true);
   }, 60_000);
 
   it('resumes bit-exactly: 2×N steps equal N steps, stop, N more', async () => {
@@ -39,18 +42,40 @@ describe('draw train', () => {
     await run([...tiny, '--steps', '3', '--out', join(dir, 'split')]);
     await run(['--resume', '--steps', '3', '--out', join(dir, 'split'), '--json', '--val-images', '20']);
     await expect(run(['--resume', '--threads', '1', '--out', join(dir, 'split')])).rejects.toThrow(/drop --batch, --lr, --seed, --clip and --threads/);
-    const a = tensorsOf(join(dir, 'straight', 'checkpoint.bin'));
-    const b = tensorsOf(join(dir, 'split', 'checkpoint.bin'));
+    const a = tensorsOf(join(dir, 'straight', 'checkpoint.safetensors'));
+    const b = tensorsOf(join(dir, 'split', 'checkpoint.safetensors'));
     expect((b.meta as { step: number }).step).toBe(6);
     expect(Object.keys(b.tensors).sort()).toEqual(Object.keys(a.tensors).sort());
     for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
   }, 60_000);
 
+  it('resumes bit-exactly from an older build\'s checkpoint.bin, and writes checkpoint.safetensors', async () => {
+    const old = join(dir, 'old');
+    await run([...tiny, '--steps', '3', '--out', old]);
+    const saved = tensorsOf(join(old, 'checkpoint.safetensors'));
+    writeFileSync(join(old, 'checkpoint.bin'), encodeV2(saved));
+    rmSync(join(old, 'checkpoint.safetensors'));
+    await run(['--resume', '--steps', '3', '--out', old, '--json', '--val-images', '20']);
+    const a = tensorsOf(join(dir, 'straight', 'checkpoint.safetensors'));
+    const b = tensorsOf(join(old, 'checkpoint.safetensors'));
+    expect((b.meta as { step: number }).step).toBe(6);
+    for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
+  }, 60_000);
+
   it('eval reports the test bound with its parts', () => {
-    const r = evaluateCommand(parseFlags(['eval', '--checkpoint', join(dir, 'straight', 'checkpoint.bin'), '--images', '25', '--batch', '10']).flags);
+    const r = evaluateCommand(parseFlags(['eval', '--checkpoint', join(dir, 'straight', 'checkpoint.safetensors'), '--images', '25', '--batch', '10']).flags);
     expect(r.images).toBe(25);
     expect(Math.abs((r.testBound as number) - ((r.reconstruction as number) + (r.kl as number)))).toBeLessThan(1e-6);
     expect(r.testBound as number).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('eval --samples K adds the importance-weighted NLL with its standard error', () => {
+    const flags = (...more: string[]) => parseFlags(['eval', '--checkpoint', join(dir, 'straight', 'checkpoint.safetensors'), '--images', '20', ...more]).flags;
+    const r = evaluateCommand(flags('--samples', '4', '--batch', '20'));
+    expect(r).toMatchObject({ images: 20, samples: 4 });
+    expect(Number.isFinite(r.nll) && (r.nll as number) > 0).toBe(true);
+    expect((r.nllStandardError as number) > 0 && (r.nllStandardError as number) < (r.nll as number)).toBe(true);
+    expect(() => evaluateCommand(flags('--samples', '0'))).toThrow("--samples must be an integer ≥ 1, got '0'");
   }, 60_000);
 });
 
@@ -64,7 +89,7 @@ describe('which errors are the user\'s input (one line, exit 2) and which are bu
     expect(isInputError(traced(() => { throw new ShapeError('matmul: inner dimensions differ'); }))).toBe(true);
     expect(isInputError(traced(() => { throw new TypeError('x is undefined'); }))).toBe(false);
     expect(isInputError(new UsageError('--lr must be a number > 0'))).toBe(true);
-    expect(isInputError(new WriteError('cannot write checkpoint runs/x/checkpoint.bin: ENOSPC'))).toBe(true);
+    expect(isInputError(new WriteError('cannot write checkpoint runs/x/checkpoint.safetensors: ENOSPC'))).toBe(true);
     expect(isInputError(new RangeError('Invalid array length'))).toBe(false);
   });
 });
@@ -87,7 +112,7 @@ describe('draw CLI errors', () => {
     fails(['eval', '--checkpoint', bad], 'not a DRAW checkpoint');
   });
   it('checkpoint whose config does not match the flags', () => {
-    fails(['sample', '--checkpoint', join(dir, 'straight', 'checkpoint.bin'), '--T', '5'], 'has T = 2, but the flags ask for 5');
+    fails(['sample', '--checkpoint', join(dir, 'straight', 'checkpoint.safetensors'), '--T', '5'], 'has T = 2, but the flags ask for 5');
   });
   it('unwritable output folder', () => {
     const file = join(dir, 'a-file');
@@ -105,7 +130,7 @@ describe('draw train interrupted', () => {
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', r));
     expect(code).toBe(130);
-    const step = (tensorsOf(join(out, 'checkpoint.bin')).meta as { step: number }).step;
+    const step = (tensorsOf(join(out, 'checkpoint.safetensors')).meta as { step: number }).step;
     expect(step).toBeGreaterThanOrEqual(20);
     expect(step).toBeLessThan(100000);
   }, 90_000);

@@ -24,7 +24,7 @@ export interface ExportFixture {
 export const exportFixture = (): ExportFixture => {
   const dir = mkdtempSync(join(tmpdir(), 'draw-export-'));
   const out = join(dir, 'export');
-  const checkpoint = join(dir, 'run', 'checkpoint.bin');
+  const checkpoint = join(dir, 'run', 'checkpoint.safetensors');
   const build = async () => {
     await train(parseFlags(['train', '--preset', 'small', '--T', '4', '--enc', '32', '--dec', '32', '--z', '8', '--batch', '20', '--steps', '20',
       '--lr', '0.01', '--val-images', '20', '--out', join(dir, 'run'), '--json']).flags);

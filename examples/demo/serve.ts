@@ -34,7 +34,7 @@ export interface Demo {
 /** Starts the server (port 0: any free port); rejects when `model` holds no export. */
 export const serveDemo = ({ model, port = 8080, host = '127.0.0.1' }: { model: string; port?: number; host?: string }): Promise<Demo> => {
   if (!existsSync(join(model, 'manifest.json')))
-    return Promise.reject(new Error(`no exported generator in '${model}': run \`npm run draw -- export --checkpoint runs/draw/checkpoint.bin --out ${model}\` first`));
+    return Promise.reject(new Error(`no exported generator in '${model}': run \`npm run draw -- export --checkpoint runs/draw/checkpoint.safetensors --out ${model}\` first`));
   const routes = new Map<string, string>([
     ['/', join(here, 'index.html')],
     ['/demo.mjs', join(here, 'demo.mjs')],

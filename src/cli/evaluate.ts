@@ -1,18 +1,32 @@
-// `draw eval`: the test-set variational bound in nats per image, reconstruction and KL separately.
+// `draw eval`: the test-set variational bound in nats per image, reconstruction and KL separately, and
+// with --samples K the importance-weighted estimate of the negative log-likelihood with its standard error.
 import { compileOrThrow, loadRun, loadData } from './session.ts';
 import { type Flags, int, backendOf, explicitConfig } from './options.ts';
 import { bound } from '../models/draw/bound.ts';
+import { importanceGraph, importanceNll } from '../models/draw/importance.ts';
+
+const seconds = (since: number) => +((performance.now() - since) / 1e3).toFixed(2);
 
 export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const run = loadRun(f.checkpoint, explicitConfig(f));
   const batch = int(f, 'batch') ?? 100;
   const images = int(f, 'images');
+  const samples = int(f, 'samples');
+  const backend = backendOf(f);
   const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels);
-  const program = compileOrThrow(run.model.lossGraph(batch), backendOf(f));
+  const n = images ?? data.test.n;
+  const program = compileOrThrow(run.model.lossGraph(batch), backend);
   const started = performance.now();
-  const b = bound(program, run.state.params, run.model.config, data.test, batch, images ?? data.test.n);
-  return {
+  const b = bound(program, run.state.params, run.model.config, data.test, batch, n);
+  const result = {
     command: 'eval', checkpoint: f.checkpoint, step: run.state.step, testBound: b.bound, reconstruction: b.recon, kl: b.kl,
-    images: b.images, seconds: +((performance.now() - started) / 1e3).toFixed(2),
+    images: b.images, seconds: seconds(started),
   };
+  if (samples === undefined) return result;
+  // --batch counts rows of one run: K samples of batch/K images
+  const perRun = Math.max(1, Math.floor(batch / samples));
+  const estimator = compileOrThrow(importanceGraph(run.model.config, perRun, samples), backend);
+  const sampledAt = performance.now();
+  const e = importanceNll(estimator, run.state.params, run.model.config, data.test, perRun, samples, n);
+  return { ...result, samples, nll: e.nll, nllStandardError: e.standardError, nllSeconds: seconds(sampledAt) };
 };

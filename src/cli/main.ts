@@ -1,4 +1,4 @@
-// `npm run draw -- <command>`: train, eval, sample, export. Errors that a user can fix print one line and
+// `npm run draw -- <command>`: train, eval, sample, export, plot. Errors that a user can fix print one line and
 // exit 2; with --json every command prints one JSON object as its last line.
 import { inspect } from 'node:util';
 import { parseFlags, usage, UsageError } from './options.ts';
@@ -7,15 +7,17 @@ import { train } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { sample } from './sample.ts';
 import { exportCommand } from './export.ts';
+import { plot } from './plot.ts';
 
-const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
-  train, eval: evaluateCommand, sample, export: exportCommand,
+type Parsed = ReturnType<typeof parseFlags>;
+const commands: Record<string, (f: Parsed['flags'], operands: Parsed['operands']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
+  train, eval: evaluateCommand, sample, export: exportCommand, plot,
 };
 
 const main = async (argv: readonly string[]): Promise<number> => {
   let json = argv.includes('--json');
   try {
-    const { command, flags } = parseFlags(argv);
+    const { command, flags, operands } = parseFlags(argv);
     json = !!flags.json;
     if (flags.help || !command) {
       console.log(usage);
@@ -23,7 +25,7 @@ const main = async (argv: readonly string[]): Promise<number> => {
     }
     const run = commands[command];
     if (!run) throw new UsageError(`unknown command '${command}' (commands: ${Object.keys(commands).join(', ')})`);
-    const result = await run(flags);
+    const result = await run(flags, operands);
     if (json) console.log(JSON.stringify(result));
     else console.log(Object.entries(result).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`).join('\n'));
     return 0;

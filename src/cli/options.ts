@@ -27,16 +27,19 @@ const flags = {
   checkpoint: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
-  data: { type: 'string' }, labels: { type: 'string' }, help: { type: 'boolean' },
+  data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, gif: { type: 'string' }, help: { type: 'boolean' },
 } as const;
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
 
-export const parseFlags = (argv: readonly string[]): { command: string | undefined; flags: Flags } => {
+export const parseFlags = (argv: readonly string[]): { command: string | undefined; flags: Flags; operands: string[] } => {
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options: flags, allowPositionals: true, strict: true });
-    if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
-    return { command: positionals[0], flags: values as Flags };
+    // only plot takes an operand (its run folder)
+    const operands = positionals.slice(1);
+    const allowed = positionals[0] === 'plot' ? 1 : 0;
+    if (operands.length > allowed) throw new UsageError(`unexpected argument '${operands[allowed]}'`);
+    return { command: positionals[0], flags: values as Flags, operands };
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
@@ -106,9 +109,11 @@ export const usage = `usage: draw-ts <command> [flags]      (in a checkout of th
 
 commands
   train    train DRAW on binarised MNIST (or --data IDX), write checkpoints, metrics and samples
-  eval     test-set variational bound in nats (--checkpoint FILE)
+  eval     test-set variational bound in nats (--checkpoint FILE), importance-sampled NLL (--samples K)
   sample   PNG grids of generated digits, their drawing steps, and reconstructions with glimpses
   export   the generator as standalone gpu.js kernels + weights + runtime (--checkpoint FILE --out DIR)
+  plot     RUN_DIR: its metrics.jsonl as curves.png and curves.html (training loss, validation bound and
+           its parts, gradient norm against step; --out DIR to write them elsewhere)
 
 flags
   --preset fast|small|paper|no-attention|no-attention-fast   (default fast: T=10, LSTM 256, z 100, read 2, write 5)
@@ -117,8 +122,12 @@ flags
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw) --checkpoint FILE
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)
   --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
+  --config FILE   train: start from a run's config.json (every run folder has one); flags given override it
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)
+  --gif FILE (sample: also an animated GIF of the grid being drawn, step by step, with the write glimpse)
+  --samples K (eval: also the importance-weighted NLL from K posterior samples per image, with its standard
+              error; --batch is then rows per run: batch/K images of K samples)
   --batch N (export: images per kernel run, default 16; --out default: the checkpoint's folder/export)
   --json   print one JSON object as the last line`;

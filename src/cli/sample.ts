@@ -1,12 +1,13 @@
 // `draw sample`: pictures of a trained model. A grid of digits generated from the prior, a strip of
-// the canvas at every step (with each step's write glimpse), and reconstructions of test digits
-// with the read (green) and write (red) glimpse boxes of every step.
+// the canvas at every step (with each step's write glimpse), reconstructions of test digits with the
+// read (green) and write (red) glimpse boxes of every step, and (--gif FILE) the grid drawing itself.
 import { join } from 'node:path';
 import type { Tensor } from '../dsl/tensor.ts';
 import { trace } from '../compiler/trace.ts';
 import type { BackendName } from '../compiler/compile.ts';
 import { glimpseBox, type DrawModel } from '../models/draw/index.ts';
-import { encodeImageGrid, encodeStrip, type Box, type Rgb } from '../io/png.ts';
+import { encodeImageGrid, encodeStrip, renderImageGrid, type Box, type Rgb } from '../io/png.ts';
+import { encodeAnimation } from '../io/gif.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { gatherBatch, type Dataset } from '../data/images.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
@@ -26,12 +27,13 @@ const stepImages = (canvas: Float32Array, T: number, batch: number, take: number
   Array.from({ length: T }, (_, t) => canvas.slice(t * batch * pixels, (t * batch + take) * pixels));
 
 /**
- * Writes samples.png (from the prior), steps.png (the canvas at each step with its write glimpse) and
- * reconstructions.png (test images with both glimpses). All three are drawn before any is written,
- * so a failure leaves none of them half-done.
+ * Writes samples.png (from the prior), steps.png (the canvas at each step with its write glimpse),
+ * reconstructions.png (test images with both glimpses) and, given `gif`, that file: the samples' grid
+ * animated over the T steps with each step's write glimpse. All are drawn before any is written, so a
+ * failure leaves none of them half-done.
  */
 export const writeSamples = (model: DrawModel, params: Readonly<Record<string, Float32Array>>, test: Dataset, out: string,
-  { backend, count, seed }: { backend: BackendName; count: number; seed: number }): Record<string, string> => {
+  { backend, count, seed, gif }: { backend: BackendName; count: number; seed: number; gif?: string }): Record<string, string> => {
   const c = model.config;
   const pixels = c.A * c.B * c.channels;
   const look = { rows: c.B, cols: c.A, scale: 3 };
@@ -40,7 +42,14 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
   const eps = new Float32Array(c.T * count * c.zSize);
   fillNormal(seedRng(seed), eps);
   const g = gen.run({ ...params, eps });
-  const samples = encodeImageGrid(g.canvas.slice((c.T - 1) * count * pixels), { ...look, count, gridCols: Math.ceil(Math.sqrt(count)) });
+  const grid = { ...look, count, gridCols: Math.ceil(Math.sqrt(count)) };
+  const samples = encodeImageGrid(g.canvas.slice((c.T - 1) * count * pixels), grid);
+  // the whole grid drawing itself: one frame per step, each sample with that step's write glimpse
+  const animation = gif === undefined ? undefined : encodeAnimation(stepImages(g.canvas, c.T, count, count, pixels).map((canvas, t) =>
+    renderImageGrid(canvas, { ...grid, boxes: Array.from({ length: count }, (_, n) => {
+      const b = glimpse(g, 'write', c.writeN, t, n, count, WRITE);
+      return b && [b];
+    }) })));
   // the drawing steps of the first samples, and the reconstructions of as many test images as there are
   const shown = Math.min(STRIP_IMAGES, count);
   const take = Math.min(shown, test.n);
@@ -63,15 +72,17 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
       [glimpse(r, 'read', c.readN, t, n, take, READ), glimpse(r, 'write', c.writeN, t, n, take, WRITE)].filter((b): b is Box => !!b)))],
   });
   const files = { samplesPng: join(out, 'samples.png'), stepsPng: join(out, 'steps.png'), reconstructionsPng: join(out, 'reconstructions.png') };
+  // the animation first: its path is the user's own, so the likeliest to fail, and then nothing is written
+  if (animation !== undefined && gif !== undefined) writeFileAtomic(gif, animation, 'animation');
   writeFileAtomic(files.samplesPng, samples, 'image');
   writeFileAtomic(files.stepsPng, steps, 'image');
   writeFileAtomic(files.reconstructionsPng, reconstructions, 'image');
-  return files;
+  return gif === undefined ? files : { ...files, gif };
 };
 
 export const sample = (f: Flags): Record<string, unknown> => {
   const run = loadRun(f.checkpoint, explicitConfig(f));
-  const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed };
+  const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed, gif: f.gif };
   const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels);
   const pictures = writeSamples(run.model, run.state.params, data.test, ensureOutDir(f.out ?? 'runs/draw'), settings);
   return { command: 'sample', checkpoint: f.checkpoint, step: run.state.step, ...pictures };

@@ -3,7 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
+import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { draw, type DrawConfig, type DrawModel } from '../models/draw/index.ts';
 import { compile, type BackendName, type Program } from '../compiler/compile.ts';
 import type { Graph } from '../compiler/graph.ts';
@@ -36,7 +36,7 @@ export const ensureOutDir = (dir: string): string => {
 
 /** A new run must not replace one already in `out` unless the user said so (--overwrite) or continues it (--resume). */
 export const refuseToReplaceRun = (out: string): void => {
-  const held = [checkpointPath(out), join(out, 'metrics.jsonl')].filter((p) => existsSync(p) && statSync(p).size > 0);
+  const held = [checkpointPath(out), join(out, LEGACY_CHECKPOINT_FILE), join(out, 'metrics.jsonl')].filter((p) => existsSync(p) && statSync(p).size > 0);
   if (held.length) throw new UsageError(`'${out}' already holds a run (${held.map((p) => p.slice(out.length).replace(/^[\\/]/, '')).join(', ')}): --resume continues it, --overwrite replaces it, or choose another --out`);
 };
 
@@ -105,4 +105,12 @@ export const loadData = (config: DrawConfig, binarisation: Binarisation, images?
   return data;
 };
 
-export const checkpointPath = (out: string): string => join(out, 'checkpoint.bin');
+/** Where `train` writes the checkpoint of the run in `out`. */
+export const checkpointPath = (out: string): string => join(out, CHECKPOINT_FILE);
+
+/** What builds before safetensors named it; `--resume` still continues such a run (and writes CHECKPOINT_FILE). */
+const LEGACY_CHECKPOINT_FILE = 'checkpoint.bin';
+
+/** The checkpoint a run in `out` holds: the safetensors file, else an older build's, else where it would be. */
+export const runCheckpoint = (out: string): string =>
+  [checkpointPath(out), join(out, LEGACY_CHECKPOINT_FILE)].find((p) => existsSync(p)) ?? checkpointPath(out);

@@ -1,56 +1,47 @@
 // `draw train`: flags, data and files around the library's `train` (src/models/draw/train.ts):
 // metrics.jsonl, checkpoints, the progress bar, Ctrl-C, and the pictures at the end.
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import cliProgress from 'cli-progress';
 import { draw } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
-import { type Flags, configFrom, explicitConfig, int, positive, backendOf, binarisationOf, UsageError } from './options.ts';
-import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, optimizerFor, type RunMeta } from './session.ts';
+import { type Flags, explicitConfig, UsageError } from './options.ts';
+import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
+import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, runCheckpoint, optimizerFor, type RunMeta } from './session.ts';
 import { writeSamples } from './sample.ts';
-
-/** --threads, checked; by default the machine's cores (at most the batch) on the cpu backend, else 1. */
-const threadsOf = (f: Flags, backend: string, batch: number): number => {
-  const asked = int(f, 'threads');
-  if (asked !== undefined && asked > 1 && backend !== 'cpu') throw new UsageError(`--threads ${asked}: data-parallel steps run on the cpu backend only, not ${backend}`);
-  if (asked !== undefined && asked > batch) throw new UsageError(`--threads ${asked} is more than the batch of ${batch} (--batch): each thread takes a share of it`);
-  return asked ?? (backend === 'cpu' ? Math.min(availableParallelism(), batch) : 1);
-};
+import { readMetrics, curveSummary, lastWallSeconds } from '../io/metrics.ts';
 
 export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   // Every flag, the data and (in trainModel, before onStart) the compiled programs are checked before
   // the disk is touched, so a mistake costs nothing: no folder made, no run replaced.
   const out = f.out ?? 'runs/draw';
-  const backend = backendOf(f);
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
-  const resumed = f.resume ? loadRun(f.checkpoint ?? checkpointPath(out), explicitConfig(f)) : undefined;
+  if (f.resume && f.config) throw new UsageError('--resume continues the run in --out as its checkpoint says: drop --config');
+  const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
   if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip ?? f.threads) !== undefined)
     throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed, --clip and --threads');
-  const batch0 = int(f, 'batch') ?? 100;
+  const settings = resolveSettings(f);
   const meta0: RunMeta = resumed?.meta ?? {
-    format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: batch0,
-    lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10, binarisation: binarisationOf(f),
-    threads: threadsOf(f, backend, batch0),
+    format: 'draw-ts/1', config: settings.config, step: 0, seed: settings.seed, batch: settings.batch,
+    lr: settings.lr, clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
   };
   const { config, batch, seed } = meta0;
-  const threads = meta0.threads ?? 1;
-  const epochs = int(f, 'epochs');
-  const minutes = positive(f, 'minutes');
-  const evalEvery = int(f, 'eval-every') ?? 500;
-  const ckptEvery = int(f, 'ckpt-every') ?? 500;
-  const valImages = int(f, 'val-images') ?? 1000;
+  const threads = meta0.threads ?? 1; // runs from before threads ran the one-graph step
+  const { epochs, minutes, steps, evalEvery, checkpointEvery: ckptEvery, valImages, backend } = settings;
   const model = resumed?.model ?? draw(config);
-  const data = loadData(config, meta0.binarisation, f.data, f.labels);
+  const data = loadData(config, meta0.binarisation, settings.data, settings.labels);
   // trainModel refuses this too; here the message can name the flag and the file
   if (data.train.n < batch)
-    throw new UsageError(`${f.data ? `--data ${f.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
+    throw new UsageError(`${settings.data ? `--data ${settings.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
   if (!resumed && !f.overwrite) refuseToReplaceRun(out);
 
   const ckpt = checkpointPath(out);
   const metricsPath = join(out, 'metrics.jsonl');
-  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
+  // wall time of training (compiling excluded), continued from the run's last record when resuming
+  let wallZero = 0;
+  const wallSeconds = () => +((performance.now() - wallZero) / 1e3).toFixed(3);
+  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify({ ...rec, wallSeconds: wallSeconds() })}\n`);
   const startStep = resumed?.state.step ?? 0;
   let endStep = Infinity;
   const bar = f.json ? undefined : new cliProgress.SingleBar({
@@ -64,13 +55,18 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   let result;
   try {
     result = await trainModel(model, { train: data.train, validation: data.validation }, {
-      batch, steps: int(f, 'steps'), epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
+      batch, steps, epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
       state: resumed?.state, evalEvery, valImages, checkpointEvery: ckptEvery, signal: abort.signal,
       // the folder is made once the programs compile, so no mistake found before then leaves one behind
       onStart: ({ toStep }) => {
         ensureOutDir(out);
-        if (!resumed) writeFileSync(metricsPath, '');
+        if (!resumed) {
+          writeFileSync(metricsPath, '');
+          writeRunConfig(out, settings);
+        }
         endStep = toStep;
+        const before = resumed ? E.getOrElseW(() => undefined)(E.map(lastWallSeconds)(readMetrics(metricsPath))) : undefined;
+        wallZero = performance.now() - 1e3 * (before ?? 0);
         bar?.start(Number.isFinite(endStep) ? endStep : startStep + 1, startStep, { loss: '-', val: '-', ips: '-' });
       },
       onStep: (r) => {
@@ -95,11 +91,13 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   if (interrupted) process.exitCode = 130;
   const done = r.state.step - startStep;
   const final = r.evals[r.evals.length - 1]?.validation;
+  const curve = readMetrics(metricsPath);
   return {
     command: 'train', steps: done, step: r.state.step, stopped: interrupted ? 'interrupted' : r.stopped, wallSeconds: +r.wallSeconds.toFixed(2),
     secondsPerStep: +(r.wallSeconds / Math.max(1, done)).toFixed(4), imagesPerSecond: +((done * batch) / r.wallSeconds).toFixed(1),
     compileSeconds: +r.compileSeconds.toFixed(2), finalTrainLoss: r.history[r.history.length - 1]?.loss ?? NaN,
     validationBound: final?.bound, validationImages: final?.images,
-    checkpoint: ckpt, metrics: metricsPath, ...pictures, backend, mode: r.mode, kernels: r.kernels, threads: r.threads,
+    curve: E.isRight(curve) ? curveSummary(curve.right) : curve.left.message,
+    checkpoint: ckpt, metrics: metricsPath, config: join(out, RUN_CONFIG_FILE), ...pictures, backend, mode: r.mode, kernels: r.kernels, threads: r.threads,
   };
 };

@@ -51,8 +51,15 @@ const checkPositiveInt = (name: string, v: number): void => {
 
 const toByte = (v: number): number => Math.round(Math.min(1, Math.max(0, v)) * 255);
 
-/** Encode `count` greyscale images as one PNG grid (RGBA, so boxes can be coloured). */
-export const encodeImageGrid = (images: Float32Array, opts: GridOptions): Buffer => {
+/** RGBA pixels, row-major: what a grid looks like before it is encoded (as PNG here, as GIF frames in gif.ts). */
+export interface Picture {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+}
+
+/** Lay out `count` greyscale images as one grid of RGBA pixels (so boxes can be coloured). */
+export const renderImageGrid = (images: Float32Array, opts: GridOptions): Picture => {
   const { count, rows, cols, gridCols } = opts;
   const scale = opts.scale ?? 1;
   checkPositiveInt('count', count);
@@ -72,8 +79,7 @@ export const encodeImageGrid = (images: Float32Array, opts: GridOptions): Buffer
   const ch = rows * scale;
   const width = gridCols * cw + (gridCols - 1);
   const height = gridRows * ch + (gridRows - 1);
-  const png = new PNG({ width, height });
-  const data = png.data;
+  const data = new Uint8Array(4 * width * height);
   const sep = opts.separator ?? DEFAULT_SEPARATOR;
   for (let i = 0; i < width * height; i++) {
     data[4 * i] = sep[0];
@@ -103,6 +109,14 @@ export const encodeImageGrid = (images: Float32Array, opts: GridOptions): Buffer
     }
     for (const box of opts.boxes?.[k] ?? []) drawBox(box, scale, cw, ch, (x, y, col) => put(ox + x, oy + y, col));
   }
+  return { width, height, data };
+};
+
+/** Encode `count` greyscale images as one PNG grid (RGBA, so boxes can be coloured). */
+export const encodeImageGrid = (images: Float32Array, opts: GridOptions): Buffer => {
+  const { width, height, data } = renderImageGrid(images, opts);
+  const png = new PNG({ width, height });
+  png.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return PNG.sync.write(png);
 };
 

@@ -1,11 +1,12 @@
 // draw-ts/node: what needs Node's file system, kept out of the main entry so that it bundles for a
-// browser: checkpoints, IDX/MNIST files, PNG pictures, and exporting a generator as a folder. The
+// browser: checkpoints (safetensors), IDX/MNIST files, PNG and GIF pictures, and exporting a generator as a folder. The
 // sources live in src/io, src/data and src/export; this folder is the subpath's entry. (The in-memory
 // data set helpers, batching and binarisation, are in the main entry.)
 export {
   type Checkpoint, type CheckpointError, type CheckpointErrorKind, type Tensor as CheckpointTensor,
-  CheckpointEncodeError, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, encodeCheckpoint, decodeCheckpoint, saveCheckpoint, loadCheckpoint,
+  CheckpointEncodeError, CHECKPOINT_FILE, encodeCheckpoint, decodeCheckpoint, saveCheckpoint, loadCheckpoint,
 } from '../io/checkpoint.ts';
+export { encodeAnimation, type AnimationOptions } from '../io/gif.ts';
 export { WriteError, writeFileAtomic } from '../io/atomic.ts';
 export {
   type Rgb, type Box, type GridOptions, type StripOptions, encodeImageGrid, writeImageGrid, encodeStrip, writeStrip,

@@ -17,7 +17,7 @@ export {
 } from './read-write.ts';
 export {
   type Parts, type DrawData, type DrawLoss,
-  paramSpecs, initParams, dataSpecs, priorSpecs, objective, reconstruct, generate,
+  paramSpecs, initParams, dataSpecs, dataBatchAxes, priorSpecs, objective, reconstruct, generate, logImportanceWeight,
 } from './model.ts';
 export { type DrawModel, draw } from './draw.ts';
 export { type GlimpseBox, glimpseBox } from './glimpse.ts';
@@ -26,3 +26,6 @@ export {
   type TrainData, type TrainOptions, type TrainResult, type StartRecord, type StepRecord, type EvalRecord, type StopReason,
   TrainError, train,
 } from './train.ts';
+export {
+  type ImportanceEstimate, importanceSpecs, importanceSampled, importanceGraph, importanceNll,
+} from './importance.ts';

@@ -6,11 +6,11 @@ import type { Tensor } from '../../dsl/tensor.ts';
 import type { Shape } from '../../dsl/shape.ts';
 import { ShapeError, fmt, sameShape } from '../../dsl/shape.ts';
 import { add, concat, exp, fill, log, mul, reshape, sliceAxis, sub, sum } from '../../dsl/ops.ts';
-import { bceWithLogits, mean, sigmoid } from '../../dsl/composites.ts';
+import { bceWithLogits, mean, sigmoid, square } from '../../dsl/composites.ts';
 import { checkConfig, imageSize, type DrawConfig } from './config.ts';
 import { initialise, prefixed, scope, stepGain, type ParamSpecs, type Params } from './params.ts';
 import { lstmParams, rnnStep, zeroState, type LstmState } from './lstm.ts';
-import { latentParams, sample } from './latent.ts';
+import { latentParams, sample, type Sample } from './latent.ts';
 import { defaultParts, type ReadPart, type Reader, type WritePart, type Writer } from './read-write.ts';
 import type { Attention } from './filterbank.ts';
 
@@ -88,6 +88,8 @@ interface Step {
   readonly canvas: Tensor;
   /** KL of step t per image [batch] (0 in generation, which samples the prior). */
   readonly kl?: Tensor;
+  /** The posterior sample of step t (inference only): log-density ratios need z, log σ and ε. */
+  readonly posterior?: { readonly sample: Sample; readonly noise: Tensor };
   readonly read?: Attention;
   readonly write?: Attention;
 }
@@ -111,11 +113,12 @@ const encodeDecode = ({ config: c, reader, writer }: Network, p: Params, x: Tens
     const xHat = sub(x, sigmoid(s.canvas));                        // x̂_t = x − σ(c_{t−1})
     const r = reader.read(P.read, x, xHat, s.dec.h);               // r_t = read(x, x̂_t, h^dec_{t−1})
     const enc = rnnStep(P.enc, concat([r.value, s.dec.h], 1), s.enc); // h^enc_t = RNN^enc(h^enc_{t−1}, [r_t, h^dec_{t−1}])
-    const q = sample(P.q, enc.h, noiseAt(eps, t));                 // z_t ~ Q(Z_t | h^enc_t)
+    const noise = noiseAt(eps, t);
+    const q = sample(P.q, enc.h, noise);                           // z_t ~ Q(Z_t | h^enc_t)
     const dec = rnnStep(P.dec, q.z, s.dec);                        // h^dec_t = RNN^dec(h^dec_{t−1}, z_t)
     const w = writer.write(P.write, dec.h);
     const canvas = add(s.canvas, w.value);                         // c_t = c_{t−1} + write(h^dec_t)
-    return [{ canvas, enc, dec }, { canvas, kl: q.kl, read: r.attention, write: w.attention }] as const;
+    return [{ canvas, enc, dec }, { canvas, kl: q.kl, posterior: { sample: q, noise }, read: r.attention, write: w.attention }] as const;
   });
 };
 
@@ -175,6 +178,27 @@ const lossOf = (x: Tensor, steps: readonly Step[]): DrawLoss => {
 export const objective = (config: DrawConfig, parts: Parts = {}) => {
   const net = network(config, parts);
   return (p: Params, { x, eps }: DrawData): DrawLoss => lossOf(x, encodeDecode(net, p, x, eps));
+};
+
+/**
+ * log p(z_t) − log q(z_t | x) per image [batch], summed over the latents, for z = μ + σ·ε: the
+ * Gaussians' 2π terms cancel, leaving Σ_j (½ε_j² − ½z_j² + log σ_j).
+ */
+const logDensityRatio = ({ sample: q, noise }: NonNullable<Step['posterior']>): Tensor =>
+  sum(add(mul(sub(square(noise), square(q.z)), 0.5), q.logSigma), -1);
+
+/**
+ * The log importance weight of one posterior sample per image, log p(x, z) − log q(z | x) [batch]
+ * = −recon + Σ_t (log p(z_t) − log q(z_t | x)): its mean over samples is the ELBO with a sampled KL,
+ * and log-mean-exp over K samples the importance-weighted bound (src/models/draw/importance.ts).
+ */
+export const logImportanceWeight = (config: DrawConfig, parts: Parts = {}) => {
+  const net = network(config, parts);
+  return (p: Params, { x, eps }: DrawData): Tensor => {
+    const steps = encodeDecode(net, p, x, eps);
+    const { recon } = lossOf(x, steps);
+    return steps.map((s) => logDensityRatio(s.posterior!)).reduce((a, b) => add(a, b), mul(recon, -1));
+  };
 };
 
 /**

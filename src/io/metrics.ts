@@ -1,0 +1,89 @@
+// Reading a run's metrics.jsonl (one JSON object a line, as `draw train` appends them): training steps
+// ({ step, loss, gradNorm?, wallSeconds? }) and validation evaluations ({ step, validation: { bound,
+// recon, kl }, wallSeconds? }). Fields it does not know are ignored, so older and newer runs both read;
+// a line that is not a JSON object with a step is an error naming the file and the line.
+import { readFileSync } from 'node:fs';
+import * as E from 'fp-ts/lib/Either.js';
+
+export interface StepPoint {
+  readonly step: number;
+  readonly loss: number;
+  readonly gradNorm?: number;
+  /** Seconds of training since the run began (runs of older builds do not record it). */
+  readonly wallSeconds?: number;
+}
+
+export interface EvalPoint {
+  readonly step: number;
+  readonly bound: number;
+  readonly recon?: number;
+  readonly kl?: number;
+  readonly wallSeconds?: number;
+}
+
+export interface Metrics {
+  readonly steps: readonly StepPoint[];
+  readonly evals: readonly EvalPoint[];
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Parses metrics.jsonl text; `path` only labels errors. */
+export const parseMetrics = (text: string, path: string): E.Either<Error, Metrics> => {
+  const steps: StepPoint[] = [];
+  const evals: EvalPoint[] = [];
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    const where = `metrics ${path} line ${i + 1}`;
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch (e) {
+      return E.left(new Error(`${where}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')})`));
+    }
+    if (!isObject(r) || !(Number.isSafeInteger(r.step) && (r.step as number) >= 0)) return E.left(new Error(`${where}: not a record with a step number`));
+    const step = r.step as number;
+    const wallSeconds = num(r.wallSeconds);
+    if (num(r.loss) !== undefined) steps.push({ step, loss: r.loss as number, gradNorm: num(r.gradNorm), wallSeconds });
+    const v = r.validation;
+    if (isObject(v) && num(v.bound) !== undefined) evals.push({ step, bound: v.bound as number, recon: num(v.recon), kl: num(v.kl), wallSeconds });
+  }
+  if (steps.length + evals.length === 0) return E.left(new Error(`metrics ${path} holds no training or validation records`));
+  return E.right({ steps, evals });
+};
+
+export const readMetrics = (path: string): E.Either<Error, Metrics> => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return E.left(new Error(code === 'ENOENT' ? `metrics ${path} is missing` : `metrics ${path} cannot be read (${code ?? (e as Error).message})`));
+  }
+  return parseMetrics(text, path);
+};
+
+/** Wall-clock seconds at the last record, where the run recorded them. */
+export const lastWallSeconds = (m: Metrics): number | undefined =>
+  [...m.steps, ...m.evals].reduce<number | undefined>((t, p) => (p.wallSeconds === undefined ? t : Math.max(t ?? 0, p.wallSeconds)), undefined);
+
+const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3));
+
+/** One line about the curve: the training loss and validation bound from first to last, the gradient norm's median. */
+export const curveSummary = ({ steps, evals }: Metrics): string => {
+  const parts: string[] = [];
+  if (steps.length) {
+    const [a, b] = [steps[0], steps[steps.length - 1]];
+    const best = Math.min(...steps.map((s) => s.loss));
+    parts.push(`training loss ${fmt(a.loss)} → ${fmt(b.loss)} (steps ${a.step}–${b.step}, lowest ${fmt(best)})`);
+  }
+  if (evals.length) {
+    const [a, b] = [evals[0], evals[evals.length - 1]];
+    parts.push(evals.length > 1 ? `validation bound ${fmt(a.bound)} → ${fmt(b.bound)} (${evals.length} evaluations)` : `validation bound ${fmt(b.bound)} at step ${b.step}`);
+  }
+  const norms = steps.map((s) => s.gradNorm).filter((g): g is number => g !== undefined).sort((x, y) => x - y);
+  if (norms.length) parts.push(`gradient norm median ${fmt(norms[Math.floor(norms.length / 2)])}`);
+  return parts.join(', ');
+};

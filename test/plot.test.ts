@@ -1,0 +1,140 @@
+// `draw plot RUN_DIR`: the curves in metrics.jsonl as a PNG (checked pixel by pixel: each curve's colour
+// is there, spans the steps, runs the way its numbers do and sits in its own panel) and as an HTML page
+// that draws offline; a missing or bad metrics.jsonl is one line, exit 2.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { PNG } from 'pngjs';
+import { plot } from '../src/cli/plot.ts';
+import { CURVE_COLOURS, type CurveName } from '../src/io/curves.ts';
+import { chromium, CHROMIUM, itNeeds } from './system.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'draw-plot-'));
+const run = join(dir, 'run <', 'script> & co'); // the title shows the path: "run </script> & co"
+
+/** A run of 1,000 steps whose loss falls, gradient norm rises (1 → 100) and bound falls, in known straight lines. */
+const syntheticMetrics = (): string => {
+  const lines: string[] = [];
+  for (let step = 10; step <= 1000; step += 10) {
+    lines.push(JSON.stringify({ step, loss: 500 - 0.4 * step, gradNorm: 10 ** (2 * step / 1000), imagesPerSecond: 300, wallSeconds: step * 0.4 }));
+    if (step % 100 === 0) lines.push(JSON.stringify({ step, validation: { bound: 480 - 0.35 * step, recon: 430 - 0.3 * step, kl: 50 - 0.05 * step, images: 1000 }, wallSeconds: step * 0.4 + 1 }));
+  }
+  return `${lines.join('\n')}\n`;
+};
+
+interface Pixels {
+  readonly xs: number[];
+  readonly ys: number[];
+}
+const mean = (a: readonly number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+const median = (a: readonly number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+
+/** Where `hex` appears in the picture (within a small tolerance: resvg anti-aliases line edges). */
+const pixelsOf = (png: PNG, hex: string): Pixels => {
+  const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let y = 0; y < png.height; y++) for (let x = 0; x < png.width; x++) {
+    const at = 4 * (y * png.width + x);
+    if (want.every((c, k) => Math.abs(png.data[at + k] - c) <= 12)) {
+      xs.push(x);
+      ys.push(y);
+    }
+  }
+  return { xs, ys };
+};
+
+/** Mean screen row of the pixels in the left and right thirds of their span: a falling curve goes down the screen. */
+const thirds = ({ xs, ys }: Pixels) => {
+  const [lo, hi] = [Math.min(...xs), Math.max(...xs)];
+  const part = (from: number, to: number) => ys.filter((_, i) => xs[i] >= from && xs[i] <= to);
+  return { left: mean(part(lo, lo + (hi - lo) / 3)), right: mean(part(hi - (hi - lo) / 3, hi)), span: hi - lo };
+};
+
+describe('draw plot', () => {
+  let result: Record<string, unknown>;
+  let png: PNG;
+  const curve: Partial<Record<CurveName, Pixels>> = {};
+  beforeAll(async () => {
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'metrics.jsonl'), syntheticMetrics());
+    result = await plot({}, [run]);
+    png = PNG.sync.read(readFileSync(result.curvesPng as string));
+    for (const name of Object.keys(CURVE_COLOURS) as CurveName[]) curve[name] = pixelsOf(png, CURVE_COLOURS[name]);
+  }, 60_000);
+
+  it('draws every curve in its colour, across the steps', () => {
+    expect(png.width).toBeGreaterThan(640);
+    for (const name of Object.keys(CURVE_COLOURS) as CurveName[]) {
+      expect(curve[name]!.xs.length, name).toBeGreaterThan(150);
+      expect(thirds(curve[name]!).span, name).toBeGreaterThan(500); // the panels are 640 pixels wide
+    }
+  });
+
+  it('each curve runs the way its numbers do: loss, bound, reconstruction and KL fall, the gradient norm rises', () => {
+    for (const name of ['training loss', 'validation bound', 'reconstruction', 'KL'] as const) {
+      const t = thirds(curve[name]!);
+      expect(t.right, `${name}: left third at row ${t.left}, right third at row ${t.right}`).toBeGreaterThan(t.left + (name === 'KL' ? 5 : 40));
+    }
+    const g = thirds(curve['gradient norm']!);
+    expect(g.right).toBeLessThan(g.left - 40);
+  });
+
+  it('puts the panels one above another: loss and bound, then their parts, then the gradient norm', () => {
+    const row = (n: CurveName) => median(curve[n]!.ys);
+    expect(row('training loss')).toBeLessThan(row('reconstruction'));
+    expect(row('validation bound')).toBeLessThan(row('KL'));
+    expect(Math.max(row('reconstruction'), row('KL'))).toBeLessThan(row('gradient norm'));
+  });
+
+  it('reports the curve in one line', () => {
+    expect(result.curve).toBe('training loss 496.0 → 100.0 (steps 10–1000, lowest 100.0), validation bound 445.0 → 130.0 (10 evaluations), gradient norm median 10.5');
+  });
+
+  it('writes a page with uPlot and the data inlined: no reference outside the file, the run name escaped', () => {
+    const html = readFileSync(result.curvesHtml as string, 'utf8');
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i);
+    expect(html).toContain(readFileSync('node_modules/uplot/dist/uPlot.iife.min.js', 'utf8'));
+    expect(html).toContain('<option value="wall">wall time</option>');
+    expect(html.match(/<\/script>/g)).toHaveLength(2); // the run name's "</script>" was escaped
+    expect(html).toContain('run &#60;/script&#62; &#38; co');
+  });
+
+  itNeeds(chromium)('the page draws a chart for each panel in Chromium, offline', () => {
+    const r = spawnSync(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--dump-dom', `file://${result.curvesHtml as string}`], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.match(/class="uplot/g)).toHaveLength(3);
+    expect(r.stdout.match(/<canvas/g)).toHaveLength(3);
+  }, 90_000);
+});
+
+describe('draw plot errors: one line, exit 2', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const fails = (args: string[], message: string) => {
+    const r = cli(...args);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toBe(`error: ${message}`);
+  };
+  const folder = (name: string, metrics?: string) => {
+    const p = join(dir, name);
+    mkdirSync(p);
+    if (metrics !== undefined) writeFileSync(join(p, 'metrics.jsonl'), metrics);
+    return p;
+  };
+  it('no metrics.jsonl', () => {
+    const p = folder('empty');
+    fails(['plot', p], `metrics ${join(p, 'metrics.jsonl')} is missing`);
+  }, 60_000);
+  it('a line that is not JSON, a record without a step, no records at all, no run folder', async () => {
+    const bad = folder('bad', '{"step":10,"loss":3}\n{"step":20,"loss":\n');
+    await expect(plot({}, [bad])).rejects.toThrow(`metrics ${join(bad, 'metrics.jsonl')} line 2: not JSON (`);
+    const noStep = folder('nostep', '{"loss":3}\n');
+    await expect(plot({}, [noStep])).rejects.toThrow(`metrics ${join(noStep, 'metrics.jsonl')} line 1: not a record with a step number`);
+    const none = folder('none', '\n');
+    await expect(plot({}, [none])).rejects.toThrow(`metrics ${join(none, 'metrics.jsonl')} holds no training or validation records`);
+    await expect(plot({}, [])).rejects.toThrow('plot needs the run folder: draw plot RUN_DIR');
+    fails(['plot', bad], `metrics ${join(bad, 'metrics.jsonl')} line 2: not JSON (Unexpected end of JSON input)`);
+  }, 60_000);
+});
