@@ -76,7 +76,7 @@ describe('draw CLI errors', () => {
     expect(r.stderr).toContain(message);
   };
   it('unknown flag', () => fails(['train', '--stpes', '3'], "Unknown option '--stpes'"));
-  it('unknown preset', () => fails(['train', '--preset', 'huge'], "unknown preset 'huge' (presets: fast, small, paper, no-attention, no-attention-fast)"));
+  it('unknown preset', () => fails(['train', '--preset', 'huge'], "unknown preset 'huge' (presets: fast, small, paper, no-attention, no-attention-fast, two-digit, colour)"));
   it('missing checkpoint', () => fails(['eval', '--checkpoint', join(dir, 'nope.bin')], 'is missing'));
   it('corrupt checkpoint', () => {
     const bad = join(dir, 'bad.bin');

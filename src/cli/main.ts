@@ -1,4 +1,4 @@
-// `npm run draw -- <command>`: train, eval, sample, export. Errors that a user can fix print one line and
+// `npm run draw -- <command>`: train, eval, sample, export, classify. Errors that a user can fix print one line and
 // exit 2; with --json every command prints one JSON object as its last line.
 import { inspect } from 'node:util';
 import { parseFlags, usage, UsageError } from './options.ts';
@@ -7,9 +7,10 @@ import { train } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { sample } from './sample.ts';
 import { exportCommand } from './export.ts';
+import { classify } from './classify.ts';
 
 const commands: Record<string, (f: ReturnType<typeof parseFlags>['flags']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
-  train, eval: evaluateCommand, sample, export: exportCommand,
+  train, eval: evaluateCommand, sample, export: exportCommand, classify,
 };
 
 const main = async (argv: readonly string[]): Promise<number> => {

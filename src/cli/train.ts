@@ -1,13 +1,11 @@
 // `draw train`: flags, data and files around the library's `train` (src/models/draw/train.ts):
-// metrics.jsonl, checkpoints, the progress bar, Ctrl-C, and the pictures at the end.
-import { appendFileSync, writeFileSync } from 'node:fs';
+// metrics.jsonl, checkpoints, the progress bar, Ctrl-C (run-session.ts), and the pictures at the end.
 import { join } from 'node:path';
-import * as E from 'fp-ts/lib/Either.js';
-import cliProgress from 'cli-progress';
-import { draw } from '../models/draw/index.ts';
+import { draw, type Bound } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
-import { type Flags, configFrom, explicitConfig, int, positive, backendOf, binarisationOf, UsageError } from './options.ts';
-import { ensureOutDir, refuseToReplaceRun, loadRun, saveRun, loadData, checkpointPath, optimizerFor, type RunMeta } from './session.ts';
+import { type Flags, configFrom, explicitConfig, int, positive, backendOf, binarisationOf, datasetOf, UsageError } from './options.ts';
+import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, optimizerFor, type RunMeta } from './session.ts';
+import { runSession, sessionSummary } from './run-session.ts';
 import { writeSamples } from './sample.ts';
 
 export const train = async (f: Flags): Promise<Record<string, unknown>> => {
@@ -18,75 +16,39 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
   const resumed = f.resume ? loadRun(f.checkpoint ?? checkpointPath(out), explicitConfig(f)) : undefined;
   if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip) !== undefined) throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed and --clip');
+  if (resumed && f.dataset !== undefined && f.dataset !== (resumed.meta.dataset ?? 'mnist')) throw new UsageError(`--resume continues the run on its own data set (${resumed.meta.dataset ?? 'mnist'}): drop --dataset ${f.dataset}`);
+  const dataset = resumed?.meta.dataset ?? datasetOf(f);
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: configFrom(f), step: 0, seed: int(f, 'seed', 0) ?? 1, batch: int(f, 'batch') ?? 100,
-    lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10, binarisation: binarisationOf(f),
+    lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10, binarisation: binarisationOf(f, dataset),
+    ...(dataset === 'mnist' ? {} : { dataset }),
   };
   const { config, batch, seed } = meta0;
-  const epochs = int(f, 'epochs');
-  const minutes = positive(f, 'minutes');
-  const evalEvery = int(f, 'eval-every') ?? 500;
-  const ckptEvery = int(f, 'ckpt-every') ?? 500;
-  const valImages = int(f, 'val-images') ?? 1000;
+  const loop = {
+    steps: int(f, 'steps'), epochs: int(f, 'epochs'), minutes: positive(f, 'minutes'), evalEvery: int(f, 'eval-every') ?? 500,
+    valImages: int(f, 'val-images') ?? 1000, checkpointEvery: int(f, 'ckpt-every') ?? 500,
+  };
   const model = resumed?.model ?? draw(config);
-  const data = loadData(config, meta0.binarisation, f.data, f.labels);
+  const data = loadData(config, meta0.binarisation, f.data, f.labels, dataset);
   // trainModel refuses this too; here the message can name the flag and the file
   if (data.train.n < batch)
     throw new UsageError(`${f.data ? `--data ${f.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
   if (!resumed && !f.overwrite) refuseToReplaceRun(out);
 
-  const ckpt = checkpointPath(out);
-  const metricsPath = join(out, 'metrics.jsonl');
-  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
-  const startStep = resumed?.state.step ?? 0;
-  let endStep = Infinity;
-  const bar = f.json ? undefined : new cliProgress.SingleBar({
-    format: 'train |{bar}| {value}/{total} | loss {loss} | val {val} | {ips} img/s | ETA {eta_formatted}',
-    etaBuffer: 20, hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
-  let lastVal: number | undefined;
-  const abort = new AbortController();
-  const onSigint = () => abort.abort();
-  process.on('SIGINT', onSigint);
-  let result;
-  try {
-    result = await trainModel(model, { train: data.train, validation: data.validation }, {
-      batch, steps: int(f, 'steps'), epochs, minutes, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend,
-      state: resumed?.state, evalEvery, valImages, checkpointEvery: ckptEvery, signal: abort.signal,
-      // the folder is made once the programs compile, so no mistake found before then leaves one behind
-      onStart: ({ toStep }) => {
-        ensureOutDir(out);
-        if (!resumed) writeFileSync(metricsPath, '');
-        endStep = toStep;
-        bar?.start(Number.isFinite(endStep) ? endStep : startStep + 1, startStep, { loss: '-', val: '-', ips: '-' });
-      },
-      onStep: (r) => {
-        if (r.step % 10 === 0 || r.step === endStep) log({ ...r });
-        bar?.update(r.step, { loss: r.loss.toFixed(2), val: lastVal?.toFixed(2) ?? '-', ips: r.imagesPerSecond.toFixed(0) });
-      },
-      onEval: (r) => {
-        lastVal = r.validation.bound;
-        log({ step: r.step, validation: r.validation, ...(r.final ? { final: true } : {}) });
-      },
-      onCheckpoint: (s) => saveRun(ckpt, { ...meta0, step: s.step }, model, s),
-    });
-  } finally {
-    bar?.stop();
-    process.off('SIGINT', onSigint);
-  }
-  if (E.isLeft(result)) throw result.left;
-  const r = result.right;
-  if (r.stopped === 'diverged') throw new UsageError(`${r.error!.message}; training stopped, the last good state (step ${r.state.step}) is in ${ckpt}`);
-  const interrupted = r.stopped === 'aborted';
-  const pictures = interrupted ? {} : writeSamples(model, r.state.params, data.test, out, { backend, count: 64, seed });
-  if (interrupted) process.exitCode = 130;
-  const done = r.state.step - startStep;
+  const session = {
+    command: 'train', out, resumed: !!resumed, json: !!f.json, startStep: resumed?.state.step ?? 0,
+    shown: (v: Bound) => v.bound.toFixed(2),
+    save: (path: string, s: Parameters<typeof saveRun>[3]) => saveRun(path, { ...meta0, step: s.step }, model, s),
+  };
+  const r = await runSession(session, (hooks) => trainModel(model, { train: data.train, validation: data.validation }, {
+    ...loop, batch, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend,
+    state: resumed?.state, ...hooks,
+  }));
+  const pictures = r.stopped === 'aborted' ? {} : writeSamples(model, r.state.params, data.test, out, { backend, count: 64, seed });
   const final = r.evals[r.evals.length - 1]?.validation;
   return {
-    command: 'train', steps: done, step: r.state.step, stopped: interrupted ? 'interrupted' : r.stopped, wallSeconds: +r.wallSeconds.toFixed(2),
-    secondsPerStep: +(r.wallSeconds / Math.max(1, done)).toFixed(4), imagesPerSecond: +((done * batch) / r.wallSeconds).toFixed(1),
-    compileSeconds: +r.compileSeconds.toFixed(2), finalTrainLoss: r.history[r.history.length - 1]?.loss ?? NaN,
+    ...sessionSummary(session, r, batch), ...(dataset === 'mnist' ? {} : { dataset }),
     validationBound: final?.bound, validationImages: final?.images,
-    checkpoint: ckpt, metrics: metricsPath, ...pictures, backend, mode: r.mode, kernels: r.kernels,
+    checkpoint: checkpointPath(out), metrics: join(out, 'metrics.jsonl'), ...pictures, backend, mode: r.mode, kernels: r.kernels,
   };
 };
