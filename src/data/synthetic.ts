@@ -74,7 +74,7 @@ const countOf = (o: SyntheticOptions, d: Digits): number => {
   return n;
 };
 
-/** Pastes a piece onto a size×size canvas at `offset` with max (channel `k` of `channels`, scaled by `tint`). */
+/** Pastes a piece, its values scaled by `tint`, onto the size×size plane at `offset`, keeping the larger value at each pixel. */
 const paste = (d: Digits, p: Piece, out: Float32Array, offset: number, size: number, tint = 1): void => {
   for (let r = 0; r < p.height; r++) {
     const src = p.index * d.rows * d.cols + (p.cropY + r) * d.cols + p.cropX;
