@@ -102,7 +102,7 @@ describe('draw CLI errors', () => {
     expect(r.stderr).toContain(message);
   };
   it('unknown flag', () => fails(['train', '--stpes', '3'], "Unknown option '--stpes'"));
-  it('unknown preset', () => fails(['train', '--preset', 'huge'], "unknown preset 'huge' (presets: fast, small, paper, no-attention, no-attention-fast)"));
+  it('unknown preset', () => fails(['train', '--preset', 'huge'], "unknown preset 'huge' (presets: fast, small, paper, no-attention, no-attention-fast, two-digit, colour)"));
   it('more threads than a batch', () => fails(['train', '--batch', '4', '--threads', '5'], '--threads 5 is more than the batch of 4 (--batch)'));
   it('threads on a gpu.js backend', () => fails(['train', '--backend', 'gpujs-cpu', '--threads', '2'], '--threads 2: data-parallel steps run on the cpu backend only, not gpujs-cpu'));
   it('missing checkpoint', () => fails(['eval', '--checkpoint', join(dir, 'nope.bin')], 'is missing'));

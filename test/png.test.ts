@@ -35,6 +35,21 @@ describe('encodeImageGrid', () => {
     expect(rgb(png, 0, 0)).toEqual([0, 0, 0]); // image 0 is all zero apart from its bright pixel
   });
 
+  it('draws 3-channel images (channel-major planes) in colour, NaN in any channel magenta', () => {
+    // 2 images of 4×5 with constant planes (r, g, b) = (0.2, 0.6, 1) and (1, 0, 0.4)
+    const planes = [[0.2, 0.6, 1], [1, 0, 0.4]];
+    const colour = new Float32Array(2 * 3 * rows * cols);
+    planes.forEach((p, k) => p.forEach((v, q) => colour.fill(v, (k * 3 + q) * rows * cols, (k * 3 + q + 1) * rows * cols)));
+    colour[(1 * 3 + 2) * rows * cols + 7] = NaN; // image 1, blue plane, pixel (1, 2)
+    const png = PNG.sync.read(encodeImageGrid(colour, { count: 2, rows, cols, channels: 3, gridCols: 2 }));
+    expect(png.width).toBe(2 * cols + 1);
+    expect(rgb(png, 0, 0)).toEqual([51, 153, 255]);
+    expect(rgb(png, cols + 1, 0)).toEqual([255, 0, 102]);
+    expect(rgb(png, cols + 1 + 2, 1)).toEqual([255, 0, 255]);
+    expect(() => encodeImageGrid(colour, { count: 3, rows, cols, channels: 3, gridCols: 2 })).toThrow('need 3×3×4×5 = 180 values but got 120');
+    expect(() => encodeImageGrid(colour, { count: 1, rows, cols, channels: 2, gridCols: 1 })).toThrow('channels must be 1 or 3, got 2');
+  });
+
   it('draws boxes in image coordinates, clipped to the image', () => {
     const red: Box = { x0: 0, y0: 0, x1: 4, y1: 4, color: [255, 0, 0] };
     const overhang: Box = { x0: 3.5, y0: -2, x1: 9, y1: 2, color: [0, 255, 0] };

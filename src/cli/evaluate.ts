@@ -1,19 +1,23 @@
 // `draw eval`: the test-set variational bound in nats per image, reconstruction and KL separately, and
-// with --samples K the importance-weighted estimate of the negative log-likelihood with its standard error.
+// with --samples K the importance-weighted estimate of the negative log-likelihood with its standard error;
+// for a classifier's checkpoint (`draw classify`), the test error.
 import { compileOrThrow, loadRun, loadData } from './session.ts';
 import { type Flags, int, backendOf, explicitConfig } from './options.ts';
 import { bound } from '../models/draw/bound.ts';
 import { importanceGraph, importanceNll } from '../models/draw/importance.ts';
+import { evaluateClassifier, loadClassifierRun } from './classify.ts';
 
 const seconds = (since: number) => +((performance.now() - since) / 1e3).toFixed(2);
 
 export const evaluateCommand = (f: Flags): Record<string, unknown> => {
+  const classifier = f.checkpoint === undefined ? undefined : loadClassifierRun(f.checkpoint);
+  if (classifier) return evaluateClassifier(f, classifier);
   const run = loadRun(f.checkpoint, explicitConfig(f));
   const batch = int(f, 'batch') ?? 100;
   const images = int(f, 'images');
   const samples = int(f, 'samples');
   const backend = backendOf(f);
-  const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels);
+  const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels, run.meta.dataset);
   const n = images ?? data.test.n;
   const program = compileOrThrow(run.model.lossGraph(batch), backend);
   const started = performance.now();

@@ -1,4 +1,4 @@
-// `npm run draw -- <command>`: train, eval, sample, export, plot. Errors that a user can fix print one line and
+// `npm run draw -- <command>`: train, eval, sample, export, plot, classify. Errors that a user can fix print one line and
 // exit 2; with --json every command prints one JSON object as its last line.
 import { inspect } from 'node:util';
 import { parseFlags, usage, UsageError } from './options.ts';
@@ -8,10 +8,11 @@ import { evaluateCommand } from './evaluate.ts';
 import { sample } from './sample.ts';
 import { exportCommand } from './export.ts';
 import { plot } from './plot.ts';
+import { classify } from './classify.ts';
 
 type Parsed = ReturnType<typeof parseFlags>;
 const commands: Record<string, (f: Parsed['flags'], operands: Parsed['operands']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
-  train, eval: evaluateCommand, sample, export: exportCommand, plot,
+  train, eval: evaluateCommand, sample, export: exportCommand, plot, classify,
 };
 
 const main = async (argv: readonly string[]): Promise<number> => {

@@ -1,5 +1,6 @@
 // Command-line flags: one table, parsed with node:util's parseArgs (strict, so an unknown flag is an
 // error naming it), then turned into a DRAW config and run settings.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { presets, checkConfig, type DrawConfig } from '../models/draw/index.ts';
 import { backendNames, type BackendName } from '../compiler/compile.ts';
@@ -16,8 +17,23 @@ export const presetNames = {
   paper: presets.mnistPaper,
   'no-attention': presets.mnistNoAttention,
   'no-attention-fast': { ...presets.mnistNoAttention, T: 10 },
+  /** Two-digit MNIST, 60×60: 16 glimpses, read 4×4 and write 6×6 (a digit is about a third of the canvas). */
+  'two-digit': { ...presets.mnistFast, A: 60, B: 60, T: 16, readN: 4, writeN: 6 },
+  /** Coloured MNIST, 28×28×3: the fast preset with 3 channels (the same filters read and write each channel). */
+  colour: { ...presets.mnistFast, channels: 3 },
 } as const satisfies Record<string, DrawConfig>;
 export type PresetName = keyof typeof presetNames;
+
+/** The data sets `--dataset` names, and the DRAW preset each trains with unless --preset says otherwise. */
+export const datasetNames = { mnist: 'fast', cluttered: undefined, 'two-digit': 'two-digit', 'colour-mnist': 'colour' } as const satisfies Record<string, PresetName | undefined>;
+export type DatasetName = keyof typeof datasetNames;
+
+export const datasetOf = (f: Flags, fallback: DatasetName = 'mnist'): DatasetName => {
+  const d = f.dataset ?? fallback;
+  if (!(d in datasetNames)) throw new UsageError(`unknown dataset '${d}' (datasets: ${Object.keys(datasetNames).join(', ')})`);
+  if (f.data !== undefined && d !== 'mnist') throw new UsageError(`--data trains on an IDX file of your own; --dataset ${d} is synthesised from MNIST: pass one of them`);
+  return d as DatasetName;
+};
 
 const flags = {
   preset: { type: 'string' }, T: { type: 'string' }, enc: { type: 'string' }, dec: { type: 'string' }, z: { type: 'string' },
@@ -28,6 +44,7 @@ const flags = {
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
   data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, gif: { type: 'string' }, help: { type: 'boolean' },
+  dataset: { type: 'string' }, glimpses: { type: 'string' }, hidden: { type: 'string' },
 } as const;
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
@@ -57,14 +74,21 @@ export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined =>
 /** A number > 0: learning rates, clipping thresholds, time budgets. */
 export const positive = (f: Flags, flag: keyof Flags): number | undefined => num(flag, f[flag] as string | undefined, false, 0, true);
 
-export const presetOf = (name: string | undefined): DrawConfig => {
-  const key = name ?? 'fast';
+export const presetOf = (name: string | undefined, fallback: PresetName = 'fast'): DrawConfig => {
+  const key = name ?? fallback;
   if (!(key in presetNames)) throw new UsageError(`unknown preset '${key}' (presets: ${Object.keys(presetNames).join(', ')})`);
   return presetNames[key as PresetName];
 };
 
+/** The DRAW preset a data set trains with by default; the classifier's data set has none. */
+export const drawPresetOf = (d: DatasetName): PresetName => {
+  const preset = datasetNames[d];
+  if (preset === undefined) throw new UsageError(`--dataset ${d} is for 'classify', the attention classifier; DRAW trains on ${Object.keys(datasetNames).filter((k) => datasetNames[k as DatasetName]).join(', ')}`);
+  return preset;
+};
+
 /** The config the flags ask for: a preset with any size flags applied. */
-export const configFrom = (f: Flags, base: DrawConfig = presetOf(f.preset)): DrawConfig => {
+export const configFrom = (f: Flags, base: DrawConfig = presetOf(f.preset, drawPresetOf(datasetOf(f)))): DrawConfig => {
   const attention = f.attention === undefined ? undefined : f.attention === 'on' ? true : f.attention === 'off' ? false : undefined;
   if (f.attention !== undefined && attention === undefined) throw new UsageError(`--attention must be 'on' or 'off', got '${f.attention}'`);
   return checkConfig({
@@ -99,7 +123,19 @@ export const backendOf = (f: Flags): BackendName => {
   return b as BackendName;
 };
 
-export const binarisationOf = (f: Flags): Binarisation => {
+/** The step's threads, checked: by default the machine's cores (at most the batch) on the cpu backend, else 1. */
+export const threadsFor = (asked: number | undefined, backend: BackendName, batch: number): number => {
+  if (asked !== undefined && asked > 1 && backend !== 'cpu') throw new UsageError(`--threads ${asked}: data-parallel steps run on the cpu backend only, not ${backend}`);
+  if (asked !== undefined && asked > batch) throw new UsageError(`--threads ${asked} is more than the batch of ${batch} (--batch): each thread takes a share of it`);
+  return asked ?? (backend === 'cpu' ? Math.min(availableParallelism(), batch) : 1);
+};
+
+/** Cluttered and coloured MNIST keep grey values; MNIST and two-digit MNIST are binarised as --binarisation says. */
+export const binarisationOf = (f: Flags, dataset: DatasetName = 'mnist'): Binarisation => {
+  if (dataset === 'cluttered' || dataset === 'colour-mnist') {
+    if (f.binarisation !== undefined && f.binarisation !== 'grey') throw new UsageError(`--dataset ${dataset} keeps grey values: --binarisation ${f.binarisation} does not apply`);
+    return 'grey';
+  }
   const b = f.binarisation ?? 'sample';
   if (!['sample', 'threshold', 'resample', 'grey'].includes(b)) throw new UsageError(`unknown binarisation '${b}' (sample, threshold, resample, grey)`);
   return b as Binarisation;
@@ -114,12 +150,16 @@ commands
   export   the generator as standalone gpu.js kernels + weights + runtime (--checkpoint FILE --out DIR)
   plot     RUN_DIR: its metrics.jsonl as curves.png and curves.html (training loss, validation bound and
            its parts, gradient norm against step; --out DIR to write them elsewhere)
+  classify train the attention classifier (paper §4.1) on cluttered MNIST; eval on its checkpoint gives the test error
 
 flags
-  --preset fast|small|paper|no-attention|no-attention-fast   (default fast: T=10, LSTM 256, z 100, read 2, write 5)
+  --dataset mnist|two-digit|colour-mnist (train; default mnist) | cluttered|mnist|colour-mnist (classify; default cluttered)
+  --preset fast|small|paper|no-attention|no-attention-fast|two-digit|colour
+           (default fast: T=10, LSTM 256, z 100, read 2, write 5; --dataset two-digit: two-digit, colour-mnist: colour)
+  --glimpses N (8) --read-n N (12) --hidden N (256)   classify: glimpses, glimpse size, LSTM size; --lr default 1e-3
   --T N --enc N --dec N --z N --read-n N --write-n N --attention on|off
   --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
-  --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw) --checkpoint FILE
+  --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw; classify: runs/classify) --checkpoint FILE
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)
   --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
   --config FILE   train: start from a run's config.json (every run folder has one); flags given override it

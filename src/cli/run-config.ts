@@ -2,13 +2,14 @@
 // `train --config FILE` starts a run from one; flags given explicitly override the file's values.
 // A bad file or field is a UsageError naming the file and the field (one line, exit 2).
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { checkConfig, type DrawConfig } from '../models/draw/index.ts';
 import { backendNames, type BackendName } from '../compiler/compile.ts';
 import type { Binarisation } from '../data/images.ts';
-import { type Flags, UsageError, backendOf, binarisationOf, configFrom, int, positive, presetOf } from './options.ts';
+import {
+  type Flags, type DatasetName, UsageError, backendOf, binarisationOf, configFrom, datasetNames, datasetOf, drawPresetOf, int, positive, presetOf, threadsFor,
+} from './options.ts';
 
 export const RUN_CONFIG_FILE = 'config.json';
 export const RUN_CONFIG_FORMAT = 'draw-ts/run-config/1';
@@ -21,6 +22,8 @@ export interface RunSettings {
   readonly lr: number;
   readonly clip: number;
   readonly binarisation: Binarisation;
+  /** What it trains on: MNIST, or a data set synthesised from it (--dataset). */
+  readonly dataset: DatasetName;
   /** Steps, epochs and minutes as given; none given is the library's default (1,000 steps). */
   readonly steps?: number;
   readonly epochs?: number;
@@ -37,7 +40,7 @@ export interface RunSettings {
 }
 
 const DEFAULTS = {
-  seed: 1, batch: 100, lr: 3e-3, clip: 10, binarisation: 'sample', evalEvery: 500, checkpointEvery: 500, valImages: 1000, backend: 'cpu',
+  seed: 1, batch: 100, lr: 3e-3, clip: 10, evalEvery: 500, checkpointEvery: 500, valImages: 1000, backend: 'cpu',
 } as const;
 
 /** One field of the file: its value if valid, else undefined; `want` says what it must be. */
@@ -63,7 +66,7 @@ const SCHEMA: Record<string, Field | Record<string, Field>> = {
   format: oneOf([RUN_CONFIG_FORMAT]),
   model: modelFields,
   optimizer: { name: oneOf(['adam']), lr: posNum, clip: posNum },
-  data: { binarisation: oneOf(['sample', 'threshold', 'resample', 'grey']), images: orNull(text), labels: orNull(text) },
+  data: { dataset: oneOf(Object.keys(datasetNames)), binarisation: oneOf(['sample', 'threshold', 'resample', 'grey']), images: orNull(text), labels: orNull(text) },
   training: {
     batch: posInt, steps: orNull(posInt), epochs: orNull(posInt), minutes: orNull(posNum),
     evalEvery: posInt, checkpointEvery: posInt, validationImages: posInt, threads: posInt,
@@ -116,7 +119,7 @@ export const readRunConfig = (path: string): Partial<RunSettings> => {
   const settings: Partial<Record<keyof RunSettings, unknown>> = {
     config: model && checkConfig(model), seed: v.seed, backend: v.backend,
     lr: v.optimizer?.lr, clip: v.optimizer?.clip,
-    binarisation: v.data?.binarisation, data: given(v.data?.images), labels: given(v.data?.labels),
+    binarisation: v.data?.binarisation, dataset: v.data?.dataset, data: given(v.data?.images), labels: given(v.data?.labels),
     batch: v.training?.batch, steps: given(v.training?.steps), epochs: given(v.training?.epochs), minutes: given(v.training?.minutes),
     evalEvery: v.training?.evalEvery, checkpointEvery: v.training?.checkpointEvery, valImages: v.training?.validationImages,
     threads: v.training?.threads,
@@ -127,10 +130,11 @@ export const readRunConfig = (path: string): Partial<RunSettings> => {
 /** The settings of a new run: flags given explicitly, else the config file's (`--config`), else the defaults. */
 export const resolveSettings = (f: Flags): RunSettings => {
   const file = f.config === undefined ? {} : readRunConfig(f.config);
-  const base = f.preset === undefined ? file.config ?? presetOf(undefined) : presetOf(f.preset);
+  const dataset = f.dataset === undefined ? file.dataset ?? datasetOf(f) : datasetOf(f);
+  const base = f.preset === undefined ? file.config ?? presetOf(undefined, drawPresetOf(dataset)) : presetOf(f.preset);
   const flags: Partial<Record<keyof RunSettings, unknown>> = {
     config: configFrom(f, base), seed: int(f, 'seed', 0), batch: int(f, 'batch'), lr: positive(f, 'lr'), clip: positive(f, 'clip'),
-    binarisation: f.binarisation && binarisationOf(f), steps: int(f, 'steps'), epochs: int(f, 'epochs'), minutes: positive(f, 'minutes'),
+    steps: int(f, 'steps'), epochs: int(f, 'epochs'), minutes: positive(f, 'minutes'),
     evalEvery: int(f, 'eval-every'), checkpointEvery: int(f, 'ckpt-every'), valImages: int(f, 'val-images'),
     backend: f.backend && backendOf(f), data: f.data, labels: f.labels, threads: int(f, 'threads'),
   };
@@ -138,15 +142,12 @@ export const resolveSettings = (f: Flags): RunSettings => {
   // a duration given on the command line replaces the file's, whichever of steps/epochs/minutes it is
   const duration = ['steps', 'epochs', 'minutes'].some((k) => k in explicit) ? { steps: undefined, epochs: undefined, minutes: undefined } : {};
   const merged = { ...DEFAULTS, ...file, ...duration, ...explicit } as Omit<RunSettings, 'threads'> & { threads?: number };
-  return { ...merged, threads: threadsFor(merged.threads, merged.backend, merged.batch) };
+  // a data set's own binarisation (grey for coloured MNIST) unless the flag, or the file for the same data set, names one
+  const fromFile = (file.dataset ?? 'mnist') === dataset ? file.binarisation : undefined;
+  const binarisation = binarisationOf({ binarisation: f.binarisation ?? fromFile }, dataset);
+  return { ...merged, dataset, binarisation, threads: threadsFor(merged.threads, merged.backend, merged.batch) };
 };
 
-/** The step's threads, checked: by default the machine's cores (at most the batch) on the cpu backend, else 1. */
-const threadsFor = (asked: number | undefined, backend: BackendName, batch: number): number => {
-  if (asked !== undefined && asked > 1 && backend !== 'cpu') throw new UsageError(`--threads ${asked}: data-parallel steps run on the cpu backend only, not ${backend}`);
-  if (asked !== undefined && asked > batch) throw new UsageError(`--threads ${asked} is more than the batch of ${batch} (--batch): each thread takes a share of it`);
-  return asked ?? (backend === 'cpu' ? Math.min(availableParallelism(), batch) : 1);
-};
 
 const versionOfDrawTs = (): string => {
   try {
@@ -161,7 +162,7 @@ export const runConfigJson = (s: RunSettings): string => JSON.stringify({
   format: RUN_CONFIG_FORMAT,
   model: s.config,
   optimizer: { name: 'adam', lr: s.lr, clip: s.clip },
-  data: { binarisation: s.binarisation, images: s.data ?? null, labels: s.labels ?? null },
+  data: { dataset: s.dataset, binarisation: s.binarisation, images: s.data ?? null, labels: s.labels ?? null },
   training: {
     batch: s.batch, steps: s.steps ?? null, epochs: s.epochs ?? null, minutes: s.minutes ?? null,
     evalEvery: s.evalEvery, checkpointEvery: s.checkpointEvery, validationImages: s.valImages, threads: s.threads,

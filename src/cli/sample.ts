@@ -9,7 +9,7 @@ import { glimpseBox, type DrawModel } from '../models/draw/index.ts';
 import { encodeImageGrid, encodeStrip, renderImageGrid, type Box, type Rgb } from '../io/png.ts';
 import { encodeAnimation } from '../io/gif.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { gatherBatch, type Dataset } from '../data/images.ts';
+import { gatherBatch, type Images } from '../data/images.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
 import { compileOrThrow, ensureOutDir, loadRun, loadData } from './session.ts';
 import { type Flags, int, backendOf, explicitConfig } from './options.ts';
@@ -32,11 +32,11 @@ const stepImages = (canvas: Float32Array, T: number, batch: number, take: number
  * animated over the T steps with each step's write glimpse. All are drawn before any is written, so a
  * failure leaves none of them half-done.
  */
-export const writeSamples = (model: DrawModel, params: Readonly<Record<string, Float32Array>>, test: Dataset, out: string,
+export const writeSamples = (model: DrawModel, params: Readonly<Record<string, Float32Array>>, test: Images, out: string,
   { backend, count, seed, gif }: { backend: BackendName; count: number; seed: number; gif?: string }): Record<string, string> => {
   const c = model.config;
   const pixels = c.A * c.B * c.channels;
-  const look = { rows: c.B, cols: c.A, scale: 3 };
+  const look = { rows: c.B, cols: c.A, channels: c.channels, scale: 3 };
 
   const gen = compileOrThrow(trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(count)), backend);
   const eps = new Float32Array(c.T * count * c.zSize);
@@ -83,7 +83,7 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
 export const sample = (f: Flags): Record<string, unknown> => {
   const run = loadRun(f.checkpoint, explicitConfig(f));
   const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed, gif: f.gif };
-  const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels);
+  const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels, run.meta.dataset);
   const pictures = writeSamples(run.model, run.state.params, data.test, ensureOutDir(f.out ?? 'runs/draw'), settings);
   return { command: 'sample', checkpoint: f.checkpoint, step: run.state.step, ...pictures };
 };

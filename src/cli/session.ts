@@ -9,9 +9,11 @@ import { compile, type BackendName, type Program } from '../compiler/compile.ts'
 import type { Graph } from '../compiler/graph.ts';
 import { adam, checkpointTensors, restoreTrainState, type TrainState } from '../optim/index.ts';
 import { loadMnist, loadIdxDataset } from '../data/mnist.ts';
-import { sliceDataset, type Binarisation, type Dataset } from '../data/images.ts';
+import { sliceDataset, type Binarisation, type LabelledImages } from '../data/images.ts';
+import { loadSynthetic } from '../data/synthetic-mnist.ts';
+import { valuesPerImage } from '../data/source.ts';
 import { makeWritableFolder } from '../io/folder.ts';
-import { UsageError } from './options.ts';
+import { UsageError, type DatasetName } from './options.ts';
 
 export interface RunMeta {
   readonly format: 'draw-ts/1';
@@ -25,6 +27,8 @@ export interface RunMeta {
   readonly binarisation: Binarisation;
   /** Threads of the data-parallel step (absent in runs from before it: 1). A resumed run keeps its count, so it stays bit-exact. */
   readonly threads?: number;
+  /** What it trained on (absent in runs from before --dataset: MNIST, or --data). */
+  readonly dataset?: DatasetName;
 }
 
 /** Makes the output folder; call it once every flag has been checked, so a mistake leaves no folder behind. */
@@ -42,7 +46,7 @@ export const refuseToReplaceRun = (out: string): void => {
 
 export const optimizerFor = (lr: number) => adam({ lr });
 
-export const saveRun = (path: string, meta: RunMeta, model: DrawModel, state: TrainState): void =>
+export const saveRun = (path: string, meta: { readonly lr: number; readonly step: number }, model: Pick<DrawModel, 'paramShapes'>, state: TrainState): void =>
   saveCheckpoint(path, { meta, tensors: checkpointTensors(state, model.paramShapes, optimizerFor(meta.lr)) });
 
 export interface LoadedRun {
@@ -74,13 +78,14 @@ export const compileOrThrow = (g: E.Either<Error, Graph>, backend: BackendName):
 };
 
 export interface Data {
-  readonly train: Dataset;
-  readonly validation: Dataset;
-  readonly test: Dataset;
+  readonly train: LabelledImages;
+  readonly validation: LabelledImages;
+  readonly test: LabelledImages;
 }
 
-const splitsOf = (binarisation: Binarisation, images?: string, labels?: string): Data => {
+const splitsOf = (binarisation: Binarisation, images?: string, labels?: string, dataset: DatasetName = 'mnist'): Data => {
   if (!images && labels) throw new UsageError('--labels goes with --data: the labels of that image file');
+  if (dataset !== 'mnist') return loadSynthetic(dataset === 'colour-mnist' ? 'colour' : dataset, { binarisation });
   if (!images) return loadMnist({ binarisation });
   if (!existsSync(images)) throw new UsageError(`--data: no such file '${images}'`);
   const all = loadIdxDataset(images, labels, { binarisation });
@@ -90,19 +95,27 @@ const splitsOf = (binarisation: Binarisation, images?: string, labels?: string):
   return { train, validation: rest, test: rest };
 };
 
-/**
- * MNIST's 50k/10k/10k, or any IDX file split the same way (last 10k, or a sixth, held out), checked
- * against the model: images of its size, and at least one image in every split.
- */
-export const loadData = (config: DrawConfig, binarisation: Binarisation, images?: string, labels?: string): Data => {
-  const data = splitsOf(binarisation, images, labels);
-  const source = images ? `--data ${images}` : 'MNIST';
-  const { rows, cols } = data.train;
-  if (rows * cols !== config.A * config.B * config.channels)
-    throw new UsageError(`${source} has ${rows}×${cols} images, the model expects ${config.B}×${config.A}${config.channels > 1 ? `×${config.channels}` : ''}`);
+/** MNIST's 50k/10k/10k, a data set synthesised from those splits (--dataset), or any IDX file split like MNIST (last 10k, or a sixth, held out), with at least one image in every split. */
+export const loadSplits = (binarisation: Binarisation, images?: string, labels?: string, dataset: DatasetName = 'mnist'): Data =>
+  nonEmpty(splitsOf(binarisation, images, labels, dataset), sourceOf(images, dataset));
+
+const nonEmpty = (data: Data, source: string): Data => {
   const empty = (['train', 'validation', 'test'] as const).find((k) => data[k].n === 0);
   if (empty) throw new UsageError(`${source} has ${data.train.n + data.test.n} images, too few to hold out a ${empty} split (a sixth, at least 1)`);
   return data;
+};
+
+const sourceOf = (images: string | undefined, dataset: DatasetName) => images ? `--data ${images}` : dataset === 'mnist' ? 'MNIST' : `--dataset ${dataset}`;
+
+/** loadSplits, checked against the model: images of its size. */
+export const loadData = (config: Pick<DrawConfig, 'A' | 'B' | 'channels'>, binarisation: Binarisation, images?: string, labels?: string,
+  dataset: DatasetName = 'mnist'): Data => {
+  const data = splitsOf(binarisation, images, labels, dataset);
+  const { rows, cols } = data.train;
+  const channels = valuesPerImage(data.train) / (rows * cols);
+  if (valuesPerImage(data.train) !== config.A * config.B * config.channels)
+    throw new UsageError(`${sourceOf(images, dataset)} has ${rows}×${cols}${channels > 1 ? `×${channels}` : ''} images, the model expects ${config.B}×${config.A}${config.channels > 1 ? `×${config.channels}` : ''}`);
+  return nonEmpty(data, sourceOf(images, dataset));
 };
 
 /** Where `train` writes the checkpoint of the run in `out`. */

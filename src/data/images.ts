@@ -4,6 +4,7 @@
 // choice because it changes the reported likelihoods (the literature mostly uses a fixed stochastic
 // binarisation, which 'sample' reproduces deterministically from a seed).
 import { fillUniform, type RngState } from '../dsl/rng.ts';
+import { valuesPerImage, type ImageSource } from './source.ts';
 
 /**
  * - 'sample': each pixel is 1 with probability pixel/255, drawn once from a fixed seed (default).
@@ -24,8 +25,14 @@ export interface Dataset {
   readonly binarisation: Binarisation;
 }
 
-/** What batching reads of a data set: `n` images of rows×cols, row-major, values in [0, 1]. */
-export type Images = Pick<Dataset, 'images' | 'n' | 'rows' | 'cols'>;
+/**
+ * What batching reads of a data set: `n` images of rows×cols, row-major, values in [0, 1], either
+ * stored or computed on demand (a synthetic ImageSource, which may have several channels).
+ */
+export type Images = Pick<Dataset, 'images' | 'n' | 'rows' | 'cols'> | ImageSource;
+
+/** Images with one label each: what a classifier trains on. */
+export type LabelledImages = Images & { readonly labels: Uint8Array };
 
 export interface LoadOptions {
   readonly binarisation?: Binarisation;
@@ -163,26 +170,27 @@ export const shuffledBatches = (
   return [batches, next];
 };
 
-/** Copy the images at `indices` into one [indices.length, rows*cols] buffer (reused if given). */
+/** Copy (or render) the images at `indices` into one [indices.length, values per image] buffer (reused if given). */
 export const gatherBatch = (
   ds: Images,
   indices: ArrayLike<number>,
-  out: Float32Array = new Float32Array(indices.length * ds.rows * ds.cols),
+  out: Float32Array = new Float32Array(indices.length * valuesPerImage(ds)),
 ): Float32Array => {
-  const px = ds.rows * ds.cols;
+  const px = valuesPerImage(ds);
   if (out.length !== indices.length * px) {
     throw new Error(`gatherBatch: output has ${out.length} entries, need ${indices.length}×${px} = ${indices.length * px}`);
   }
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
     if (!(Number.isInteger(i) && i >= 0 && i < ds.n)) throw new Error(`gatherBatch: index ${i} is outside 0..${ds.n - 1}`);
-    out.set(ds.images.subarray(i * px, (i + 1) * px), k * px);
+    if ('render' in ds) ds.render(i, out, k * px);
+    else out.set(ds.images.subarray(i * px, (i + 1) * px), k * px);
   }
   return out;
 };
 
 /** Labels at `indices` (for class-conditional plots); fails if the dataset has no labels. */
-export const gatherLabels = (ds: Dataset, indices: ArrayLike<number>): Uint8Array => {
+export const gatherLabels = (ds: Pick<Dataset, 'labels' | 'n'>, indices: ArrayLike<number>): Uint8Array => {
   if (ds.labels.length !== ds.n) throw new Error('gatherLabels: dataset was loaded without labels');
   const out = new Uint8Array(indices.length);
   for (let k = 0; k < indices.length; k++) {

@@ -1,5 +1,6 @@
 // Image grids as PNG: samples, reconstructions, and canvas/glimpse sequences with the attention
-// window drawn as a coloured box. Value 1 is white (MNIST ink), 0 black.
+// window drawn as a coloured box. Value 1 is white (MNIST ink), 0 black; with 3 channels (stored
+// channel-major, as DRAW's images are) the planes are red, green and blue.
 
 import { PNG } from 'pngjs';
 import { writeFileAtomic } from './atomic.ts';
@@ -20,6 +21,8 @@ export interface GridOptions {
   readonly count: number;
   readonly rows: number;
   readonly cols: number;
+  /** 1 (grey, default) or 3 (RGB planes, each rows×cols, one after the other). */
+  readonly channels?: number;
   /** Images per grid row. */
   readonly gridCols: number;
   /** Integer upscaling of every image pixel; default 1. */
@@ -35,6 +38,7 @@ export interface StripOptions {
   readonly count: number;
   readonly rows: number;
   readonly cols: number;
+  readonly channels?: number;
   readonly scale?: number;
   /** boxes[step][image]. */
   readonly boxes?: ReadonlyArray<ReadonlyArray<ReadonlyArray<Box> | undefined> | undefined>;
@@ -67,9 +71,12 @@ export const renderImageGrid = (images: Float32Array, opts: GridOptions): Pictur
   checkPositiveInt('cols', cols);
   checkPositiveInt('gridCols', gridCols);
   checkPositiveInt('scale', scale);
+  const channels = opts.channels ?? 1;
+  if (channels !== 1 && channels !== 3) throw new Error(`image grid: channels must be 1 or 3, got ${channels}`);
   const px = rows * cols;
-  if (images.length < count * px) {
-    throw new Error(`image grid: need ${count}×${rows}×${cols} = ${count * px} values but got ${images.length}`);
+  const per = channels * px;
+  if (images.length < count * per) {
+    throw new Error(`image grid: need ${count}×${channels > 1 ? `${channels}×` : ''}${rows}×${cols} = ${count * per} values but got ${images.length}`);
   }
   if (opts.boxes && opts.boxes.length > count) {
     throw new Error(`image grid: boxes given for ${opts.boxes.length} images but count is ${count}`);
@@ -98,13 +105,15 @@ export const renderImageGrid = (images: Float32Array, opts: GridOptions): Pictur
     const oy = Math.floor(k / gridCols) * (ch + 1);
     for (let r = 0; r < ch; r++) {
       for (let c = 0; c < cw; c++) {
-        const v = images[k * px + Math.floor(r / scale) * cols + Math.floor(c / scale)];
-        if (Number.isNaN(v)) {
-          put(ox + c, oy + r, NAN_COLOUR);
-        } else {
-          const o = 4 * ((oy + r) * width + ox + c);
-          data[o] = data[o + 1] = data[o + 2] = toByte(v);
+        const at = k * per + Math.floor(r / scale) * cols + Math.floor(c / scale);
+        const o = 4 * ((oy + r) * width + ox + c);
+        let nan = false;
+        for (let q = 0; q < 3; q++) {
+          const v = images[at + (channels === 3 ? q * px : 0)];
+          nan ||= Number.isNaN(v);
+          data[o + q] = toByte(v);
         }
+        if (nan) put(ox + c, oy + r, NAN_COLOUR);
       }
     }
     for (const box of opts.boxes?.[k] ?? []) drawBox(box, scale, cw, ch, (x, y, col) => put(ox + x, oy + y, col));
@@ -162,12 +171,12 @@ export const encodeStrip = (steps: readonly Float32Array[], opts: StripOptions):
   if (T === 0) throw new Error('image strip: no steps given');
   const { count, rows, cols } = opts;
   checkPositiveInt('count', count);
-  const px = rows * cols;
+  const px = (opts.channels ?? 1) * rows * cols;
   const grid = new Float32Array(count * T * px);
   const boxes: (ReadonlyArray<Box> | undefined)[] = new Array(count * T);
   for (let t = 0; t < T; t++) {
     if (steps[t].length < count * px) {
-      throw new Error(`image strip: step ${t} has ${steps[t].length} values, need ${count}×${rows}×${cols} = ${count * px}`);
+      throw new Error(`image strip: step ${t} has ${steps[t].length} values, need ${count}×${px / (rows * cols) > 1 ? `${px / (rows * cols)}×` : ''}${rows}×${cols} = ${count * px}`);
     }
     for (let k = 0; k < count; k++) {
       grid.set(steps[t].subarray(k * px, (k + 1) * px), (k * T + t) * px);
@@ -175,7 +184,7 @@ export const encodeStrip = (steps: readonly Float32Array[], opts: StripOptions):
     }
   }
   return encodeImageGrid(grid, {
-    count: count * T, rows, cols, gridCols: T, scale: opts.scale, separator: opts.separator,
+    count: count * T, rows, cols, channels: opts.channels, gridCols: T, scale: opts.scale, separator: opts.separator,
     boxes: opts.boxes ? boxes : undefined,
   });
 };

@@ -2,7 +2,7 @@
 // recon and KL per image are averaged over every image (a final short batch is padded, and only its
 // real images counted). Posterior noise is drawn from a fixed stream so a bound is reproducible.
 import type { Program } from '../../compiler/compile.ts';
-import type { DrawConfig } from './config.ts';
+import { imageSize, type DrawConfig } from './config.ts';
 import { gatherBatch, type Images } from '../../data/images.ts';
 import { fillNormal, seedRng } from '../../dsl/rng.ts';
 
@@ -19,7 +19,7 @@ export const bound = (program: Program, params: Readonly<Record<string, Float32A
   data: Images, batch: number, limit = data.n, onBatch?: (done: number) => void): Bound => {
   const n = Math.min(limit, data.n);
   if (!(n > 0)) throw new RangeError(`bound: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`);
-  const x = new Float32Array(batch * data.rows * data.cols);
+  const x = new Float32Array(batch * imageSize(config));
   const eps = new Float32Array(config.T * batch * config.zSize);
   const idx = new Int32Array(batch);
   let rng = seedRng(EVAL_NOISE_SEED);

@@ -137,10 +137,10 @@ const decodePrior = ({ config: c, writer }: Network, p: Params, eps: Tensor): St
 };
 
 /** [T, ...shape] from T tensors of one shape. */
-const stack = (ts: readonly Tensor[]): Tensor => concat(ts.map((t) => reshape(t, [1, ...t.shape])), 0);
+export const stack = (ts: readonly Tensor[]): Tensor => concat(ts.map((t) => reshape(t, [1, ...t.shape])), 0);
 
 /** Each attention number over the steps as [T, batch], named `<prefix>.gx` etc.; σ rather than σ² (it is a length). */
-const attentionOutputs = (prefix: string, steps: readonly (Attention | undefined)[]): Record<string, Tensor> => {
+export const attentionOutputs = (prefix: string, steps: readonly (Attention | undefined)[]): Record<string, Tensor> => {
   const ats = steps.filter((a): a is Attention => a !== undefined);
   if (ats.length !== steps.length) return {};
   const series = (f: (a: Attention) => Tensor) => stack(ats.map((a) => reshape(f(a), [a.gx.shape[0]])));
