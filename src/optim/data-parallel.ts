@@ -4,6 +4,8 @@
 // (clipping and the optimiser) runs on the combined gradient. One synchronisation per step, not one
 // per kernel. The combination is a fixed-order sum, so a run is deterministic for a given number of
 // threads (and bit-exact on resume); it differs from the one-thread step by float rounding only.
+// It assumes what every model here has: a loss that is the mean over the batch of per-example terms
+// (no batch statistics), so the batch's loss and gradient are the shards' weighted by their sizes.
 import * as E from 'fp-ts/lib/Either.js';
 import type { Shape } from '../dsl/shape.ts';
 import { size } from '../dsl/shape.ts';
