@@ -27,7 +27,7 @@ const nodeModule = (): { createRequire(from: string): NodeRequire } | undefined 
 /** gpu.js, or why it cannot be had here (one line, with what to do). */
 export const loadGpuJs = (): { readonly ok: true; readonly gpujs: GpuJsModule } | { readonly ok: false; readonly reason: string } => {
   if (given) return { ok: true, gpujs: given };
-  const global = (globalThis as { GPU?: GpuJsModule['GPU'] }).GPU;
+  const global = (globalThis as unknown as { GPU?: GpuJsModule['GPU'] }).GPU;
   if (typeof global === 'function') return { ok: true, gpujs: { GPU: global } };
   const require = nodeModule()?.createRequire(import.meta.url);
   if (!require) return { ok: false, reason: 'gpu.js is not loaded: load its browser build (window.GPU), or call useGpuJs(gpujs) with the module' };
