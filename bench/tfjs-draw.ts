@@ -3,9 +3,8 @@
 // (tf.variableGrads), clipped to a global norm and updated by tf.train.adam. It starts from our
 // parameters (same names and shapes) and takes our batch (x, eps), so both sides compute the same
 // function; test/tfjs-baseline.test.ts checks the loss, the gradients and three steps against ours.
+import { register } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core's Node bundle leaves the gradient functions out; this registers them (in tfjs's global registry)
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { DrawConfig } from '../src/models/draw/config.ts';
 import { dataSpecs } from '../src/models/draw/model.ts';
@@ -25,7 +24,14 @@ export interface WasmVariant {
  * Node reads them from node_modules: nothing is downloaded. Node gets the single-threaded builds
  * (the package turns off its threaded build under Node), so one thread is what runs either way.
  */
-export const initTfjsWasm = async (): Promise<WasmVariant> => {
+export const initTfjsWasm = (): Promise<WasmVariant> => (started ??= start());
+let started: Promise<WasmVariant> | undefined;
+
+const start = async (): Promise<WasmVariant> => {
+  // tfjs-core's Node build has no gradient functions: register them (into tfjs's global registry,
+  // which every copy of tfjs-core shares) from its ES modules, resolved by the hook
+  register('./tfjs-core-resolve.mjs', import.meta.url);
+  await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
   setThreadsCount(1);
   if (!(await tf.setBackend('wasm'))) throw new Error('TensorFlow.js: the wasm backend failed to initialise');
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
