@@ -128,7 +128,7 @@ for (const T of Ts) {
   const [tfjs, ...timings] = await interleaved([async () => baseline.step(x, eps), ...runners.map((r) => async () => advance(start, await r.run(start, { x, eps })))], { warmup: 1, rounds: runs });
   timings.forEach((t, i) => {
     threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs,
-      'TF.js WASM ms': tfjs.medianMs, 'x faster than TF.js': tfjs.medianMs / t.medianMs });
+      'TF.js WASM ms': tfjs.medianMs, 'TF.js / ours': tfjs.medianMs / t.medianMs });
     result[`T${T}_step_ms_threads${threadCounts[i]}`] = +t.medianMs.toFixed(1);
   });
   tfjsRanges.push(`T=${T} ${tfjs.medianMs.toFixed(0)} ms (${tfjs.minMs.toFixed(0)}–${tfjs.maxMs.toFixed(0)})`);
@@ -143,6 +143,6 @@ if (!jsonOnly) {
   console.log(table(threadRows));
   shares.forEach((s) => console.log(`time per kernel class, ${s}`));
   console.log(`baseline: TensorFlow.js ${wasm.tfjs} WASM backend (${wasm.binary}, SIMD ${wasm.simd ? 'on' : 'off'}, ${wasm.threads} thread), same step, same process: ${tfjsRanges.join(', ')}`);
-  Ts.forEach((T) => console.log(`T=${T}: ${result[`T${T}_vs_tfjs_wasm`]}x faster than TF.js WASM at ${headlineThreads} thread(s)`));
+  Ts.forEach((T) => console.log(`T=${T}: TF.js WASM step / ours at ${headlineThreads} thread(s) = ${result[`T${T}_vs_tfjs_wasm`]}`));
 }
 console.log(JSON.stringify(result));
