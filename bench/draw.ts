@@ -3,8 +3,9 @@
 // write 5×5, attention): median and spread per step after warm-up, share of time per kernel class
 // (matmul, filterbank, elementwise, optimiser, reduction), achieved GFLOP/s of the products, peak
 // RSS, the time to trace and differentiate the step and to compile it; then the step on each thread
-// count of --threads (default 1 and this machine's cores; data-parallel over workers past 1),
-// interleaved round by round; one JSON line last.
+// count of --threads (default 1 and this machine's cores; data-parallel over workers past 1) and
+// the baseline, the same step in TensorFlow.js on its WebAssembly backend (bench/tfjs-draw.ts: our
+// initial parameters and batch, one thread), interleaved round by round; one JSON line last.
 import { availableParallelism } from 'node:os';
 import { stepRunner } from '../src/optim/data-parallel.ts';
 import { dataBatchAxes } from '../src/models/draw/model.ts';
@@ -19,6 +20,7 @@ import { size } from '../src/dsl/shape.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
 import { time, table, interleaved } from './lib.ts';
+import { initTfjsWasm, tfjsDraw } from './tfjs-draw.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);
@@ -29,10 +31,16 @@ const Ts = (arg('--T') ?? '10,64').split(',').map(Number);
 const runs = Number(arg('--steps') ?? 5);
 const threadCounts = [...new Set((arg('--threads') ?? `1,${availableParallelism()}`).split(',').map(Number))];
 const threadRows: Record<string, string | number>[] = [];
+// the thread count `draw train` uses by default (src/cli/train.ts): the cores, at most the batch;
+// the headline ratio against TF.js is ours at that count, or at the largest measured if it was not asked for
 const batch = 100;
+const defaultThreads = Math.min(availableParallelism(), batch);
+const headlineThreads = threadCounts.includes(defaultThreads) ? defaultThreads : Math.max(...threadCounts);
+const wasm = await initTfjsWasm();
 const result: Record<string, number> = {};
 const rows: Record<string, string | number>[] = [];
 const shares: string[] = [];
+const tfjsRanges: string[] = [];
 
 /**
  * The bench's kernel classes: matmul (one product: the LSTMs and linear maps), filterbank (batched
@@ -114,18 +122,27 @@ for (const T of Ts) {
   for (const threads of threadCounts)
     runners.push(await stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: 10, threads, batchAxes: dataBatchAxes }));
   const start = state;
-  const timings = await interleaved(runners.map((r) => async () => advance(start, await r.run(start, { x, eps }))), { warmup: 1, rounds: runs });
+  // the baseline from our initial parameters: it advances its own state, ours reruns `start`; the
+  // work per step is the same either way
+  const baseline = tfjsDraw(config, model.init(1), model.paramShapes, batch, { lr: 1e-3, clip: 10 });
+  const [tfjs, ...timings] = await interleaved([async () => baseline.step(x, eps), ...runners.map((r) => async () => advance(start, await r.run(start, { x, eps })))], { warmup: 1, rounds: runs });
   timings.forEach((t, i) => {
-    threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs });
+    threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs,
+      'TF.js WASM ms': tfjs.medianMs, 'TF.js / ours': tfjs.medianMs / t.medianMs });
     result[`T${T}_step_ms_threads${threadCounts[i]}`] = +t.medianMs.toFixed(1);
   });
+  tfjsRanges.push(`T=${T} ${tfjs.medianMs.toFixed(0)} ms (${tfjs.minMs.toFixed(0)}–${tfjs.maxMs.toFixed(0)})`);
+  result[`T${T}_tfjs_wasm_ms`] = +tfjs.medianMs.toFixed(1);
+  result[`T${T}_vs_tfjs_wasm`] = +(tfjs.medianMs / timings[threadCounts.indexOf(headlineThreads)].medianMs).toFixed(2);
+  baseline.dispose();
   runners.forEach((r) => r.dispose());
 }
+result.threads = headlineThreads;
 if (!jsonOnly) {
   console.log(table(rows));
   console.log(table(threadRows));
   shares.forEach((s) => console.log(`time per kernel class, ${s}`));
-  console.log('reference (measured on this machine class, see DEVELOPERS notes): TensorFlow.js WASM 860 ms (T=10), 5200 ms (T=64)');
-  Ts.forEach((T) => result[`T${T}_step_ms`] && console.log(`T=${T}: ${((T === 10 ? 860 : T === 64 ? 5200 : NaN) / result[`T${T}_step_ms`]).toFixed(2)}x the TF.js WASM figure`));
+  console.log(`baseline: TensorFlow.js ${wasm.tfjs} WASM backend (${wasm.binary}, SIMD ${wasm.simd ? 'on' : 'off'}, ${wasm.threads} thread), same step, same process: ${tfjsRanges.join(', ')}`);
+  Ts.forEach((T) => console.log(`T=${T}: TF.js WASM step / ours at ${headlineThreads} thread(s) = ${result[`T${T}_vs_tfjs_wasm`]}`));
 }
 console.log(JSON.stringify(result));

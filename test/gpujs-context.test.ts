@@ -67,5 +67,19 @@ describe('loading gpu.js (an optional peer)', () => {
 
   it('useGpuJs refuses what is not the gpu.js module', () => {
     expect(() => useGpuJs({} as never)).toThrow(/expected the gpu\.js module/);
+    class WebGpuLike {} // WebGPU's GPU interface: a function, but no kernel factory
+    expect(() => useGpuJs({ GPU: WebGpuLike } as never)).toThrow(/expected the gpu\.js module/);
+  });
+
+  it('a WebGPU GPU global is not taken for gpu.js', () => {
+    const g = globalThis as { GPU?: unknown };
+    const before = g.GPU;
+    g.GPU = class WebGpuLike {};
+    try {
+      const loaded = loadGpuJs(); // in Node it still finds the installed package, not the global
+      expect(loaded.ok && loaded.gpujs.GPU).not.toBe(g.GPU);
+    } finally {
+      g.GPU = before;
+    }
   });
 });

@@ -13,9 +13,13 @@ const INSTALL = `npm install gpu.js@${GPUJS_VERSION}`;
 
 let given: GpuJsModule | undefined;
 
+/** gpu.js's GPU class, told apart from WebGPU's interface of the same global name by its kernel factory. */
+const isGpuJsClass = (c: unknown): c is GpuJsModule['GPU'] =>
+  typeof c === 'function' && typeof (c as { prototype?: { createKernel?: unknown } }).prototype?.createKernel === 'function';
+
 /** Hands the library a gpu.js module (a bundler's `import * as gpujs from 'gpu.js'`). */
 export const useGpuJs = (mod: GpuJsModule): void => {
-  if (typeof mod?.GPU !== 'function') throw new TypeError('useGpuJs: expected the gpu.js module (an object with a GPU class)');
+  if (!isGpuJsClass(mod?.GPU)) throw new TypeError('useGpuJs: expected the gpu.js module (an object with its GPU class)');
   given = mod;
 };
 
@@ -27,8 +31,9 @@ const nodeModule = (): { createRequire(from: string): NodeRequire } | undefined 
 /** gpu.js, or why it cannot be had here (one line, with what to do). */
 export const loadGpuJs = (): { readonly ok: true; readonly gpujs: GpuJsModule } | { readonly ok: false; readonly reason: string } => {
   if (given) return { ok: true, gpujs: given };
-  const global = (globalThis as { GPU?: GpuJsModule['GPU'] }).GPU;
-  if (typeof global === 'function') return { ok: true, gpujs: { GPU: global } };
+  // gpu.js's browser build defines window.GPU; so does WebGPU (its interface), which is not gpu.js
+  const global = (globalThis as unknown as { GPU?: GpuJsModule['GPU'] }).GPU;
+  if (isGpuJsClass(global)) return { ok: true, gpujs: { GPU: global } };
   const require = nodeModule()?.createRequire(import.meta.url);
   if (!require) return { ok: false, reason: 'gpu.js is not loaded: load its browser build (window.GPU), or call useGpuJs(gpujs) with the module' };
   try {
