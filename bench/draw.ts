@@ -125,7 +125,8 @@ for (const T of Ts) {
   // the baseline from our initial parameters: it advances its own state, ours reruns `start`; the
   // work per step is the same either way
   const baseline = tfjsDraw(config, model.init(1), model.paramShapes, batch, { lr: 1e-3, clip: 10 });
-  const [tfjs, ...timings] = await interleaved([async () => baseline.step(x, eps), ...runners.map((r) => async () => advance(start, await r.run(start, { x, eps })))], { warmup: 1, rounds: runs });
+  // 3 warm-up rounds: a worker compiles its kernels afresh, and V8 needs ~3 steps to optimise them
+  const [tfjs, ...timings] = await interleaved([async () => baseline.step(x, eps), ...runners.map((r) => async () => advance(start, await r.run(start, { x, eps })))], { warmup: 3, rounds: runs });
   timings.forEach((t, i) => {
     threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs,
       'TF.js WASM ms': tfjs.medianMs, 'TF.js / ours': tfjs.medianMs / t.medianMs });
