@@ -1,7 +1,7 @@
+import { compiledVsReference } from '../src/testing/compiled.ts';
 import { describe, it, expect } from 'vitest';
 import { draw, type DrawConfig } from '../src/models/draw/index.ts';
-import { compile, type BackendName } from '../src/compiler/compile.ts';
-import { evaluate } from '../src/compiler/evaluate.ts';
+import type { BackendName } from '../src/compiler/compile.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
 import { availableBackends } from './system.ts';
@@ -30,12 +30,7 @@ describe.each(availableBackends())('compiled DRAW on %s', (backend: BackendName)
   it.each([['attention', tiny], ['no attention', { ...tiny, readAttention: false, writeAttention: false }]] as const)(
     'loss and every gradient agree with the reference evaluator (%s)', (_name, c) => {
       const { m, feeds } = feedsFor(c);
-      const g = unwrap(m.trainingGraph(batch));
-      const ref = unwrap(evaluate(g, feeds));
-      const out = unwrap(compile(g, { backend, poison: true })).run(feeds);
-      for (const k of Object.keys(ref)) {
-        const scale = ref[k].reduce((a, v) => Math.max(a, Math.abs(v)), 1e-3);
-        ref[k].forEach((v, i) => expect(Math.abs(v - out[k][i]) / scale, `${k}[${i}]`).toBeLessThan(2e-4));
-      }
+      const d = unwrap(compiledVsReference(unwrap(m.trainingGraph(batch)), feeds, backend));
+      expect(d.error, d.at).toBeLessThan(2e-4);
     }, 60_000);
 });

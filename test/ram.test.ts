@@ -1,10 +1,11 @@
 // The attention classifier (src/models/ram): its whole-model gradient against finite differences,
 // its compiled loss and gradients against the reference evaluator on every backend, and training.
+import { compiledVsReference } from '../src/testing/compiled.ts';
 import { describe, it, expect } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
 import { trace } from '../src/compiler/trace.ts';
 import type { Tensor } from '../src/dsl/tensor.ts';
-import { compile, type BackendName } from '../src/compiler/compile.ts';
+import type { BackendName } from '../src/compiler/compile.ts';
 import { evaluate } from '../src/compiler/evaluate.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
@@ -96,12 +97,7 @@ describe.each(availableBackends())('compiled classifier on %s', (backend: Backen
   it('loss and every gradient agree with the reference evaluator', () => {
     const m = ram(tiny);
     const feeds = { ...Object.fromEntries(moved(tiny, 2, 0.1).map(([n, v]) => [n, Float32Array.from(v)])), ...dataFor(tiny, 4) };
-    const g = unwrap(m.trainingGraph(batch));
-    const ref = unwrap(evaluate(g, feeds));
-    const out = unwrap(compile(g, { backend, poison: true })).run(feeds);
-    for (const k of Object.keys(ref)) {
-      const scale = ref[k].reduce((a, v) => Math.max(a, Math.abs(v)), 1e-3);
-      ref[k].forEach((v, i) => expect(Math.abs(v - out[k][i]) / scale, `${k}[${i}]`).toBeLessThan(2e-4));
-    }
+    const d = unwrap(compiledVsReference(unwrap(m.trainingGraph(batch)), feeds, backend));
+    expect(d.error, d.at).toBeLessThan(2e-4);
   }, 60_000);
 });

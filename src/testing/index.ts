@@ -3,6 +3,7 @@
 // backends, and DRAW's properties (filterbanks, read/write adjointness, whole-model gradients).
 // It depends on fast-check; the library's main entry does not.
 export * from './gradcheck.ts';
+export { compiledVsReference, type Disagreement } from './compiled.ts';
 export * as properties from './primitive-properties.ts';
 export * as drawProperties from './draw-properties.ts';
 export { type RandomGraph, randomGraph, arbRandomGraph } from './random-graphs.ts';
