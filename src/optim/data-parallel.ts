@@ -104,7 +104,23 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
     throw e;
   }
   const pnames = Object.keys(paramSpecs);
-  const combined = Object.fromEntries(pnames.map((p) => [p, new Float64Array(size(paramSpecs[p]))]));
+  // Σ_k (n_k / batch) · grad_k in float64 for all but the last shard; the last one's pass writes the
+  // float32 gradient the update reads (buffers kept from step to step)
+  const partial = Object.fromEntries(pnames.map((p) => [p, new Float64Array(size(paramSpecs[p]))]));
+  const grads = Object.fromEntries(pnames.map((p) => [gradName(p), new Float32Array(size(paramSpecs[p]))]));
+  const add = (k: number, out: Readonly<Record<string, ArrayLike<number>>>): number => {
+    const w = shards[k] / batch, last = k === shards.length - 1;
+    for (const p of pnames) {
+      const g = out[gradName(p)], acc = partial[p], n = acc.length;
+      if (last) {
+        const dst = grads[gradName(p)];
+        if (k === 0) for (let i = 0; i < n; i++) dst[i] = w * g[i];
+        else for (let i = 0; i < n; i++) dst[i] = acc[i] + w * g[i];
+      } else if (k === 0) for (let i = 0; i < n; i++) acc[i] = w * g[i];
+      else for (let i = 0; i < n; i++) acc[i] += w * g[i];
+    }
+    return w * out[LOSS][0];
+  };
   return {
     threads,
     mode: local.mode,
@@ -114,22 +130,9 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
       const shard = (k: number): Record<string, Float32Array> => Object.fromEntries(Object.entries(data).map(([name, v]) =>
         [name, shardOf(v, dataSpecs[name], axes[name] ?? 0, starts[k], shards[k])]));
       const pending = remote.map((r, i) => r.run({ ...state.params, ...shard(i + 1) }));
-      const mine = local.run({ ...state.params, ...shard(0) } as Feeds);
-      // combine in shard order: Σ_k (n_k / batch) · (loss_k, grad_k), in float64
-      let loss = 0;
-      const add = (k: number, out: Readonly<Record<string, ArrayLike<number>>>) => {
-        const w = shards[k] / batch;
-        loss += w * out[LOSS][0];
-        for (const p of pnames) {
-          const g = out[gradName(p)], acc = combined[p];
-          if (k === 0) for (let i = 0; i < acc.length; i++) acc[i] = w * g[i];
-          else for (let i = 0; i < acc.length; i++) acc[i] += w * g[i];
-        }
-      };
-      add(0, mine);
-      const theirs = await Promise.all(pending);
-      theirs.forEach((out, i) => add(i + 1, out));
-      const grads = Object.fromEntries(pnames.map((p) => [gradName(p), Float32Array.from(combined[p])]));
+      // this thread's shard, added in while the workers still run; theirs in shard order
+      let loss = add(0, local.run({ ...state.params, ...shard(0) } as Feeds));
+      (await Promise.all(pending)).forEach((out, i) => (loss += add(i + 1, out)));
       const out = update.run({ ...state.params, ...state.opt, [STEP]: [state.step + 1], ...grads });
       return { ...out, [LOSS]: Float32Array.of(loss) };
     },
