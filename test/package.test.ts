@@ -49,6 +49,7 @@ const consumer = `
 import * as E from 'fp-ts/lib/Either.js';
 import { trace, grad, compile, unwrap, sum, sigmoid, matmul, draw, presets, train } from 'draw-ts';
 import { gradCheck } from 'draw-ts/testing';
+import { loadPretrained } from 'draw-ts/node';
 
 const g = unwrap(grad(unwrap(trace(({ x, w }) => sum(sigmoid(matmul(x, w))), { x: [2, 3], w: [3, 1] } as const)), 'out', ['w']));
 const dw = unwrap(compile(g)).run({ x: [1, 2, 3, 4, 5, 6], w: [0.1, -0.2, 0.3] })['grad.w'];
@@ -58,7 +59,9 @@ const images = new Float32Array(10 * 784).map((_, i) => (i % 7 === 0 ? 1 : 0));
 // one batch of the 10 images: every step sees the same batch
 const r = await train(model, { train: { images, n: 10, rows: 28, cols: 28 } }, { batch: 10, steps: 3, lr: 1e-2 });
 if (E.isLeft(r)) throw r.left;
-console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss) }));
+const pretrained = loadPretrained();
+if (E.isLeft(pretrained)) throw pretrained.left;
+console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss), pretrainedStep: pretrained.right.meta.step }));
 `;
 
 let tarball = '';
@@ -93,13 +96,14 @@ describe('the packed tarball', () => {
 });
 
 describe('the installed package', () => {
-  it('imports from plain node: trace, grad, compile, the gradient checker, and train() on DRAW', () => {
+  it('imports from plain node: trace, grad, compile, the gradient checker, train() on DRAW, the pretrained model', () => {
     const out = JSON.parse(sh(process.execPath, ['consumer.mjs'], app).trim().split('\n').pop()!);
     expect(out.dw).toHaveLength(3);
     expect(out.gradError).toBeLessThan(1e-6);
     expect(out.losses).toHaveLength(3);
     expect(out.losses.every(Number.isFinite)).toBe(true);
     expect(out.losses[2]).toBeLessThan(out.losses[0]);
+    expect(out.pretrainedStep).toBeGreaterThan(5_000); // the model that ships in the package loads
   }, 120_000);
 
   it('installs its CLI as a bin that runs without tsx', () => {

@@ -1,5 +1,7 @@
 // `npm run demo [-- --model DIR --port N]`: serves the demo page on localhost with an exported
-// generator (default runs/draw/export, written by `npm run draw -- export`) under /model/.
+// generator under /model/: DIR, else runs/draw/export (written by `npm run draw -- export`) where a
+// training run exported one, else the pretrained model that ships with draw-ts, exported on first use
+// into runs/pretrained/export.
 // Only the page's two files and the export's own files are served, nothing else from the disk.
 // No request can stop it: a malformed one is answered 400, a failure while answering 500.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -7,7 +9,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EXPORT_FILES } from '../../src/export/export.ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { EXPORT_FILES, exportGenerator } from '../../src/export/export.ts';
+import { loadPretrained } from '../../src/node/pretrained.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TYPES: Record<string, string> = {
@@ -69,17 +73,30 @@ export const serveDemo = ({ model, port = 8080, host = '127.0.0.1' }: { model: s
   });
 };
 
+const TRAINED_EXPORT = 'runs/draw/export';
+const PRETRAINED_EXPORT = 'runs/pretrained/export';
+
+/** The pretrained model's export folder, written on first use. */
+export const pretrainedExport = async (dir = PRETRAINED_EXPORT): Promise<string> => {
+  if (existsSync(join(dir, 'manifest.json'))) return dir;
+  const p = loadPretrained();
+  if (E.isLeft(p)) throw p.left;
+  const m = await exportGenerator(p.right.model, p.right.params, dir, { source: { pretrained: true, step: p.right.meta.step } });
+  if (E.isLeft(m)) throw m.left;
+  return dir;
+};
+
 /** The command line's model folder and port; a bad flag throws one line naming it. */
-const demoFlags = (argv: readonly string[]): { model: string; port: number } => {
+const demoFlags = (argv: readonly string[]): { model?: string; port: number } => {
   let values: { model?: string; port?: string };
   try {
-    ({ values } = parseArgs({ args: [...argv], options: { model: { type: 'string', default: 'runs/draw/export' }, port: { type: 'string', default: '8080' } }, strict: true }));
+    ({ values } = parseArgs({ args: [...argv], options: { model: { type: 'string' }, port: { type: 'string', default: '8080' } }, strict: true }));
   } catch (e) {
     throw new Error(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')} (flags: --model DIR, --port N)`);
   }
   const port = Number(values.port);
   if (!(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`--port must be an integer from 0 to 65535, got '${values.port}'`);
-  return { model: values.model!, port };
+  return { model: values.model, port };
 };
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -89,7 +106,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   };
   try {
     const flags = demoFlags(process.argv.slice(2));
-    serveDemo(flags).then((d) => console.log(`DRAW demo at ${d.url} (generator: ${flags.model}); Ctrl-C stops`), fail);
+    const model = flags.model !== undefined ? Promise.resolve(flags.model) : existsSync(join(TRAINED_EXPORT, 'manifest.json')) ? Promise.resolve(TRAINED_EXPORT) : pretrainedExport();
+    model.then((dir) => serveDemo({ model: dir, port: flags.port }).then((d) => console.log(`DRAW demo at ${d.url} (generator: ${dir}); Ctrl-C stops`)))
+      .catch(fail);
   } catch (e) {
     fail(e as Error);
   }

@@ -1,8 +1,8 @@
 // `draw eval`: the test-set variational bound in nats per image, reconstruction and KL separately, and
 // with --samples K the importance-weighted estimate of the negative log-likelihood with its standard error;
 // for a classifier's checkpoint (`draw classify`), the test error.
-import { compileOrThrow, loadRun, loadData } from './session.ts';
-import { type Flags, int, backendOf, explicitConfig } from './options.ts';
+import { compileOrThrow, loadModelRun, loadData, modelSource } from './session.ts';
+import { type Flags, int, backendOf } from './options.ts';
 import { bound } from '../models/draw/bound.ts';
 import { importanceGraph, importanceNll } from '../models/draw/importance.ts';
 import { evaluateClassifier, loadClassifierRun } from './classify.ts';
@@ -12,7 +12,7 @@ const seconds = (since: number) => +((performance.now() - since) / 1e3).toFixed(
 export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const classifier = f.checkpoint === undefined ? undefined : loadClassifierRun(f.checkpoint);
   if (classifier) return evaluateClassifier(f, classifier);
-  const run = loadRun(f.checkpoint, explicitConfig(f));
+  const run = loadModelRun(f);
   const batch = int(f, 'batch') ?? 100;
   const images = int(f, 'images');
   const samples = int(f, 'samples');
@@ -23,7 +23,7 @@ export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const started = performance.now();
   const b = bound(program, run.state.params, run.model.config, data.test, batch, n);
   const result = {
-    command: 'eval', checkpoint: f.checkpoint, step: run.state.step, testBound: b.bound, reconstruction: b.recon, kl: b.kl,
+    command: 'eval', checkpoint: modelSource(f), step: run.state.step, testBound: b.bound, reconstruction: b.recon, kl: b.kl,
     images: b.images, seconds: seconds(started),
   };
   if (samples === undefined) return result;

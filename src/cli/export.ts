@@ -3,24 +3,24 @@
 import { dirname, join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { exportGenerator, gpuBrowserBuild, EXPORT_FILES } from '../export/export.ts';
-import { ensureOutDir, loadRun } from './session.ts';
-import { type Flags, int, explicitConfig } from './options.ts';
+import { ensureOutDir, loadModelRun, modelSource } from './session.ts';
+import { type Flags, int } from './options.ts';
 
 /** `s` as one word of a POSIX shell command line. */
 const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export const exportCommand = async (f: Flags): Promise<Record<string, unknown>> => {
-  const run = loadRun(f.checkpoint, explicitConfig(f));
+  const run = loadModelRun(f);
   const gpujs = gpuBrowserBuild(); // before the folder is made
   if (E.isLeft(gpujs)) throw gpujs.left;
-  const out = ensureOutDir(f.out ?? join(dirname(f.checkpoint!), 'export'));
+  const out = ensureOutDir(f.out ?? join(f.pretrained ? 'runs/pretrained' : dirname(f.checkpoint!), 'export'));
   const manifest = await exportGenerator(run.model, run.state.params, out, {
     batch: int(f, 'batch') ?? 16,
-    source: { checkpoint: f.checkpoint, step: run.state.step, seed: run.meta.seed },
+    source: { checkpoint: modelSource(f), step: run.state.step, seed: run.meta.seed },
   });
   if (E.isLeft(manifest)) throw manifest.left;
   return {
-    command: 'export', checkpoint: f.checkpoint, step: run.state.step, out, batch: manifest.right.batch,
+    command: 'export', checkpoint: modelSource(f), step: run.state.step, out, batch: manifest.right.batch,
     files: EXPORT_FILES.map((name) => join(out, name)), weightsBytes: manifest.right.weights.bytes,
     // the folder needs its own gpu.js (package.json names it) wherever it is copied
     try: `cd ${shellWord(out)} && npm install && node generate.mjs --seed 1 --count 16 --out grid.png`,

@@ -40,7 +40,7 @@ const flags = {
   'read-n': { type: 'string' }, 'write-n': { type: 'string' }, attention: { type: 'string' },
   batch: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
   minutes: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
-  checkpoint: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
+  checkpoint: { type: 'string' }, pretrained: { type: 'boolean' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
   data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, gif: { type: 'string' }, help: { type: 'boolean' },
@@ -160,6 +160,7 @@ flags
   --T N --enc N --dec N --z N --read-n N --write-n N --attention on|off
   --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw; classify: runs/classify) --checkpoint FILE
+  --pretrained   eval, sample, export: the DRAW model that ships with draw-ts instead of --checkpoint
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)
   --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
   --config FILE   train: start from a run's config.json (every run folder has one); flags given override it

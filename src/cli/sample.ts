@@ -11,8 +11,8 @@ import { encodeAnimation } from '../io/gif.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { gatherBatch, type Images } from '../data/images.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
-import { compileOrThrow, ensureOutDir, loadRun, loadData } from './session.ts';
-import { type Flags, int, backendOf, explicitConfig } from './options.ts';
+import { compileOrThrow, ensureOutDir, loadModelRun, loadData, modelSource } from './session.ts';
+import { type Flags, int, backendOf } from './options.ts';
 
 const STRIP_IMAGES = 8;
 const READ: Rgb = [40, 200, 60];
@@ -81,9 +81,9 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
 };
 
 export const sample = (f: Flags): Record<string, unknown> => {
-  const run = loadRun(f.checkpoint, explicitConfig(f));
+  const run = loadModelRun(f);
   const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed, gif: f.gif };
   const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels, run.meta.dataset);
   const pictures = writeSamples(run.model, run.state.params, data.test, ensureOutDir(f.out ?? 'runs/draw'), settings);
-  return { command: 'sample', checkpoint: f.checkpoint, step: run.state.step, ...pictures };
+  return { command: 'sample', checkpoint: modelSource(f), step: run.state.step, ...pictures };
 };

@@ -13,7 +13,8 @@ import { sliceDataset, type Binarisation, type LabelledImages } from '../data/im
 import { loadSynthetic } from '../data/synthetic-mnist.ts';
 import { valuesPerImage } from '../data/source.ts';
 import { makeWritableFolder } from '../io/folder.ts';
-import { UsageError, type DatasetName } from './options.ts';
+import { UsageError, type DatasetName, type Flags, explicitConfig } from './options.ts';
+import { loadPretrained, PRETRAINED_FILE } from '../node/pretrained.ts';
 
 export interface RunMeta {
   readonly format: 'draw-ts/1';
@@ -55,6 +56,12 @@ export interface LoadedRun {
   readonly state: TrainState;
 }
 
+/** Refuses a model whose config differs from a field the flags set explicitly (`what` names the model). */
+const checkAsked = (what: string, config: DrawConfig, expect: Partial<DrawConfig>): void => {
+  const clash = (Object.keys(expect) as (keyof DrawConfig)[]).find((k) => expect[k] !== config[k]);
+  if (clash) throw new UsageError(`${what} has ${clash} = ${config[clash]}, but the flags ask for ${expect[clash]}`);
+};
+
 /** Loads and verifies a checkpoint; `expect` holds config fields the caller's flags set explicitly. */
 export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = {}): LoadedRun => {
   if (!path) throw new UsageError('--checkpoint FILE is required');
@@ -62,13 +69,26 @@ export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = 
   if (E.isLeft(ck)) throw new UsageError(ck.left.message);
   const meta = ck.right.meta as RunMeta;
   if (meta?.format !== 'draw-ts/1') throw new UsageError(`checkpoint ${path} was not written by 'draw train' (format ${JSON.stringify(meta?.format)})`);
-  const clash = (Object.keys(expect) as (keyof DrawConfig)[]).find((k) => expect[k] !== meta.config[k]);
-  if (clash) throw new UsageError(`checkpoint ${path} has ${clash} = ${meta.config[clash]}, but the flags ask for ${expect[clash]}`);
+  checkAsked(`checkpoint ${path}`, meta.config, expect);
   const model = draw(meta.config);
   const state = restoreTrainState(ck.right.tensors, meta.step, model.paramShapes, optimizerFor(meta.lr));
   if (E.isLeft(state)) throw new UsageError(`checkpoint ${path}: ${state.left.message}`);
   return { meta, model, state: state.right };
 };
+
+/** The model `--checkpoint FILE` names, or with `--pretrained` the one that ships with the package (parameters only). */
+export const loadModelRun = (f: Flags): LoadedRun => {
+  if (!f.pretrained) return loadRun(f.checkpoint, explicitConfig(f));
+  if (f.checkpoint !== undefined) throw new UsageError('--pretrained uses the model that ships with draw-ts: drop --checkpoint, or --pretrained');
+  const p = loadPretrained();
+  if (E.isLeft(p)) throw new UsageError(`the pretrained model: ${p.left.message}`);
+  const meta = p.right.meta as unknown as RunMeta;
+  checkAsked('the pretrained model', meta.config, explicitConfig(f));
+  return { meta, model: p.right.model, state: { step: meta.step, params: p.right.params, opt: {} } };
+};
+
+/** What names the model a command used: the checkpoint's path, or the pretrained file. */
+export const modelSource = (f: Flags): string | undefined => (f.pretrained ? PRETRAINED_FILE : f.checkpoint);
 
 export const compileOrThrow = (g: E.Either<Error, Graph>, backend: BackendName): Program => {
   if (E.isLeft(g)) throw g.left;

@@ -14,3 +14,4 @@ export {
 export { IdxError, type IdxArray, type IdxKind, parseIdx, readIdx } from '../data/idx.ts';
 export { type MnistSplits, MNIST_VALIDATION_SIZE, mnistDataDir, mnistFiles, loadIdxDataset, loadMnist } from '../data/mnist.ts';
 export { type ExportOptions, ExportError, exportGenerator, EXPORT_FILES } from '../export/export.ts';
+export { type Pretrained, type PretrainedMeta, PRETRAINED_FILE, loadPretrained } from './pretrained.ts';
