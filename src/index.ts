@@ -25,3 +25,5 @@ export {
   convertPixels, binariseBatch, sliceDataset, shuffledBatches, gatherBatch, gatherLabels,
 } from './data/images.ts';
 export * from './models/draw/index.ts';
+export * from './models/ram/index.ts';
+export { trainLoop, type Trainable, type LoopData, type LoopOptions, type LoopResult } from './models/train-loop.ts';
