@@ -55,6 +55,6 @@ describe('the pretrained model', () => {
     bytes[bytes.length - 5] ^= 0xff;
     writeFileSync(bad, bytes);
     const p = loadPretrained(bad);
-    expect(E.isLeft(p) && p.left.message).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    expect(E.isLeft(p) && p.left.message).toContain(bad);
   });
 });

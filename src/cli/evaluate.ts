@@ -10,7 +10,7 @@ import { evaluateClassifier, loadClassifierRun } from './classify.ts';
 const seconds = (since: number) => +((performance.now() - since) / 1e3).toFixed(2);
 
 export const evaluateCommand = (f: Flags): Record<string, unknown> => {
-  const classifier = f.checkpoint === undefined ? undefined : loadClassifierRun(f.checkpoint);
+  const classifier = f.checkpoint === undefined || f.pretrained ? undefined : loadClassifierRun(f.checkpoint);
   if (classifier) return evaluateClassifier(f, classifier);
   const run = loadModelRun(f);
   const batch = int(f, 'batch') ?? 100;
