@@ -16,7 +16,7 @@ export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const started = performance.now();
   const b = bound(program, run.state.params, run.model.config, data.test, batch, images ?? data.test.n);
   return {
-    command: 'eval', checkpoint: f.checkpoint, step: run.state.step, testBound: b.bound, reconstruction: b.recon, kl: b.kl,
+    command: 'eval', checkpoint: f.checkpoint, ...(run.meta.dataset ? { dataset: run.meta.dataset } : {}), step: run.state.step, testBound: b.bound, reconstruction: b.recon, kl: b.kl,
     images: b.images, seconds: +((performance.now() - started) / 1e3).toFixed(2),
   };
 };
