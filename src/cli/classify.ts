@@ -103,7 +103,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   const dataSeconds = (performance.now() - t0) / 1e3;
   const meta0: ClassifierMeta = resumed?.meta ?? {
     format: CLASSIFIER_FORMAT, config: configFrom(f, data.train), dataset, step: 0, seed: int(f, 'seed', 0) ?? 1,
-    batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 1e-3, clip: positive(f, 'clip') ?? 10,
+    batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10,
     threads: threadsFor(int(f, 'threads'), backend, int(f, 'batch') ?? 100),
   };
   const loop = {

@@ -23,8 +23,8 @@ export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const started = performance.now();
   const b = bound(program, run.state.params, run.model.config, data.test, batch, n);
   const result = {
-    command: 'eval', checkpoint: modelSource(f), step: run.state.step, testBound: b.bound, reconstruction: b.recon, kl: b.kl,
-    images: b.images, seconds: seconds(started),
+    command: 'eval', checkpoint: modelSource(f), ...(run.meta.dataset ? { dataset: run.meta.dataset } : {}), step: run.state.step,
+    testBound: b.bound, reconstruction: b.recon, kl: b.kl, images: b.images, seconds: seconds(started),
   };
   if (samples === undefined) return result;
   // --batch counts rows of one run: K samples of batch/K images

@@ -156,7 +156,7 @@ flags
   --dataset mnist|two-digit|colour-mnist (train; default mnist) | cluttered|mnist|colour-mnist (classify; default cluttered)
   --preset fast|small|paper|no-attention|no-attention-fast|two-digit|colour
            (default fast: T=10, LSTM 256, z 100, read 2, write 5; --dataset two-digit: two-digit, colour-mnist: colour)
-  --glimpses N (8) --read-n N (12) --hidden N (256)   classify: glimpses, glimpse size, LSTM size; --lr default 1e-3
+  --glimpses N (8) --read-n N (12) --hidden N (256)   classify: glimpses, glimpse size, LSTM size
   --T N --enc N --dec N --z N --read-n N --write-n N --attention on|off
   --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw; classify: runs/classify) --checkpoint FILE
