@@ -65,6 +65,9 @@ export interface PageResult {
   readonly images: number[];
   /** Every image pixel as the page's canvas shows it (0–255, red channel), in the images' order. */
   readonly canvasPixels: number[];
+  /** The bytes behind the page's "download as GIF" link, and the canvas's size. */
+  readonly gif: number[];
+  readonly canvasSize: [number, number];
 }
 
 /** Serves `model`, draws `seed` on the page, and reads back what it shows. */
@@ -82,15 +85,17 @@ export const demoInBrowser = async (model: string, { seed, screenshot }: { seed:
     await page.waitForSelector('body[data-state=done], body[data-state=error]', { timeout: 60_000 });
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
-    const shown = await page.evaluate(() => {
+    const shown = await page.evaluate(async () => {
       const r = (window as unknown as { drawResult?: { images: number[]; scale: number; origins: [number, number][] } }).drawResult;
-      if (!r) return { images: [], canvasPixels: [] };
+      if (!r) return { images: [], canvasPixels: [], gif: [], canvasSize: [0, 0] as [number, number] };
       const canvas = document.getElementById('digits') as HTMLCanvasElement;
       const px = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
       const side = Math.round(Math.sqrt(r.images.length / r.origins.length));
       const canvasPixels = r.origins.flatMap(([ox, oy]) => Array.from({ length: side * side }, (_, i) =>
         px.data[4 * ((oy + Math.floor(i / side) * r.scale) * canvas.width + ox + (i % side) * r.scale)]));
-      return { images: r.images, canvasPixels };
+      const link = document.getElementById('gif') as HTMLAnchorElement;
+      const gif = link.hidden ? [] : Array.from(new Uint8Array(await (await fetch(link.href)).arrayBuffer()));
+      return { images: r.images, canvasPixels, gif, canvasSize: [canvas.width, canvas.height] as [number, number] };
     });
     return {
       error: [await page.textContent('#error'), ...errors].filter(Boolean).join('\n'),

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { PNG } from 'pngjs';
+import { GifReader } from 'omggif';
 import { loadRun, compileOrThrow } from '../src/cli/session.ts';
 import { trace } from '../src/compiler/trace.ts';
 import type { Tensor } from '../src/dsl/tensor.ts';
@@ -176,5 +177,9 @@ describe('the browser demo', () => {
     expect(maxDiff(page.canvasPixels, Array.from(node, (v) => Math.round(255 * v)))).toBeLessThanOrEqual(2);
     const spread = Math.max(...page.canvasPixels) - Math.min(...page.canvasPixels);
     expect(spread).toBeGreaterThan(50); // not blank
+    // the page offers the drawing as an animated GIF: one frame per step, the canvas's size
+    const gif = new GifReader(Uint8Array.from(page.gif));
+    expect(gif.numFrames()).toBe(4);
+    expect([gif.width, gif.height]).toEqual(page.canvasSize);
   }, 120_000);
 });

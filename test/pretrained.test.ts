@@ -12,6 +12,7 @@ import { presets } from '../src/models/draw/index.ts';
 import { parseFlags } from '../src/cli/options.ts';
 import { evaluateCommand } from '../src/cli/evaluate.ts';
 import { sample } from '../src/cli/sample.ts';
+import { pretrainedExport } from '../examples/demo/serve.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-pretrained-'));
 const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -47,6 +48,14 @@ describe('the pretrained model', () => {
     expect(other.status).toBe(2);
     expect(other.stderr.trim()).toBe('error: the pretrained model has T = 10, but the flags ask for 64');
   }, 60_000);
+
+  it('the demo exports it when no run was exported: a generator folder of the pretrained step', async () => {
+    const out = await pretrainedExport(join(dir, 'export'));
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    const p = loadPretrained();
+    expect(manifest.source).toEqual({ pretrained: true, step: E.isRight(p) && p.right.meta.step });
+    expect(manifest.config).toEqual(presets.mnistFast);
+  }, 120_000);
 
   it('a damaged copy is refused, naming the file', () => {
     const bad = join(dir, 'bad.safetensors');

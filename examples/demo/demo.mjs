@@ -1,8 +1,10 @@
 // The demo page: loads the exported generator from /model/, and on "draw" generates one batch of
 // digits from the seed and plays its T canvases, with each step's write glimpse on an overlay.
-// State for scripts and tests: body[data-state] is 'loading', 'ready', 'drawing', 'done' or
-// 'error'; window.drawResult holds the last drawing's seed, kernel, final images and layout.
+// Each drawing can be downloaded as an animated GIF of what the page showed (gifenc, as `draw sample
+// --gif` makes it). State for scripts and tests: body[data-state] is 'loading', 'ready', 'drawing',
+// 'done' or 'error'; window.drawResult holds the last drawing's seed, kernel, final images and layout.
 import { loadGenerator } from '/model/runtime.mjs';
+import { GIFEncoder, quantize, applyPalette } from '/gifenc.mjs';
 
 const SCALE = 4;
 const GAP = 4;
@@ -57,6 +59,32 @@ const paint = (gen, drawing, t, grid) => {
   }
 };
 
+/** The digits and their glimpse boxes, as the page shows them now: one RGBA frame. */
+const snapshot = () => {
+  const [digits, boxes] = [$('digits'), $('boxes')];
+  const frame = document.createElement('canvas');
+  [frame.width, frame.height] = [digits.width, digits.height];
+  const ctx = frame.getContext('2d');
+  ctx.drawImage(digits, 0, 0);
+  ctx.drawImage(boxes, 0, 0);
+  return ctx.getImageData(0, 0, frame.width, frame.height);
+};
+
+/** The frames as an animated GIF (one palette for all, looping, the last frame held), as a download link. */
+const offerGif = (frames) => {
+  const all = new Uint8Array(frames.length * frames[0].data.length);
+  frames.forEach((f, i) => all.set(f.data, i * f.data.length));
+  const palette = quantize(all, 256);
+  const gif = GIFEncoder();
+  frames.forEach((f, i) => gif.writeFrame(applyPalette(f.data, palette), f.width, f.height,
+    { palette: i === 0 ? palette : undefined, repeat: 0, delay: i === frames.length - 1 ? 1500 : STEP_MS }));
+  gif.finish();
+  const link = $('gif');
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([gif.bytes()], { type: 'image/gif' }));
+  link.hidden = false;
+};
+
 const main = async () => {
   setState('loading');
   const gen = await loadGenerator(read, new GPU({ mode: 'gpu' }));
@@ -72,11 +100,14 @@ const main = async () => {
     const seed = Number($('seed').value) | 0;
     const drawing = gen.generate({ count: gen.manifest.batch, seed });
     $('mode').textContent = `${gen.kernel()} (${gen.webgl() ? 'WebGL' : 'CPU fallback, no WebGL'})`;
+    const frames = [];
     for (let t = 0; t < T; t++) {
       paint(gen, drawing, t, grid);
+      frames.push(snapshot());
       $('step').textContent = t + 1;
       await new Promise((r) => setTimeout(r, STEP_MS));
     }
+    offerGif(frames);
     window.drawResult = {
       seed, kernel: gen.kernel(), webgl: gen.webgl(), images: Array.from(drawing.images),
       // where each digit sits on the canvas, so a test can read back what the page shows

@@ -6,6 +6,7 @@
 // No request can stop it: a malformed one is answered 400, a failure while answering 500.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -42,6 +43,8 @@ export const serveDemo = ({ model, port = 8080, host = '127.0.0.1' }: { model: s
   const routes = new Map<string, string>([
     ['/', join(here, 'index.html')],
     ['/demo.mjs', join(here, 'demo.mjs')],
+    // the page encodes its drawing as an animated GIF with gifenc's ES module
+    ['/gifenc.mjs', createRequire(import.meta.url).resolve('gifenc/dist/gifenc.esm.js')],
     ...EXPORT_FILES.map((f) => [`/model/${f}`, join(model, f)] as const),
   ]);
   const answer = (req: IncomingMessage, res: ServerResponse) => {
