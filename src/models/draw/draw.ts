@@ -1,11 +1,9 @@
 // `draw(config, parts)`: the model as one record of pure functions and specs, and the traced
 // graphs a training loop or a report needs. Everything here is assembled from model.ts.
-import * as E from 'fp-ts/lib/Either.js';
-import { pipe } from 'fp-ts/lib/function.js';
+import type * as E from 'fp-ts/lib/Either.js';
 import type { Shape } from '../../dsl/shape.ts';
 import type { Tensor } from '../../dsl/tensor.ts';
-import { trace } from '../../compiler/trace.ts';
-import { grad } from '../../compiler/grad.ts';
+import { objectiveGraphs } from '../graphs.ts';
 import type { Graph } from '../../compiler/graph.ts';
 import type { DrawConfig } from './config.ts';
 import { initialise, shapesOf, type ParamSpecs, type Params } from './params.ts';
@@ -41,10 +39,7 @@ export const draw = (config: DrawConfig, parts: Parts = {}): DrawModel => {
   const paramShapes = shapesOf(params);
   const obj = objective(config, parts);
   const specs = (batch: number) => ({ ...paramShapes, ...dataSpecs(config, batch) });
-  // trace hands the function one record of every input; parts find their parameters by prefix and
-  // the data by name, so the record serves as both
-  const lossGraph = (batch: number) =>
-    trace((xs: Readonly<Record<string, Tensor>>) => ({ ...obj(xs, { x: xs.x, eps: xs.eps }) }), specs(batch));
+  const graphs = objectiveGraphs(Object.keys(params), specs, (xs) => obj(xs, { x: xs.x, eps: xs.eps }));
   return {
     config,
     params,
@@ -56,7 +51,6 @@ export const draw = (config: DrawConfig, parts: Parts = {}): DrawModel => {
     loss: (p, data) => obj(p, data).loss,
     reconstruct: reconstruct(config, parts),
     generate: generate(config, parts),
-    lossGraph,
-    trainingGraph: (batch) => pipe(lossGraph(batch), E.chainW((g) => grad(g, 'loss', Object.keys(params)))),
+    ...graphs,
   };
 };

@@ -3,15 +3,13 @@
 // placed by its previous state, and classifies from its final state with softmax cross-entropy.
 // There is no error image and no decoder: the same attend / filterbank / filterRead composites as
 // DRAW's read, in another model, with no gradient or kernel code of its own.
-import * as E from 'fp-ts/lib/Either.js';
-import { pipe } from 'fp-ts/lib/function.js';
+import type * as E from 'fp-ts/lib/Either.js';
 import type { Shape } from '../../dsl/shape.ts';
 import { ShapeError, fmt, sameShape } from '../../dsl/shape.ts';
 import type { Tensor } from '../../dsl/tensor.ts';
 import { mul, reshape, sub, sum } from '../../dsl/ops.ts';
 import { logsumexp, mean } from '../../dsl/composites.ts';
-import { trace } from '../../compiler/trace.ts';
-import { grad } from '../../compiler/grad.ts';
+import { objectiveGraphs } from '../graphs.ts';
 import type { Graph } from '../../compiler/graph.ts';
 import { affine, dense, initialise, prefixed, scope, shapesOf, type ParamSpecs, type Params } from '../draw/params.ts';
 import { lstmParams, rnnStep, zeroState } from '../draw/lstm.ts';
@@ -101,8 +99,7 @@ export const ram = (config: RamConfig): RamModel => {
   const paramShapes = shapesOf(params);
   const objective = (p: Params, { x, y }: RamData) => lossOf(forward(config, p, x).logits, y);
   const specs = (batch: number) => ({ ...paramShapes, ...ramDataSpecs(config, batch) });
-  const lossGraph = (batch: number) =>
-    trace((xs: Readonly<Record<string, Tensor>>) => ({ ...objective(xs, { x: xs.x, y: xs.y }) }), specs(batch));
+  const graphs = objectiveGraphs(Object.keys(params), specs, (xs) => objective(xs, { x: xs.x, y: xs.y }));
   return {
     config,
     params,
@@ -115,7 +112,6 @@ export const ram = (config: RamConfig): RamModel => {
       const f = forward(config, p, x);
       return { ...lossOf(f.logits, y), ...attentionOutputs('read', f.glimpses) };
     },
-    lossGraph,
-    trainingGraph: (batch) => pipe(lossGraph(batch), E.chainW((g) => grad(g, 'loss', Object.keys(params)))),
+    ...graphs,
   };
 };
