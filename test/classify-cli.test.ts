@@ -38,12 +38,12 @@ describe('draw classify', () => {
     expect(Math.round((e.testError as number) * 30)).toBeCloseTo((e.testError as number) * 30, 9);
   }, 120_000);
 
-  it('resumes bit-exactly: 4 steps equal 2, stop, 2 more', async () => {
-    await classifyWith([...tiny, '--steps', '4', '--out', join(dir, 'straight')]);
-    await classifyWith([...tiny, '--steps', '2', '--out', join(dir, 'split')]);
+  it('resumes bit-exactly, the learning-rate schedule too: 4 steps equal 2, stop, 2 more', async () => {
+    await classifyWith([...tiny, '--lr-half-life', '1', '--steps', '4', '--out', join(dir, 'straight')]);
+    await classifyWith([...tiny, '--lr-half-life', '1', '--steps', '2', '--out', join(dir, 'split')]);
     await classifyWith(['--resume', '--steps', '2', '--out', join(dir, 'split'), '--json', '--val-images', '20']);
     const [a, b] = [tensorsOf(join(dir, 'straight', 'checkpoint.safetensors')), tensorsOf(join(dir, 'split', 'checkpoint.safetensors'))];
-    expect((b.meta as { step: number }).step).toBe(4);
+    expect(b.meta).toMatchObject({ step: 4, lrHalfLife: 1 });
     for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
   }, 120_000);
 });

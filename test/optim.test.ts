@@ -56,7 +56,8 @@ const checkAgainstReference = (opt: Optimizer, ref: (p: Float64Array, g: Float64
   }
 };
 
-const adamRef = (lr: number, b1: number, b2: number, eps: number) => (p: Float64Array, g: Float64Array, [m, v]: Float64Array[], t: number) => {
+const adamRef = (lr0: number, b1: number, b2: number, eps: number, halfLife = Infinity) => (p: Float64Array, g: Float64Array, [m, v]: Float64Array[], t: number) => {
+  const lr = lr0 * 0.5 ** ((t - 1) / halfLife);
   for (let i = 0; i < p.length; i++) {
     m[i] = b1 * m[i] + (1 - b1) * g[i];
     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
@@ -73,6 +74,13 @@ describe('adam', () => {
     { lr: 0.1, beta1: 0, beta2: 0.5, eps: 0.1 }, // β1 = 0: no ln 0 in the graph
   ])('matches a float64 reference over 3 steps (%o)', (hp) => {
     checkAgainstReference(adam(hp), adamRef(hp.lr, hp.beta1, hp.beta2, hp.eps), ['m', 'v']);
+  });
+
+  it('halves the learning rate every lrHalfLife steps, from step 1 (float64 reference over 3 steps)', () => {
+    const hp = { lr: 0.05, beta1: 0.8, beta2: 0.95, eps: 1e-3, lrHalfLife: 0.5 }; // rate ×1, ×¼, ×1/16
+    checkAgainstReference(adam(hp), adamRef(hp.lr, hp.beta1, hp.beta2, hp.eps, hp.lrHalfLife), ['m', 'v']);
+    expect(adam(hp).hyper.lrHalfLife).toBe(0.5);
+    expect(() => adam({ lr: 1, lrHalfLife: 0 })).toThrow('adam: lrHalfLife must be positive, got 0');
   });
 
   it('declares m and v per parameter, zero-initialised', () => {

@@ -36,7 +36,7 @@ describe('config.json', () => {
     expect(c).toEqual({
       format: 'draw-ts/run-config/1',
       model: { A: 28, B: 28, channels: 1, T: 2, encSize: 8, decSize: 8, zSize: 3, readN: 2, writeN: 3, readAttention: true, writeAttention: true },
-      optimizer: { name: 'adam', lr: 0.01, clip: 10 },
+      optimizer: { name: 'adam', lr: 0.01, lrHalfLife: null, clip: 10 },
       data: { dataset: 'mnist', binarisation: 'sample', images: null, labels: null },
       training: { batch: 10, steps: 3, epochs: null, minutes: null, evalEvery: 1000, checkpointEvery: 1000, validationImages: 20, threads: Math.min(availableParallelism(), 10) },
       seed: 4,
@@ -60,6 +60,13 @@ describe('config.json', () => {
     expect(c.model.encSize).toBe(8); // from the file
     expect(c.optimizer.lr).toBe(0.01);
     expect(c.training.steps).toBe(3);
+    // a learning-rate schedule given on the command line is recorded in both, and reruns from the file
+    await run(['--config', join(dir, 'a', 'config.json'), '--lr-half-life', '2', '--out', join(dir, 'decay'), '--json']);
+    expect(configOf(join(dir, 'decay')).optimizer).toMatchObject({ lr: 0.01, lrHalfLife: 2 });
+    expect(checkpointOf(join(dir, 'decay')).meta).toMatchObject({ lr: 0.01, lrHalfLife: 2 });
+    expect(sameTensors(join(dir, 'a'), join(dir, 'decay'))).toBe(false); // the step-2 and -3 updates are smaller
+    await run(['--config', join(dir, 'decay', 'config.json'), '--out', join(dir, 'decay-rerun'), '--json']);
+    expect(sameTensors(join(dir, 'decay'), join(dir, 'decay-rerun'))).toBe(true);
     expect(checkpointOf(join(dir, 'over')).meta).toMatchObject({ seed: 5, step: 3, config: { T: 3 } });
     // a duration flag replaces the file's duration, whichever kind it is
     await run(['--config', join(dir, 'a', 'config.json'), '--epochs', '1', '--data', idx(30), '--out', join(dir, 'epochs'), '--json']);

@@ -16,7 +16,7 @@ import { valuesPerImage } from '../data/source.ts';
 import { glimpseBox } from '../models/draw/glimpse.ts';
 import { ram, ramPresets, checkRamConfig, classificationError, trainClassifier, type RamConfig, type RamModel, type Classification } from '../models/ram/index.ts';
 import { restoreTrainState, type TrainState } from '../optim/index.ts';
-import { type Flags, int, positive, backendOf, datasetOf, threadsFor, type DatasetName, UsageError } from './options.ts';
+import { type Flags, int, positive, halfLifeOf, backendOf, datasetOf, threadsFor, type DatasetName, UsageError } from './options.ts';
 import { checkpointPath, compileOrThrow, loadData, loadSplits, optimizerFor, refuseToReplaceRun, saveRun } from './session.ts';
 import { runSession, sessionSummary } from './run-session.ts';
 
@@ -30,6 +30,7 @@ export interface ClassifierMeta {
   readonly seed: number;
   readonly batch: number;
   readonly lr: number;
+  readonly lrHalfLife?: number;
   readonly clip: number;
   /** Threads of the data-parallel step (absent: 1). */
   readonly threads?: number;
@@ -61,7 +62,7 @@ export const loadClassifierRun = (path: string): ClassifierRun | undefined => {
   const meta = ck.right.meta as ClassifierMeta;
   if (meta?.format !== CLASSIFIER_FORMAT) return undefined;
   const model = ram(meta.config);
-  const state = restoreTrainState(ck.right.tensors, meta.step, model.paramShapes, optimizerFor(meta.lr));
+  const state = restoreTrainState(ck.right.tensors, meta.step, model.paramShapes, optimizerFor(meta));
   if (E.isLeft(state)) throw new UsageError(`checkpoint ${path}: ${state.left.message}`);
   return { meta, model, state: state.right };
 };
@@ -93,8 +94,8 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
   const resumed = f.resume ? loadClassifierRun(f.checkpoint ?? checkpointPath(out)) : undefined;
   if (f.resume && !resumed) throw new UsageError(`--resume: ${f.checkpoint ?? checkpointPath(out)} was not written by 'draw classify'`);
-  if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip ?? f.glimpses ?? f['read-n'] ?? f.hidden ?? f.dataset ?? f.threads) !== undefined)
-    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed, --clip, --glimpses, --read-n, --hidden, --dataset and --threads');
+  if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.glimpses ?? f['read-n'] ?? f.hidden ?? f.dataset ?? f.threads) !== undefined)
+    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip, --glimpses, --read-n, --hidden, --dataset and --threads');
   if (f.data !== undefined) throw new UsageError("--data is for 'train'; classify trains on --dataset (default cluttered)");
   const dataset = resumed?.meta.dataset ?? datasetOf(f, 'cluttered');
   if (dataset === 'two-digit') throw new UsageError('--dataset two-digit has two labels per image; classify trains on cluttered, mnist or colour-mnist');
@@ -103,7 +104,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   const dataSeconds = (performance.now() - t0) / 1e3;
   const meta0: ClassifierMeta = resumed?.meta ?? {
     format: CLASSIFIER_FORMAT, config: configFrom(f, data.train), dataset, step: 0, seed: int(f, 'seed', 0) ?? 1,
-    batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 3e-3, clip: positive(f, 'clip') ?? 10,
+    batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 3e-3, ...halfLifeOf(f), clip: positive(f, 'clip') ?? 10,
     threads: threadsFor(int(f, 'threads'), backend, int(f, 'batch') ?? 100),
   };
   const loop = {
@@ -118,7 +119,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
     save: (path: string, s: TrainState) => saveRun(path, { ...meta0, step: s.step }, model, s),
   };
   const r = await runSession(session, (hooks) => trainClassifier(model, { train: data.train, validation: data.validation }, {
-    ...loop, batch: meta0.batch, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed: meta0.seed, backend, threads: meta0.threads ?? 1, state: resumed?.state, ...hooks,
+    ...loop, batch: meta0.batch, optimizer: optimizerFor(meta0), clip: meta0.clip, seed: meta0.seed, backend, threads: meta0.threads ?? 1, state: resumed?.state, ...hooks,
   }));
   const glimpsesPng = r.stopped === 'aborted' ? undefined : writeGlimpses(model, r.state.params, data.test, out, backend);
   const final = r.evals[r.evals.length - 1]?.validation;

@@ -38,7 +38,7 @@ export const datasetOf = (f: Flags, fallback: DatasetName = 'mnist'): DatasetNam
 const flags = {
   preset: { type: 'string' }, T: { type: 'string' }, enc: { type: 'string' }, dec: { type: 'string' }, z: { type: 'string' },
   'read-n': { type: 'string' }, 'write-n': { type: 'string' }, attention: { type: 'string' },
-  batch: { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
+  batch: { type: 'string' }, lr: { type: 'string' }, 'lr-half-life': { type: 'string' }, clip: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
   minutes: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
   checkpoint: { type: 'string' }, pretrained: { type: 'boolean' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
@@ -73,6 +73,12 @@ const num = (flag: string, v: string | undefined, integer: boolean, min: number,
 export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min, false);
 /** A number > 0: learning rates, clipping thresholds, time budgets. */
 export const positive = (f: Flags, flag: keyof Flags): number | undefined => num(flag, f[flag] as string | undefined, false, 0, true);
+
+/** `--lr-half-life` as a meta field, absent when not given (so a run's meta says nothing of a schedule it lacks). */
+export const halfLifeOf = (f: Flags): { lrHalfLife?: number } => {
+  const h = positive(f, 'lr-half-life');
+  return h === undefined ? {} : { lrHalfLife: h };
+};
 
 export const presetOf = (name: string | undefined, fallback: PresetName = 'fast'): DrawConfig => {
   const key = name ?? fallback;
@@ -159,6 +165,7 @@ flags
   --glimpses N (8) --read-n N (12) --hidden N (256)   classify: glimpses, glimpse size, LSTM size
   --T N --enc N --dec N --z N --read-n N --write-n N --attention on|off
   --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
+  --lr-half-life STEPS   the learning rate halves every STEPS steps (exponential decay; default constant)
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw; classify: runs/classify) --checkpoint FILE
   --pretrained   eval, sample, export: the DRAW model that ships with draw-ts instead of --checkpoint
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)

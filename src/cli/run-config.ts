@@ -20,6 +20,8 @@ export interface RunSettings {
   readonly seed: number;
   readonly batch: number;
   readonly lr: number;
+  /** Steps over which the learning rate halves; absent: constant. */
+  readonly lrHalfLife?: number;
   readonly clip: number;
   readonly binarisation: Binarisation;
   /** What it trains on: MNIST, or a data set synthesised from it (--dataset). */
@@ -65,7 +67,7 @@ const modelFields: Record<keyof DrawConfig, Field> = {
 const SCHEMA: Record<string, Field | Record<string, Field>> = {
   format: oneOf([RUN_CONFIG_FORMAT]),
   model: modelFields,
-  optimizer: { name: oneOf(['adam']), lr: posNum, clip: posNum },
+  optimizer: { name: oneOf(['adam']), lr: posNum, lrHalfLife: orNull(posNum), clip: posNum },
   data: { dataset: oneOf(Object.keys(datasetNames)), binarisation: oneOf(['sample', 'threshold', 'resample', 'grey']), images: orNull(text), labels: orNull(text) },
   training: {
     batch: posInt, steps: orNull(posInt), epochs: orNull(posInt), minutes: orNull(posNum),
@@ -118,7 +120,7 @@ export const readRunConfig = (path: string): Partial<RunSettings> => {
   const model = v.model ? { ...presetOf(undefined), ...v.model } as DrawConfig : undefined;
   const settings: Partial<Record<keyof RunSettings, unknown>> = {
     config: model && checkConfig(model), seed: v.seed, backend: v.backend,
-    lr: v.optimizer?.lr, clip: v.optimizer?.clip,
+    lr: v.optimizer?.lr, lrHalfLife: given(v.optimizer?.lrHalfLife), clip: v.optimizer?.clip,
     binarisation: v.data?.binarisation, dataset: v.data?.dataset, data: given(v.data?.images), labels: given(v.data?.labels),
     batch: v.training?.batch, steps: given(v.training?.steps), epochs: given(v.training?.epochs), minutes: given(v.training?.minutes),
     evalEvery: v.training?.evalEvery, checkpointEvery: v.training?.checkpointEvery, valImages: v.training?.validationImages,
@@ -133,7 +135,7 @@ export const resolveSettings = (f: Flags): RunSettings => {
   const dataset = f.dataset === undefined ? file.dataset ?? datasetOf(f) : datasetOf(f);
   const base = f.preset === undefined ? file.config ?? presetOf(undefined, drawPresetOf(dataset)) : presetOf(f.preset);
   const flags: Partial<Record<keyof RunSettings, unknown>> = {
-    config: configFrom(f, base), seed: int(f, 'seed', 0), batch: int(f, 'batch'), lr: positive(f, 'lr'), clip: positive(f, 'clip'),
+    config: configFrom(f, base), seed: int(f, 'seed', 0), batch: int(f, 'batch'), lr: positive(f, 'lr'), lrHalfLife: positive(f, 'lr-half-life'), clip: positive(f, 'clip'),
     steps: int(f, 'steps'), epochs: int(f, 'epochs'), minutes: positive(f, 'minutes'),
     evalEvery: int(f, 'eval-every'), checkpointEvery: int(f, 'ckpt-every'), valImages: int(f, 'val-images'),
     backend: f.backend && backendOf(f), data: f.data, labels: f.labels, threads: int(f, 'threads'),
@@ -161,7 +163,7 @@ const versionOfDrawTs = (): string => {
 export const runConfigJson = (s: RunSettings): string => JSON.stringify({
   format: RUN_CONFIG_FORMAT,
   model: s.config,
-  optimizer: { name: 'adam', lr: s.lr, clip: s.clip },
+  optimizer: { name: 'adam', lr: s.lr, lrHalfLife: s.lrHalfLife ?? null, clip: s.clip },
   data: { dataset: s.dataset, binarisation: s.binarisation, images: s.data ?? null, labels: s.labels ?? null },
   training: {
     batch: s.batch, steps: s.steps ?? null, epochs: s.epochs ?? null, minutes: s.minutes ?? null,

@@ -24,6 +24,8 @@ export interface RunMeta {
   readonly seed: number;
   readonly batch: number;
   readonly lr: number;
+  /** Steps over which the learning rate halves (--lr-half-life; absent: constant). */
+  readonly lrHalfLife?: number;
   readonly clip: number;
   readonly binarisation: Binarisation;
   /** Threads of the data-parallel step (absent in runs from before it: 1). A resumed run keeps its count, so it stays bit-exact. */
@@ -45,10 +47,16 @@ export const refuseToReplaceRun = (out: string): void => {
   if (held.length) throw new UsageError(`'${out}' already holds a run (${held.map((p) => p.slice(out.length).replace(/^[\\/]/, '')).join(', ')}): --resume continues it, --overwrite replaces it, or choose another --out`);
 };
 
-export const optimizerFor = (lr: number) => adam({ lr });
+/** The learning rate a run's meta records: constant, or halving every `lrHalfLife` steps. */
+export interface RateMeta {
+  readonly lr: number;
+  readonly lrHalfLife?: number;
+}
 
-export const saveRun = (path: string, meta: { readonly lr: number; readonly step: number }, model: Pick<DrawModel, 'paramShapes'>, state: TrainState): void =>
-  saveCheckpoint(path, { meta, tensors: checkpointTensors(state, model.paramShapes, optimizerFor(meta.lr)) });
+export const optimizerFor = ({ lr, lrHalfLife }: RateMeta) => adam({ lr, lrHalfLife });
+
+export const saveRun = (path: string, meta: RateMeta & { readonly step: number }, model: Pick<DrawModel, 'paramShapes'>, state: TrainState): void =>
+  saveCheckpoint(path, { meta, tensors: checkpointTensors(state, model.paramShapes, optimizerFor(meta)) });
 
 export interface LoadedRun {
   readonly meta: RunMeta;
@@ -71,7 +79,7 @@ export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = 
   if (meta?.format !== 'draw-ts/1') throw new UsageError(`checkpoint ${path} was not written by 'draw train' (format ${JSON.stringify(meta?.format)})`);
   checkAsked(`checkpoint ${path}`, meta.config, expect);
   const model = draw(meta.config);
-  const state = restoreTrainState(ck.right.tensors, meta.step, model.paramShapes, optimizerFor(meta.lr));
+  const state = restoreTrainState(ck.right.tensors, meta.step, model.paramShapes, optimizerFor(meta));
   if (E.isLeft(state)) throw new UsageError(`checkpoint ${path}: ${state.left.message}`);
   return { meta, model, state: state.right };
 };

@@ -19,14 +19,14 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
   if (f.resume && f.config) throw new UsageError('--resume continues the run in --out as its checkpoint says: drop --config');
   const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
-  if (resumed && (f.batch ?? f.lr ?? f.seed ?? f.clip ?? f.threads) !== undefined)
-    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --seed, --clip and --threads');
+  if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.threads) !== undefined)
+    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip and --threads');
   if (resumed && f.dataset !== undefined && f.dataset !== (resumed.meta.dataset ?? 'mnist'))
     throw new UsageError(`--resume continues the run on its own data set (${resumed.meta.dataset ?? 'mnist'}): drop --dataset ${f.dataset}`);
   const settings = resolveSettings(resumed ? { ...f, dataset: resumed.meta.dataset } : f);
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: settings.config, step: 0, seed: settings.seed, batch: settings.batch,
-    lr: settings.lr, clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
+    lr: settings.lr, ...(settings.lrHalfLife === undefined ? {} : { lrHalfLife: settings.lrHalfLife }), clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
     ...(settings.dataset === 'mnist' ? {} : { dataset: settings.dataset }),
   };
   const { config, batch, seed } = meta0;
@@ -48,7 +48,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   };
   const r = await runSession(session, (hooks) => trainModel(model, { train: data.train, validation: data.validation }, {
     steps, epochs, minutes, evalEvery, valImages, checkpointEvery,
-    batch, optimizer: optimizerFor(meta0.lr), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
+    batch, optimizer: optimizerFor(meta0), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
     state: resumed?.state, ...hooks,
   }));
   const pictures = r.stopped === 'aborted' ? {} : writeSamples(model, r.state.params, data.test, out, { backend, count: 64, seed });
