@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { trace, grad, evaluate, unwrap, add, mul, tanh, exp, sigmoid, matmul, concat, sliceAxis, sum, materialize, type Tensor } from '../src/index.ts';
 import { compile, type BackendName } from '../src/compiler/compile.ts';
-import { fuse } from '../src/compiler/fuse.ts';
+import { fuse, type Kernel } from '../src/compiler/fuse.ts';
+import { planBuffers } from '../src/compiler/schedule.ts';
+import type { Graph } from '../src/compiler/graph.ts';
 import { simplify } from '../src/compiler/passes.ts';
 import { renderCpuKernel } from '../src/compiler/backends/cpu/render.ts';
 import { arbRandomGraph, type RandomGraph } from '../src/testing/random-graphs.ts';
@@ -89,6 +91,25 @@ describe('program', () => {
     }, { x: [4, 16], w: [16, 16] }));
     const p = unwrap(compile(g));
     expect(p.stats.buffers.totalElements * 8).toBeLessThan(p.stats.buffers.unpooledElements);
+  });
+  it('never gives two buffers live at once the same slot, and every slot holds its buffers (random kernel lists, seed 13)', () => {
+    // kernel i writes node i+1 (node 0 is an input) and reads earlier nodes; some are graph outputs
+    const arbKernels = fc.array(fc.record({ n: fc.integer({ min: 1, max: 50 }), reads: fc.array(fc.nat(), { maxLength: 3 }), output: fc.boolean() }), { minLength: 1, maxLength: 40 });
+    fc.assert(fc.property(arbKernels, (list) => {
+      const kernels: Kernel[] = list.map((k, i) => ({ root: i + 1, shape: [k.n], reads: [...new Set(k.reads.map((r) => r % (i + 1)))] }));
+      const outputs = new Map(list.flatMap((k, i) => (k.output ? [[`o${i}`, i + 1] as const] : [])));
+      const plan = planBuffers({ outputs } as unknown as Graph, kernels);
+      const lastRead = new Map<number, number>();
+      kernels.forEach((k, step) => k.reads.forEach((r) => lastRead.set(r, step)));
+      const isOut = new Set(outputs.values());
+      // node i+1 is live from its kernel's step to its last read (to the end for outputs)
+      const live = (id: number, step: number) => step >= id - 1 && (isOut.has(id) || step <= (lastRead.get(id) ?? id - 1));
+      kernels.forEach((k) => expect(plan.slotSizes[plan.slotOf.get(k.root)!]).toBeGreaterThanOrEqual(k.shape[0]));
+      kernels.forEach((_, step) => {
+        const slots = kernels.filter((k) => live(k.root, step)).map((k) => plan.slotOf.get(k.root));
+        expect(new Set(slots).size, `step ${step}`).toBe(slots.length);
+      });
+    }), { numRuns: 200, seed: 13 });
   });
   it('builds nothing twice: compiling an equal graph again hits the kernel cache', () => {
     const g = unwrap(trace(({ x }) => tanh(mul(exp(x), 3.25)), { x: [7, 3] }));

@@ -46,10 +46,32 @@ const contractionOps = (specs: readonly KernelSpec[]): { gemm?: Gemm; ops: (Ops 
   return { gemm, ops: specs.map((s) => (isContraction(s) ? opsOf(s) : undefined)), newRun: () => { run++; } };
 };
 
+/** Most floats in one arena: 1 GiB, under every engine's ArrayBuffer limit. */
+const ARENA_FLOATS = 2 ** 28;
+
+/**
+ * The storage slots as views of a few large arenas rather than one typed array each: a T=64 step has
+ * ~4,700 slots, and allocating (and zero-filling) that many arrays took longer than the rest of
+ * lowering; one large allocation is a lazily zeroed mapping. Slots start on 16-byte boundaries.
+ */
+const arenaSlots = (sizes: readonly number[]): Float32Array[] => {
+  const aligned = (n: number) => Math.ceil(n / 4) * 4;
+  const slots: Float32Array[] = [];
+  for (let first = 0; first < sizes.length;) {
+    let end = first;
+    let floats = 0;
+    while (end < sizes.length && (end === first || floats + aligned(sizes[end]) <= ARENA_FLOATS)) floats += aligned(sizes[end++]);
+    const arena = new Float32Array(floats);
+    for (let i = first, at = 0; i < end; at += aligned(sizes[i++])) slots.push(arena.subarray(at, at + sizes[i]));
+    first = end;
+  }
+  return slots;
+};
+
 export const cpuBackend: Backend = {
   prepare: sumsOfProductsAsOne,
   lower: (l: Lowering) => {
-    const slots = l.plan.slotSizes.map((n) => new Float32Array(n));
+    const slots = arenaSlots(l.plan.slotSizes);
     const inputs = new Map([...l.graph.inputs].map(([name, id]) => [name, new Float32Array(size(l.nodes[id].shape))] as const));
     const inputOf = new Map([...l.graph.inputs].map(([name, id]) => [id, inputs.get(name)!] as const));
     const bufferOf = (id: number): Float32Array =>
