@@ -11,6 +11,12 @@ import { fromPlainGraph, toPlainGraph } from '../src/compiler/graph.ts';
 import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import { trace } from '../src/compiler/trace.ts';
 import { sum, mul } from '../src/dsl/ops.ts';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { remoteProgram } from '../src/parallel/remote-program.ts';
+import { nodeWorkerPort } from '../src/parallel/port.ts';
 
 const config = { ...presets.mnistFast, T: 3, encSize: 16, decSize: 16, zSize: 4, writeN: 3 };
 const model = draw(config);
@@ -76,6 +82,14 @@ describe('data-parallel training step', () => {
     expect(again.losses).toEqual(two.losses);
     for (const [name, v] of Object.entries(two.state.params)) expect(Array.from(again.state.params[name]), name).toEqual(Array.from(v));
   }, 120_000);
+
+  it('a worker that exits without an error rejects its pending request instead of leaving it unanswered', async () => {
+    const script = join(mkdtempSync(join(tmpdir(), 'draw-worker-')), 'exits.mjs');
+    writeFileSync(script, "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => process.exit(3));\n");
+    const g = trace(({ x }) => sum(mul(x, x)), { x: [3] });
+    if (E.isLeft(g)) throw g.left;
+    await expect(remoteProgram(g.right, {}, () => nodeWorkerPort(pathToFileURL(script)))).rejects.toThrow('worker exited (code 3)');
+  }, 30_000);
 
   it('refuses more threads than rows in a batch', async () => {
     await expect(stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), optimizer, { threads: 10, batchAxes: dataBatchAxes }))

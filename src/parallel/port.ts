@@ -25,7 +25,7 @@ export const webWorkerPort = (w: Worker): WorkerPort => ({
 
 type NodeWorker = {
   postMessage(m: unknown, transfer?: readonly ArrayBuffer[]): void;
-  on(event: 'message' | 'error', fn: (x: never) => void): void;
+  on(event: 'message' | 'error' | 'exit', fn: (x: never) => void): void;
   terminate(): Promise<number>;
   unref(): void;
 };
@@ -57,13 +57,20 @@ export const nodeWorkerPort = (url: URL): WorkerPort => {
   if (!threads) throw new Error('nodeWorkerPort: not Node (pass spawnWorker with a Web Worker)');
   const w = url.pathname.endsWith('.ts') ? new threads.Worker(viaTsx(url), { eval: true }) : new threads.Worker(url, {});
   w.unref();
+  let terminated = false;
   return {
     post: (m, transfer = []) => w.postMessage(m, transfer),
     listen: (onMessage, onError) => {
       w.on('message', onMessage as (x: never) => void);
       w.on('error', onError as (x: never) => void);
+      // a worker that ends without an error event (process.exit in it, or killed) would otherwise
+      // leave the run it was given unanswered for ever
+      w.on('exit', ((code: number) => terminated || onError(new Error(`worker exited (code ${code})`))) as (x: never) => void);
     },
-    terminate: () => void w.terminate(),
+    terminate: () => {
+      terminated = true;
+      void w.terminate();
+    },
   };
 };
 
