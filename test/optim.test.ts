@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { firstNonFinite } from '../src/optim/host.ts';
 import * as E from 'fp-ts/lib/Either.js';
 import {
   trace, evaluate, unwrap, verify, simplify, matmul, add, sub, mean, square, bceWithLogits, seedRng, normal,
@@ -237,6 +238,11 @@ describe('trainStep', () => {
 });
 
 describe('non-finite guard', () => {
+  it('firstNonFinite finds NaN, +∞ and −∞ and passes float32 extremes', () => {
+    const v = Float32Array.of(0, -0, 3.4028234663852886e38, -3.4028234663852886e38, 1e-45);
+    expect(firstNonFinite(v)).toBe(-1);
+    for (const bad of [NaN, Infinity, -Infinity]) expect(firstNonFinite(Float32Array.of(1, 2, bad, bad))).toBe(2);
+  });
   it('names the step and both values', () => {
     expect(() => checkFinite(1234, { loss: [NaN], gradNorm: [Infinity] })).toThrow('non-finite loss at step 1234 (loss NaN, grad norm Inf)');
     expect(() => checkFinite(7, { loss: [0.5], gradNorm: [-Infinity] })).toThrow('non-finite gradient norm at step 7 (loss 0.5, grad norm -Inf)');
