@@ -114,7 +114,8 @@ for (const T of Ts) {
   result[`T${T}_compile_s`] = +(compileMs / 1e3).toFixed(2);
   result[`T${T}_peak_rss_mib`] = Math.round(rss / 2 ** 20);
   result[`T${T}_matmul_gflops`] = +gflops('matmul').toFixed(2);
-  result.kernels_per_step = program.stats.kernels;
+  result[`T${T}_kernels_per_step`] = program.stats.kernels;
+  result.kernels_per_step ??= program.stats.kernels; // the first T's (T=10 by default)
   program.dispose();
 
   // the step as train() runs it, on each thread count, interleaved
