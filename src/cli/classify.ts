@@ -16,7 +16,7 @@ import { valuesPerImage } from '../data/source.ts';
 import { glimpseBox } from '../models/draw/glimpse.ts';
 import { ram, ramPresets, checkRamConfig, classificationError, trainClassifier, type RamConfig, type RamModel, type Classification } from '../models/ram/index.ts';
 import { restoreTrainState, type TrainState } from '../optim/index.ts';
-import { type Flags, int, positive, halfLifeOf, backendOf, datasetOf, threadsFor, type DatasetName, UsageError } from './options.ts';
+import { type Flags, int, positive, halfLifeField, backendOf, datasetOf, threadsFor, type DatasetName, UsageError } from './options.ts';
 import { checkpointPath, compileOrThrow, loadData, loadSplits, optimizerFor, refuseToReplaceRun, saveRun } from './session.ts';
 import { runSession, sessionSummary } from './run-session.ts';
 
@@ -104,7 +104,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   const dataSeconds = (performance.now() - t0) / 1e3;
   const meta0: ClassifierMeta = resumed?.meta ?? {
     format: CLASSIFIER_FORMAT, config: configFrom(f, data.train), dataset, step: 0, seed: int(f, 'seed', 0) ?? 1,
-    batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 3e-3, ...halfLifeOf(f), clip: positive(f, 'clip') ?? 10,
+    batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 3e-3, ...halfLifeField(positive(f, 'lr-half-life')), clip: positive(f, 'clip') ?? 10,
     threads: threadsFor(int(f, 'threads'), backend, int(f, 'batch') ?? 100),
   };
   const loop = {

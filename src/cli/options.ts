@@ -74,11 +74,8 @@ export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined =>
 /** A number > 0: learning rates, clipping thresholds, time budgets. */
 export const positive = (f: Flags, flag: keyof Flags): number | undefined => num(flag, f[flag] as string | undefined, false, 0, true);
 
-/** `--lr-half-life` as a meta field, absent when not given (so a run's meta says nothing of a schedule it lacks). */
-export const halfLifeOf = (f: Flags): { lrHalfLife?: number } => {
-  const h = positive(f, 'lr-half-life');
-  return h === undefined ? {} : { lrHalfLife: h };
-};
+/** A learning-rate half-life as a meta field, absent when there is none (a run's meta says nothing of a schedule it lacks). */
+export const halfLifeField = (h: number | undefined): { lrHalfLife?: number } => (h === undefined ? {} : { lrHalfLife: h });
 
 export const presetOf = (name: string | undefined, fallback: PresetName = 'fast'): DrawConfig => {
   const key = name ?? fallback;

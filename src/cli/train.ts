@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { draw, type Bound } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
-import { type Flags, explicitConfig, UsageError } from './options.ts';
+import { type Flags, explicitConfig, halfLifeField, UsageError } from './options.ts';
 import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
 import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, runCheckpoint, optimizerFor, type RunMeta } from './session.ts';
 import { runSession, sessionSummary } from './run-session.ts';
@@ -26,7 +26,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const settings = resolveSettings(resumed ? { ...f, dataset: resumed.meta.dataset } : f);
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: settings.config, step: 0, seed: settings.seed, batch: settings.batch,
-    lr: settings.lr, ...(settings.lrHalfLife === undefined ? {} : { lrHalfLife: settings.lrHalfLife }), clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
+    lr: settings.lr, ...halfLifeField(settings.lrHalfLife), clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
     ...(settings.dataset === 'mnist' ? {} : { dataset: settings.dataset }),
   };
   const { config, batch, seed } = meta0;
