@@ -21,11 +21,11 @@ export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan =>
   const outputs = new Set(g.outputs.values());
   const slotOf = new Map<number, number>();
   const slotSizes: number[] = [];
-  // free slots sorted by (size, slot), so best fit is a binary search: an unrolled T=64 step has
-  // 11,100 kernels and thousands of free slots at a time
+  // free slots sorted by size, so best fit is a binary search: an unrolled T=64 step has 11,100
+  // kernels and thousands of free slots at a time
   const free: number[] = [];
-  const before = (s: number, t: number) => slotSizes[s] < slotSizes[t] || (slotSizes[s] === slotSizes[t] && s < t);
-  const firstNotBefore = (fits: (s: number) => boolean): number => {
+  /** The first free slot with `fits` (a predicate monotone in size), or free.length. */
+  const firstFitting = (fits: (s: number) => boolean): number => {
     let [lo, hi] = [0, free.length];
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
@@ -36,14 +36,14 @@ export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan =>
   };
   const release = (id: number) => {
     const s = slotOf.get(id);
-    if (s !== undefined && !outputs.has(id)) free.splice(firstNotBefore((t) => !before(t, s)), 0, s);
+    if (s !== undefined && !outputs.has(id)) free.splice(firstFitting((t) => slotSizes[t] >= slotSizes[s]), 0, s);
   };
   kernels.forEach((k, step) => {
     const need = size(k.shape);
     // best fit: the smallest free slot that is large enough; else grow the largest rather than add a slot
     let slot: number;
     if (free.length) {
-      const fit = firstNotBefore((s) => slotSizes[s] >= need);
+      const fit = firstFitting((s) => slotSizes[s] >= need);
       slot = free.splice(Math.min(fit, free.length - 1), 1)[0];
       slotSizes[slot] = Math.max(slotSizes[slot], need);
     } else {
