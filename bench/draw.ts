@@ -5,7 +5,9 @@
 // RSS, the time to trace and differentiate the step and to compile it; then the step on each thread
 // count of --threads (default 1 and this machine's cores; data-parallel over workers past 1) and
 // the baseline, the same step in TensorFlow.js on its WebAssembly backend (bench/tfjs-draw.ts: our
-// initial parameters and batch, one thread), interleaved round by round; one JSON line last.
+// initial parameters and batch, one thread; its products and their gradients with explicit transposes,
+// and beside it as tfjs differentiates them, with transpose flags), interleaved round by round; one
+// JSON line last.
 import { availableParallelism } from 'node:os';
 import { stepRunner } from '../src/optim/data-parallel.ts';
 import { dataBatchAxes } from '../src/models/draw/model.ts';
@@ -19,7 +21,7 @@ import { kernelClass, type Kernel } from '../src/compiler/fuse.ts';
 import { size } from '../src/dsl/shape.ts';
 import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
-import { time, table, interleaved } from './lib.ts';
+import { time, table, interleaved, type Timing } from './lib.ts';
 import { initTfjsWasm, tfjsDraw } from './tfjs-draw.ts';
 
 const arg = (name: string) => {
@@ -125,18 +127,21 @@ for (const T of Ts) {
   const start = state;
   // the baseline from our initial parameters: it advances its own state, ours reruns `start`; the
   // work per step is the same either way
-  const baseline = tfjsDraw(config, model.init(1), model.paramShapes, batch, { lr: 1e-3, clip: 10 });
+  const baselines = (['explicit-transposes', 'autodiff'] as const).map((products) => tfjsDraw(config, model.init(1), model.paramShapes, batch, { lr: 1e-3, clip: 10, products }));
   // 3 warm-up rounds: a worker compiles its kernels afresh, and V8 needs ~3 steps to optimise them
-  const [tfjs, ...timings] = await interleaved([async () => baseline.step(x, eps), ...runners.map((r) => async () => advance(start, await r.run(start, { x, eps })))], { warmup: 3, rounds: runs });
+  const [tfjs, tfjsAutodiff, ...timings] = await interleaved([...baselines.map((b) => async () => b.step(x, eps)), ...runners.map((r) => async () => advance(start, await r.run(start, { x, eps })))], { warmup: 3, rounds: runs });
   timings.forEach((t, i) => {
     threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs,
-      'TF.js WASM ms': tfjs.medianMs, 'TF.js / ours': tfjs.medianMs / t.medianMs });
+      'TF.js WASM ms': tfjs.medianMs, 'TF.js / ours': tfjs.medianMs / t.medianMs, 'TF.js autodiff ms': tfjsAutodiff.medianMs, 'TF.js autodiff / ours': tfjsAutodiff.medianMs / t.medianMs });
     result[`T${T}_step_ms_threads${threadCounts[i]}`] = +t.medianMs.toFixed(1);
   });
-  tfjsRanges.push(`T=${T} ${tfjs.medianMs.toFixed(0)} ms (${tfjs.minMs.toFixed(0)}–${tfjs.maxMs.toFixed(0)})`);
+  const range = (t: Timing) => `${t.medianMs.toFixed(0)} ms (${t.minMs.toFixed(0)}–${t.maxMs.toFixed(0)})`;
+  tfjsRanges.push(`T=${T} ${range(tfjs)}, with tfjs's own product gradients ${range(tfjsAutodiff)}`);
   result[`T${T}_tfjs_wasm_ms`] = +tfjs.medianMs.toFixed(1);
   result[`T${T}_vs_tfjs_wasm`] = +(tfjs.medianMs / timings[threadCounts.indexOf(headlineThreads)].medianMs).toFixed(2);
-  baseline.dispose();
+  result[`T${T}_tfjs_wasm_autodiff_ms`] = +tfjsAutodiff.medianMs.toFixed(1);
+  result[`T${T}_vs_tfjs_wasm_autodiff`] = +(tfjsAutodiff.medianMs / timings[threadCounts.indexOf(headlineThreads)].medianMs).toFixed(2);
+  baselines.forEach((b) => b.dispose());
   runners.forEach((r) => r.dispose());
 }
 result.threads = headlineThreads;
@@ -144,7 +149,7 @@ if (!jsonOnly) {
   console.log(table(rows));
   console.log(table(threadRows));
   shares.forEach((s) => console.log(`time per kernel class, ${s}`));
-  console.log(`baseline: TensorFlow.js ${wasm.tfjs} WASM backend (${wasm.binary}, SIMD ${wasm.simd ? 'on' : 'off'}, ${wasm.threads} thread), same step, same process: ${tfjsRanges.join(', ')}`);
+  console.log(`baseline: TensorFlow.js ${wasm.tfjs} WASM backend (${wasm.binary}, SIMD ${wasm.simd ? 'on' : 'off'}, ${wasm.threads} thread), same step, same process, products with explicit transposes: ${tfjsRanges.join('; ')}`);
   Ts.forEach((T) => console.log(`T=${T}: TF.js WASM step / ours at ${headlineThreads} thread(s) = ${result[`T${T}_vs_tfjs_wasm`]}`));
 }
 console.log(JSON.stringify(result));

@@ -42,15 +42,44 @@ const start = async (): Promise<WasmVariant> => {
 
 type Vars = Readonly<Record<string, tf.Tensor>>;
 
+/**
+ * How the baseline multiplies. 'autodiff': tf.matMul with its transpose flags, differentiated by tfjs
+ * (its gradients are products with transpose flags too). 'explicit-transposes': every product takes
+ * operands transposed by tf.transpose beforehand, and its gradient (tf.customGrad) does the same. The
+ * WASM backend runs a flagged product 8–14× slower than the plain one (bench/NOTES.md), so the second
+ * is what a TF.js user who profiled their step would write: the baseline we compare against.
+ */
+export type Products = 'autodiff' | 'explicit-transposes';
+
+type MatMul = (a: tf.Tensor, b: tf.Tensor, transposeA?: boolean, transposeB?: boolean) => tf.Tensor;
+
+/** Swaps the last two axes (rank 2 or 3). */
+const swapLast = (x: tf.Tensor): tf.Tensor => tf.transpose(x, x.rank === 2 ? [1, 0] : [0, 2, 1]);
+
+// tfjs hands a custom gradient's inputs and its save function as one untyped list
+const unflaggedProduct = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy, [sa, sb]) => [tf.matMul(dy as tf.Tensor2D, swapLast(sb) as tf.Tensor2D), tf.matMul(swapLast(sa) as tf.Tensor2D, dy as tf.Tensor2D)],
+  };
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+const matMulFor = (products: Products): MatMul =>
+  products === 'autodiff'
+    ? (a, b, ta = false, tb = false) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb)
+    : (a, b, ta = false, tb = false) => unflaggedProduct(ta ? swapLast(a) : a, tb ? swapLast(b) : b);
+
 /** Our parameter names under a prefix, with the prefix removed (as params.ts `scope`). */
 const scope = (p: Vars, prefix: string): Vars =>
   Object.fromEntries(Object.entries(p).filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]));
 
-const affine = (p: Vars, x: tf.Tensor): tf.Tensor => tf.add(tf.matMul(x as tf.Tensor2D, p.w as tf.Tensor2D), p.b);
+const affine = (mm: MatMul, p: Vars, x: tf.Tensor): tf.Tensor => tf.add(mm(x, p.w), p.b);
 
 /** LSTM step as lstm.ts: one product of [input, h] with w [in+H, 4H]; gates input, forget, output, candidate. */
-const lstm = (p: Vars, input: tf.Tensor, s: { h: tf.Tensor; c: tf.Tensor }) => {
-  const [i, f, o, g] = tf.split(affine(p, tf.concat([input, s.h], 1)), 4, 1);
+const lstm = (mm: MatMul, p: Vars, input: tf.Tensor, s: { h: tf.Tensor; c: tf.Tensor }) => {
+  const [i, f, o, g] = tf.split(affine(mm, p, tf.concat([input, s.h], 1)), 4, 1);
   const c = tf.add(tf.mul(tf.sigmoid(f), s.c), tf.mul(tf.sigmoid(i), tf.tanh(g)));
   return { h: tf.mul(tf.sigmoid(o), tf.tanh(c)), c };
 };
@@ -68,8 +97,8 @@ const axisFilters = (g: tf.Tensor, sigma2: tf.Tensor, delta: tf.Tensor, N: numbe
 };
 
 /** attend + filterbank: h_dec → (g̃x, g̃y, log σ², log δ̃, log γ) → Fx [batch, N, A], Fy [batch, N, B], γ [batch, 1, 1]. */
-const attention = (p: Vars, hDec: tf.Tensor, N: number, c: DrawConfig) => {
-  const [gx, gy, logSigma2, logDelta, logGamma] = tf.split(affine(p, hDec), 5, 1);
+const attention = (mm: MatMul, p: Vars, hDec: tf.Tensor, N: number, c: DrawConfig) => {
+  const [gx, gy, logSigma2, logDelta, logGamma] = tf.split(affine(mm, p, hDec), 5, 1);
   const sigma2 = tf.exp(logSigma2);
   const delta = tf.mul(tf.exp(logDelta), (Math.max(c.A, c.B) - 1) / Math.max(N - 1, 1));
   return {
@@ -80,23 +109,23 @@ const attention = (p: Vars, hDec: tf.Tensor, N: number, c: DrawConfig) => {
 };
 
 /** read-write.ts attentiveRead: γ·[Fy x Fxᵀ, Fy x̂ Fxᵀ], flattened, x's patch first. */
-const read = (p: Vars, x: tf.Tensor, xHat: tf.Tensor, hDec: tf.Tensor, c: DrawConfig): tf.Tensor => {
-  const { Fx, Fy, gamma } = attention(p, hDec, c.readN, c);
+const read = (mm: MatMul, p: Vars, x: tf.Tensor, xHat: tf.Tensor, hDec: tf.Tensor, c: DrawConfig): tf.Tensor => {
+  const { Fx, Fy, gamma } = attention(mm, p, hDec, c.readN, c);
   const patch = (img: tf.Tensor) =>
-    tf.reshape(tf.mul(tf.matMul(tf.matMul(Fy, tf.reshape(img, [-1, c.B, c.A]) as tf.Tensor3D), Fx, false, true), gamma), [-1, c.readN * c.readN]);
+    tf.reshape(tf.mul(mm(mm(Fy, tf.reshape(img, [-1, c.B, c.A])), Fx, false, true), gamma), [-1, c.readN * c.readN]);
   return tf.concat([patch(x), patch(xHat)], 1);
 };
 
 /** read-write.ts attentiveWrite: (1/γ)·Fyᵀ w Fx with w = W h_dec + b an N×N patch. */
-const write = (p: Vars, hDec: tf.Tensor, c: DrawConfig): tf.Tensor => {
+const write = (mm: MatMul, p: Vars, hDec: tf.Tensor, c: DrawConfig): tf.Tensor => {
   const N = c.writeN;
-  const { Fx, Fy, gamma } = attention(scope(p, 'attn.'), hDec, N, c);
-  const w = tf.reshape(affine(scope(p, 'patch.'), hDec), [-1, N, N]) as tf.Tensor3D;
-  return tf.reshape(tf.div(tf.matMul(tf.matMul(Fy, w, true, false), Fx), gamma), [-1, c.A * c.B]);
+  const { Fx, Fy, gamma } = attention(mm, scope(p, 'attn.'), hDec, N, c);
+  const w = tf.reshape(affine(mm, scope(p, 'patch.'), hDec), [-1, N, N]);
+  return tf.reshape(tf.div(mm(mm(Fy, w, true, false), Fx), gamma), [-1, c.A * c.B]);
 };
 
 /** model.ts lossOf ∘ encodeDecode: mean over the batch of Σ_pixels BCE(c_T, x) + Σ_t KL_t. */
-const drawLoss = (p: Vars, c: DrawConfig, x: tf.Tensor, eps: tf.Tensor): tf.Scalar => {
+const drawLoss = (mm: MatMul, p: Vars, c: DrawConfig, x: tf.Tensor, eps: tf.Tensor): tf.Scalar => {
   const batch = x.shape[0];
   const zeros = (H: number) => ({ h: tf.zeros([batch, H]), c: tf.zeros([batch, H]) });
   const [pRead, pEnc, pQ, pDec, pWrite] = ['read.attn.', 'enc.', 'q.', 'dec.', 'write.'].map((s) => scope(p, s));
@@ -106,13 +135,13 @@ const drawLoss = (p: Vars, c: DrawConfig, x: tf.Tensor, eps: tf.Tensor): tf.Scal
   let kl: tf.Tensor = tf.zeros([batch]);
   tf.unstack(eps).forEach((epsT) => {
     const xHat = tf.sub(x, tf.sigmoid(canvas));
-    const r = read(pRead, x, xHat, dec.h, c);
-    enc = lstm(pEnc, tf.concat([r, dec.h], 1), enc);
-    const [mu, logSigma] = tf.split(affine(pQ, enc.h), 2, 1);
+    const r = read(mm, pRead, x, xHat, dec.h, c);
+    enc = lstm(mm, pEnc, tf.concat([r, dec.h], 1), enc);
+    const [mu, logSigma] = tf.split(affine(mm, pQ, enc.h), 2, 1);
     // latent.ts klStdNormal: ½ Σ_j (μ² + σ² − log σ²) − ½Z
     kl = tf.add(kl, tf.sub(tf.mul(tf.sum(tf.add(tf.add(tf.square(mu), tf.exp(tf.mul(logSigma, 2))), tf.mul(logSigma, -2)), -1), 0.5), 0.5 * c.zSize));
-    dec = lstm(pDec, tf.add(mu, tf.mul(tf.exp(logSigma), epsT)), dec);
-    canvas = tf.add(canvas, write(pWrite, dec.h, c));
+    dec = lstm(mm, pDec, tf.add(mu, tf.mul(tf.exp(logSigma), epsT)), dec);
+    canvas = tf.add(canvas, write(mm, pWrite, dec.h, c));
   });
   // Bernoulli cross-entropy from the logits: softplus(c) − x·c (composites.ts bceWithLogits)
   const recon = tf.sum(tf.sub(tf.softplus(canvas), tf.mul(x, canvas)), 1);
@@ -123,6 +152,7 @@ export interface TfjsDrawOptions {
   readonly lr: number;
   /** Global-norm clipping threshold. */
   readonly clip: number;
+  readonly products: Products;
 }
 
 export interface TfjsDraw {
@@ -149,12 +179,13 @@ export const tfjsDraw = (config: DrawConfig, init: Readonly<Record<string, Float
   const vars = Object.fromEntries(names.map((n) => [n, tf.tidy(() => tf.variable(tf.tensor(init[n], [...shapes[n]])))]));
   const ours = new Map(names.map((n) => [vars[n].name, n]));
   const varList = names.map((n) => vars[n]);
+  const mm = matMulFor(opts.products);
   const optimizer = tf.train.adam(opts.lr, 0.9, 0.999, 1e-8);
   const data = dataSpecs(config, batch);
   const feed = (x: Float32Array, eps: Float32Array) => ({ x: tf.tensor(x, [...data.x]), eps: tf.tensor(eps, [...data.eps]) });
   const gradients = (x: Float32Array, eps: Float32Array) => {
     const d = feed(x, eps);
-    return tf.variableGrads(() => drawLoss(vars, config, d.x, d.eps), varList);
+    return tf.variableGrads(() => drawLoss(mm, vars, config, d.x, d.eps), varList);
   };
   return {
     lossAndGrads: (x, eps) => {

@@ -62,48 +62,51 @@ describe('TensorFlow.js WASM baseline (bench/tfjs-draw.ts)', () => {
     expect(variant).toEqual({ tfjs: '4.22.0', binary: 'tfjs-backend-wasm-simd.wasm', simd: true, threads: 1 });
   });
 
-  it('has the same loss and gradients as the reference evaluator', () => {
-    const { x, eps } = data();
-    const p = params();
-    const ref = unwrap(evaluate(unwrap(model.trainingGraph(batch)), { ...p, x, eps }));
-    const baseline = tfjsDraw(config, p, model.paramShapes, batch, { lr: 1e-3, clip: 10 });
-    const got = baseline.lossAndGrads(x, eps);
-    baseline.dispose();
-    expect(Math.abs(got.loss - ref.loss[0]) / Math.abs(ref.loss[0])).toBeLessThan(1e-5);
-    expect(Object.keys(got.grads).sort()).toEqual(Object.keys(model.paramShapes).sort());
-    for (const name of Object.keys(model.paramShapes)) {
-      expect(maxAbs(ref[`grad.${name}`]), `grad.${name} is not trivially zero`).toBeGreaterThan(1e-6);
-      expect(relErr(got.grads[name], ref[`grad.${name}`]), `grad.${name}`).toBeLessThan(1e-4);
-    }
-  }, 60_000);
+  // both ways of multiplying (bench/tfjs-draw.ts Products) must compute the same step
+  describe.each(['autodiff', 'explicit-transposes'] as const)('products: %s', (products) => {
+    it('has the same loss and gradients as the reference evaluator', () => {
+      const { x, eps } = data();
+      const p = params();
+      const ref = unwrap(evaluate(unwrap(model.trainingGraph(batch)), { ...p, x, eps }));
+      const baseline = tfjsDraw(config, p, model.paramShapes, batch, { lr: 1e-3, clip: 10, products });
+      const got = baseline.lossAndGrads(x, eps);
+      baseline.dispose();
+      expect(Math.abs(got.loss - ref.loss[0]) / Math.abs(ref.loss[0])).toBeLessThan(1e-5);
+      expect(Object.keys(got.grads).sort()).toEqual(Object.keys(model.paramShapes).sort());
+      for (const name of Object.keys(model.paramShapes)) {
+        expect(maxAbs(ref[`grad.${name}`]), `grad.${name} is not trivially zero`).toBeGreaterThan(1e-6);
+        expect(relErr(got.grads[name], ref[`grad.${name}`]), `grad.${name}`).toBeLessThan(1e-4);
+      }
+    }, 60_000);
 
-  it('takes the same clipped Adam steps as our compiled training step', () => {
-    const { x, eps } = data();
-    const p = params();
-    // a threshold below the gradient norm, so clipping acts on every step
-    const opts = { lr: 1e-3, clip: 1 };
-    const opt = adam({ lr: opts.lr });
-    const program = unwrap(compile(unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: opts.clip }))));
-    const baseline = tfjsDraw(config, p, model.paramShapes, batch, opts);
-    let state: TrainState = initTrainState(p, model.paramShapes, opt);
-    for (let s = 0; s < 3; s++) {
-      const out = program.run(stepFeeds(state, { x, eps }));
-      state = advance(state, out);
-      const got = baseline.step(x, eps);
-      expect(out[GRAD_NORM][0], 'clipping acts').toBeGreaterThan(opts.clip);
-      expect(Math.abs(got.loss - out[LOSS][0]) / Math.abs(out[LOSS][0]), `loss at step ${s + 1}`).toBeLessThan(1e-5);
-      expect(Math.abs(got.gradNorm - out[GRAD_NORM][0]) / out[GRAD_NORM][0], `gradient norm at step ${s + 1}`).toBeLessThan(1e-5);
-    }
-    const after = baseline.params();
-    for (const name of Object.keys(model.paramShapes)) {
-      // three Adam steps move each value by up to 3·lr; they agree to float32 rounding (~1e-7 here), and dropping the
-      // clipping (which Adam nearly undoes: it only shows in how the steps' scales differ) moves them by ~1e-5
-      const moved = Array.from(after[name]).reduce((a, v, i) => Math.max(a, Math.abs(v - p[name][i])), 0);
-      expect(moved, `${name} moved`).toBeGreaterThan(opts.lr);
-      const diff = Array.from(after[name]).reduce((a, v, i) => Math.max(a, Math.abs(v - state.params[name][i])), 0);
-      expect(diff, name).toBeLessThan(2e-3 * opts.lr);
-    }
-    baseline.dispose();
-    program.dispose();
-  }, 60_000);
+    it('takes the same clipped Adam steps as our compiled training step', () => {
+      const { x, eps } = data();
+      const p = params();
+      // a threshold below the gradient norm, so clipping acts on every step
+      const opts = { lr: 1e-3, clip: 1 };
+      const opt = adam({ lr: opts.lr });
+      const program = unwrap(compile(unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: opts.clip }))));
+      const baseline = tfjsDraw(config, p, model.paramShapes, batch, { ...opts, products });
+      let state: TrainState = initTrainState(p, model.paramShapes, opt);
+      for (let s = 0; s < 3; s++) {
+        const out = program.run(stepFeeds(state, { x, eps }));
+        state = advance(state, out);
+        const got = baseline.step(x, eps);
+        expect(out[GRAD_NORM][0], 'clipping acts').toBeGreaterThan(opts.clip);
+        expect(Math.abs(got.loss - out[LOSS][0]) / Math.abs(out[LOSS][0]), `loss at step ${s + 1}`).toBeLessThan(1e-5);
+        expect(Math.abs(got.gradNorm - out[GRAD_NORM][0]) / out[GRAD_NORM][0], `gradient norm at step ${s + 1}`).toBeLessThan(1e-5);
+      }
+      const after = baseline.params();
+      for (const name of Object.keys(model.paramShapes)) {
+        // three Adam steps move each value by up to 3·lr; they agree to float32 rounding (~1e-7 here), and dropping the
+        // clipping (which Adam nearly undoes: it only shows in how the steps' scales differ) moves them by ~1e-5
+        const moved = Array.from(after[name]).reduce((a, v, i) => Math.max(a, Math.abs(v - p[name][i])), 0);
+        expect(moved, `${name} moved`).toBeGreaterThan(opts.lr);
+        const diff = Array.from(after[name]).reduce((a, v, i) => Math.max(a, Math.abs(v - state.params[name][i])), 0);
+        expect(diff, name).toBeLessThan(2e-3 * opts.lr);
+      }
+      baseline.dispose();
+      program.dispose();
+    }, 60_000);
+  });
 });
