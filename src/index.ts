@@ -21,8 +21,8 @@ export { webWorkerPort, type WorkerPort, type SpawnWorker } from './parallel/por
 export { remoteProgram, type RemoteProgram } from './parallel/remote-program.ts';
 export { toPlainGraph, fromPlainGraph, type PlainGraph } from './compiler/graph.ts';
 export {
-  type Binarisation, type Dataset, type Images, type LoadOptions, DEFAULT_BINARISATION_SEED,
-  convertPixels, binariseBatch, sliceDataset, shuffledBatches, gatherBatch, gatherLabels,
+  type Binarisation, type Dataset, type Images, type LoadOptions, type Pixels, DEFAULT_BINARISATION_SEED,
+  convertPixels, binariseBatch, sliceDataset, shuffledBatches, gatherBatch, gatherLabels, pixelAt, pixelValues,
 } from './data/images.ts';
 export * from './models/draw/index.ts';
 export * from './models/ram/index.ts';

@@ -5,10 +5,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { seedRng } from '../src/dsl/rng.ts';
 import { readIdx } from '../src/data/idx.ts';
 import { loadIdxDataset, loadMnist, mnistFiles, MNIST_VALIDATION_SIZE } from '../src/data/mnist.ts';
-import { binariseBatch, gatherBatch, gatherLabels, shuffledBatches } from '../src/data/images.ts';
+import { binariseBatch, gatherBatch, gatherLabels, pixelValues, shuffledBatches, type Pixels } from '../src/data/images.ts';
 import { expectIdxError, idxBytes } from './idx-helpers.ts';
 
 const files = mnistFiles();
+/** A data set's pixels as floats in [0, 1] (the loaders store bytes). */
+const px = (ds: { readonly images: Pixels }): Float32Array => pixelValues(ds.images);
 const mean = (a: Float32Array): number => {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i];
@@ -45,9 +47,19 @@ describe('loadMnist splits', () => {
     expect(Array.from(splits.test.labels.subarray(0, 3))).toEqual([7, 2, 1]);
   });
 
+  it('stores bytes, a quarter of the memory of floats, and batches the floats they stand for', () => {
+    for (const ds of [splits.train, splits.validation, splits.test]) expect(ds.images).toBeInstanceOf(Uint8Array);
+    const grey = loadMnist({ binarisation: 'grey', limit: 50 }).test;
+    const raw = readIdx(files.testImages, 'images').data.subarray(0, 50 * 784);
+    const batch = gatherBatch(grey, Array.from({ length: 50 }, (_, i) => i));
+    // the float each byte stands for is the float32 of b/255, as the loaders stored before
+    expect(batch).toEqual(Float32Array.from(raw, (b) => b / 255));
+    expect(px(grey)).toEqual(batch);
+  });
+
   it('binarises to 0/1 only', () => {
-    expect(onlyZeroOne(splits.train.images)).toBe(true);
-    expect(onlyZeroOne(splits.test.images)).toBe(true);
+    expect(onlyZeroOne(px(splits.train))).toBe(true);
+    expect(onlyZeroOne(px(splits.test))).toBe(true);
   });
 
   it('respects limit per split', () => {
@@ -56,8 +68,8 @@ describe('loadMnist splits', () => {
     expect(small.validation.labels[0]).toBe(splits.validation.labels[0]);
     // same seed and mode: a limited split is a prefix of the full one
     const lim = loadMnist({ binarisation: 'sample', limit: 100 });
-    expect(sameBytes(lim.validation.images, splits.validation.images.subarray(0, 100 * 784))).toBe(true);
-    expect(sameBytes(lim.test.images, splits.test.images.subarray(0, 100 * 784))).toBe(true);
+    expect(sameBytes(px(lim.validation), px(splits.validation).subarray(0, 100 * 784))).toBe(true);
+    expect(sameBytes(px(lim.test), px(splits.test).subarray(0, 100 * 784))).toBe(true);
     expect(small.train.images.length).toBe(100 * 784);
   });
 });
@@ -70,26 +82,28 @@ describe('binarisation modes', () => {
     const a = load({ seed: 1, limit: 2000 });
     const b = load({ seed: 1, limit: 2000 });
     const c = load({ seed: 2, limit: 2000 });
-    expect(sameBytes(a.images, b.images)).toBe(true);
+    expect(sameBytes(px(a), px(b))).toBe(true);
     let diff = 0;
-    for (let i = 0; i < a.images.length; i++) diff += a.images[i] !== c.images[i] ? 1 : 0;
+    const [va, vc] = [px(a), px(c)];
+    for (let i = 0; i < va.length; i++) diff += va[i] !== vc[i] ? 1 : 0;
     expect(diff).toBeGreaterThan(1000);
   });
 
   it("'sample' with limit gives a prefix of the full draw", () => {
     const a = load({ seed: 5, limit: 300 });
     const b = load({ seed: 5, limit: 600 });
-    expect(sameBytes(a.images, b.images.subarray(0, 300 * 784))).toBe(true);
+    expect(sameBytes(px(a), px(b).subarray(0, 300 * 784))).toBe(true);
   });
 
   it('binarised mean matches grey mean within 0.005', () => {
     const s = load({ seed: 9 });
-    expect(onlyZeroOne(s.images)).toBe(true);
-    expect(Math.abs(mean(s.images) - mean(grey.images))).toBeLessThan(0.005);
+    const [vs, vg] = [px(s), px(grey)];
+    expect(onlyZeroOne(vs)).toBe(true);
+    expect(Math.abs(mean(vs) - mean(vg))).toBeLessThan(0.005);
     // and pixel-wise: certain pixels stay certain
     let flipped = 0;
-    for (let i = 0; i < s.images.length; i++) {
-      if ((grey.images[i] === 0 && s.images[i] !== 0) || (grey.images[i] === 1 && s.images[i] !== 1)) flipped++;
+    for (let i = 0; i < vs.length; i++) {
+      if ((vg[i] === 0 && vs[i] !== 0) || (vg[i] === 1 && vs[i] !== 1)) flipped++;
     }
     expect(flipped).toBe(0);
   });
@@ -97,19 +111,20 @@ describe('binarisation modes', () => {
   it("'grey' is pixel/255 and 'threshold' is pixel > 127", () => {
     const raw = readIdx(files.testImages, 'images').data;
     const thr = load({ binarisation: 'threshold', limit: 200 });
+    const [vg, vt] = [px(grey), px(thr)];
     let greyBad = 0;
     let thrBad = 0;
     for (let i = 0; i < 200 * 784; i++) {
-      if (Math.abs(grey.images[i] - raw[i] / 255) > 1e-6) greyBad++;
-      if (thr.images[i] !== (raw[i] > 127 ? 1 : 0)) thrBad++;
+      if (Math.abs(vg[i] - raw[i] / 255) > 1e-6) greyBad++;
+      if (vt[i] !== (raw[i] > 127 ? 1 : 0)) thrBad++;
     }
     expect([greyBad, thrBad]).toEqual([0, 0]);
-    expect(mean(thr.images)).toBeGreaterThan(0.05); // not trivially all zeros
+    expect(mean(vt)).toBeGreaterThan(0.05); // not trivially all zeros
   });
 
   it("'resample' keeps grey values and binariseBatch draws fresh, seeded samples", () => {
     const r = load({ binarisation: 'resample', limit: 500 });
-    expect(sameBytes(r.images, grey.images.subarray(0, 500 * 784))).toBe(true);
+    expect(sameBytes(px(r), px(grey).subarray(0, 500 * 784))).toBe(true);
     const batch = gatherBatch(r, Array.from({ length: 500 }, (_, i) => i));
     const s0 = seedRng(3);
     const [b1, s1] = binariseBatch(batch, s0);
@@ -155,8 +170,8 @@ describe('batching', () => {
     const out = new Float32Array(3 * 784);
     const res = gatherBatch(ds, [7, 0, 19], out);
     expect(res).toBe(out);
-    expect(Array.from(out.subarray(784, 2 * 784))).toEqual(Array.from(ds.images.subarray(0, 784)));
-    expect(Array.from(out.subarray(0, 784))).toEqual(Array.from(ds.images.subarray(7 * 784, 8 * 784)));
+    expect(Array.from(out.subarray(784, 2 * 784))).toEqual(Array.from(px(ds).subarray(0, 784)));
+    expect(Array.from(out.subarray(0, 784))).toEqual(Array.from(px(ds).subarray(7 * 784, 8 * 784)));
     expect(Array.from(gatherLabels(ds, [0, 1, 2]))).toEqual([7, 2, 1]);
     expect(() => gatherBatch(ds, [20])).toThrow(/index 20 is outside 0..19/);
     expect(() => gatherBatch(ds, [0, 1], out)).toThrow(/output has 2352 entries, need 2×784/);

@@ -8,9 +8,12 @@ import {
   cluttered, clutteredLayout, colourDigits, colourOf, twoDigit, twoDigitLayout, CLUTTERED, TWO_DIGIT, type Digits, type Piece,
 } from '../src/data/synthetic.ts';
 import { loadSynthetic } from '../src/data/synthetic-mnist.ts';
+import { pixelAt, pixelValues } from '../src/data/images.ts';
 
 const mnist = loadMnist({ binarisation: 'grey' });
 const digits: Digits = mnist.train;
+/** The digits' pixels as floats (the loader stores bytes). */
+const digitValues = pixelValues(digits.images);
 const sha = (a: Float32Array) => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex').slice(0, 16);
 const range = (a: Float32Array) => a.reduce(([lo, hi], v) => [Math.min(lo, v), Math.max(hi, v)], [Infinity, -Infinity]);
 
@@ -18,7 +21,7 @@ const range = (a: Float32Array) => a.reduce(([lo, hi], v) => [Math.min(lo, v), M
 const covers = (canvas: Float32Array, size: number, p: Piece, d: Digits = digits): boolean => {
   for (let r = 0; r < p.height; r++)
     for (let c = 0; c < p.width; c++)
-      if (canvas[(p.y + r) * size + p.x + c] < d.images[p.index * 784 + (p.cropY + r) * 28 + p.cropX + c]) return false;
+      if (canvas[(p.y + r) * size + p.x + c] < pixelAt(d.images, p.index * 784 + (p.cropY + r) * 28 + p.cropX + c)) return false;
   return true;
 };
 const inside = (p: Piece, size: number) => p.x >= 0 && p.y >= 0 && p.x + p.width <= size && p.y + p.height <= size;
@@ -52,7 +55,7 @@ describe('cluttered translated MNIST', () => {
       });
       // nothing but digit and clutter: the ink outside them is zero
       const ink = canvas.reduce((s, v) => s + v, 0);
-      const own = digits.images.subarray(i * 784, (i + 1) * 784).reduce((s, v) => s + v, 0);
+      const own = digitValues.subarray(i * 784, (i + 1) * 784).reduce((s, v) => s + v, 0);
       expect(ink).toBeGreaterThanOrEqual(own - 1e-3);
       expect(ink).toBeLessThanOrEqual(own + 8 * 64 + 1e-3);
     }
@@ -130,7 +133,7 @@ describe('coloured MNIST', () => {
       expect(set.labels[i]).toBe(digits.labels[i]);
       for (let k = 0; k < 3; k++)
         for (let p = 0; p < 784; p += 7)
-          expect(imgs[i * 2352 + k * 784 + p]).toBeCloseTo(digits.images[i * 784 + p] * rgb[k], 6);
+          expect(imgs[i * 2352 + k * 784 + p]).toBeCloseTo(digitValues[i * 784 + p] * rgb[k], 6);
     }
     const colours = new Set(Array.from({ length: 10 }, (_, i) => colourOf(5, 'train', i).map((v) => v.toFixed(3)).join()));
     expect(colours.size).toBe(10);

@@ -3,11 +3,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadMnist } from '../../src/node/index.ts';
+import { pixelValues } from '../../src/index.ts';
 
 /** The first `n` training digits as bytes, 0 or 255. */
 export const digitBytes = (n: number): Uint8Array => {
   const { train } = loadMnist({ binarisation: 'threshold', limit: n });
-  return Uint8Array.from(train.images, (v) => v * 255);
+  return Uint8Array.from(pixelValues(train.images), (v) => v * 255);
 };
 
 if (import.meta.url === `file://${process.argv[1]}`) {

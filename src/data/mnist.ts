@@ -45,7 +45,7 @@ const datasetFromRaw = (
   from: number, to: number, mode: Binarisation, seed: number,
 ): Dataset => {
   const px = rows * cols;
-  const [images] = convertPixels(raw.subarray(from * px, to * px), mode, seedRng(seed));
+  const [images] = convertPixels(raw.subarray(from * px, to * px), mode, seedRng(seed), new Uint8Array((to - from) * px));
   return {
     images,
     labels: labels ? labels.slice(from, to) : new Uint8Array(0),

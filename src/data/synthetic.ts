@@ -9,10 +9,11 @@
 // Pure: no Node built-ins; the digits come from whatever loaded them (mnist.ts).
 import { fillUniform, streamFor } from '../dsl/rng.ts';
 import type { ImageSource } from './source.ts';
+import { pixelAt, type Pixels } from './images.ts';
 
 /** Grey digits to build from: n images of rows×cols in [0, 1], one label each. */
 export interface Digits {
-  readonly images: Float32Array;
+  readonly images: Pixels;
   readonly labels: Uint8Array;
   readonly n: number;
   readonly rows: number;
@@ -80,7 +81,7 @@ const paste = (d: Digits, p: Piece, out: Float32Array, offset: number, size: num
     const src = p.index * d.rows * d.cols + (p.cropY + r) * d.cols + p.cropX;
     const dst = offset + (p.y + r) * size + p.x;
     for (let c = 0; c < p.width; c++) {
-      const v = d.images[src + c] * tint;
+      const v = pixelAt(d.images, src + c) * tint;
       if (v > out[dst + c]) out[dst + c] = v;
     }
   }
