@@ -1,13 +1,14 @@
-// Runs a lowered graph on the CPU: one Float32Array per storage slot (allocated once per program),
-// kernels built from generated JS and called in order with views of their buffers.
+// Runs a lowered graph on the CPU: its buffers are views of one arena (allocated once per program),
+// kernels built from generated JS and called in order with them.
 import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
 import { size } from '../../../dsl/shape.ts';
 import { renderCpuKernel, contractionScratch, packedOnce } from './render.ts';
 import type { KernelSpec } from '../backend.ts';
 import { createGemm, type Gemm } from './gemm.ts';
 import { cpuLib, cpuLibPrelude } from './math.ts';
 import { sumsOfProductsAsOne } from './passes.ts';
-import { debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
+import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
 import { kernelClass } from '../../fuse.ts';
 
 type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
@@ -46,36 +47,26 @@ const contractionOps = (specs: readonly KernelSpec[]): { gemm?: Gemm; ops: (Ops 
   return { gemm, ops: specs.map((s) => (isContraction(s) ? opsOf(s) : undefined)), newRun: () => { run++; } };
 };
 
-/** Most floats in one arena: 1 GiB, under every engine's ArrayBuffer limit. */
-const ARENA_FLOATS = 2 ** 28;
-
 /**
- * The storage slots as views of a few large arenas rather than one typed array each: a T=64 step has
- * ~4,700 slots, and allocating (and zero-filling) that many arrays took longer than the rest of
- * lowering; one large allocation is a lazily zeroed mapping. Slots start on 16-byte boundaries.
+ * The program's buffers as views of one arena at the plan's offsets: a T=64 step has ~11,000 of
+ * them, and allocating (and zero-filling) that many arrays took longer than the rest of lowering;
+ * one large allocation is a lazily zeroed mapping.
  */
-const arenaSlots = (sizes: readonly number[]): Float32Array[] => {
-  const aligned = (n: number) => Math.ceil(n / 4) * 4;
-  const slots: Float32Array[] = [];
-  for (let first = 0; first < sizes.length;) {
-    let end = first;
-    let floats = 0;
-    while (end < sizes.length && (end === first || floats + aligned(sizes[end]) <= ARENA_FLOATS)) floats += aligned(sizes[end++]);
-    const arena = new Float32Array(floats);
-    for (let i = first, at = 0; i < end; at += aligned(sizes[i++])) slots.push(arena.subarray(at, at + sizes[i]));
-    first = end;
+const arenaFor = (elements: number): E.Either<CompileError, Float32Array> => {
+  try {
+    return E.right(new Float32Array(elements));
+  } catch {
+    return E.left(new CompileError(`compile: the program's buffers need ${(elements / 2 ** 28).toFixed(1)} GiB in one block, more than this engine allocates`));
   }
-  return slots;
 };
 
 export const cpuBackend: Backend = {
   prepare: sumsOfProductsAsOne,
-  lower: (l: Lowering) => {
-    const slots = arenaSlots(l.plan.slotSizes);
+  lower: (l: Lowering) => pipe(arenaFor(l.plan.totalElements), E.map((arena) => {
     const inputs = new Map([...l.graph.inputs].map(([name, id]) => [name, new Float32Array(size(l.nodes[id].shape))] as const));
     const inputOf = new Map([...l.graph.inputs].map(([name, id]) => [id, inputs.get(name)!] as const));
     const bufferOf = (id: number): Float32Array =>
-      inputOf.get(id) ?? slots[l.plan.slotOf.get(id)!].subarray(0, size(l.nodes[id].shape));
+      inputOf.get(id) ?? arena.subarray(l.plan.offsetOf.get(id)!, l.plan.offsetOf.get(id)! + size(l.nodes[id].shape));
     const specs = l.kernels.map((kernel) => ({ nodes: l.nodes, mat: l.mat, kernel }));
     const { gemm, ops, newRun } = contractionOps(specs);
     let built = 0;
@@ -114,7 +105,7 @@ export const cpuBackend: Backend = {
         l.check(feeds);
         for (const [name, buf] of inputs) buf.set(feeds[name]);
         newRun();
-        if (l.options.poison) slots.forEach((s) => s.fill(NaN));
+        if (l.options.poison) arena.fill(NaN);
         for (const step of steps) step();
         return Object.fromEntries(outputs);
       },
@@ -122,6 +113,6 @@ export const cpuBackend: Backend = {
       kernelMs: () => kernelMs,
       dispose: () => undefined,
     };
-    return E.right(program);
-  },
+    return program;
+  })),
 };
