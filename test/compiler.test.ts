@@ -80,6 +80,15 @@ describe('fusion', () => {
   it('materialises a value used twice rather than computing it twice', () => {
     expect(kernelsOf(({ x }) => { const e = exp(x); return { a: tanh(e), b: mul(e, 2) }; }, { x: [4] })).toHaveLength(3);
   });
+  it('repeats up to 3 adds and multiplies of buffers in each user rather than storing them (σ from a stored tanh)', () => {
+    const users = (ops: number) => ({ x }: Record<string, Tensor>) => {
+      const t = materialize(tanh(x));
+      const s = Array.from({ length: ops - 1 }).reduce<Tensor>((v) => add(v, t), mul(0.5, t));
+      return { a: exp(s), b: tanh(s) };
+    };
+    expect(kernelsOf(users(3), { x: [4] })).toHaveLength(3); // tanh, a, b
+    expect(kernelsOf(users(4), { x: [4] })).toHaveLength(4); // tanh, s, a, b
+  });
 });
 
 describe('program', () => {

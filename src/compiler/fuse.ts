@@ -51,6 +51,21 @@ export const planMaterialization = (g: Graph): Uint8Array => {
     else if (k !== 'const' && k !== 'buffer') mat[id] = 1;
   };
 
+  // Reading memory, not arithmetic, is what an elementwise kernel pays for (in JS ~1.6 ns an element
+  // for a*b, bench/NOTES.md): a few adds and multiplies of buffers and constants (σ(x) = ½ + ½·tanh(x/2)
+  // of a stored tanh) used several times are computed again by each user, not stored and read back
+  const REPEAT_OPS = 3;
+  /** Adds and multiplies in id's expression down to buffers and constants, or Infinity if it holds anything else. */
+  const arithmeticOps = (id: number): number => {
+    const n = nodes[id];
+    const k = kindOf(n);
+    if (k === 'const' || mat[id]) return 0;
+    if (k === 'view') return n.inputs.reduce((a, i) => a + arithmeticOps(i), 0);
+    if (n.op !== 'add' && n.op !== 'mul') return Infinity;
+    return n.inputs.reduce((a, i) => a + arithmeticOps(i), 1);
+  };
+  const cheapToRepeat = (id: number): boolean => arithmeticOps(id) <= REPEAT_OPS;
+
   // reductionIn[id]: the unmaterialised reduction inside id's expression, or -1
   const reductionIn = new Int32Array(nodes.length).fill(-1);
   nodes.forEach((n, id) => {
@@ -65,7 +80,7 @@ export const planMaterialization = (g: Graph): Uint8Array => {
     const onlyConsumer = consumers[id].length === 1 ? nodes[consumers[id][0]] : undefined;
     const epilogue = onlyConsumer && kindOf(onlyConsumer) === 'map' && sameShape(onlyConsumer.shape, n.shape);
     if (k === 'view') return; // views stay index arithmetic; a view that is an output is already marked
-    if (fanout[id] > 1 || expands[id]) mat[id] = 1;
+    if (expands[id] || (fanout[id] > 1 && !cheapToRepeat(id))) mat[id] = 1;
     if (own >= 0 && !epilogue) mat[id] = 1; // a reduction's result leaves its kernel unless an elementwise epilogue takes it
   });
   g.inputs.forEach((id) => (mat[id] = 1));
