@@ -33,6 +33,8 @@ export interface ProgramStats {
   readonly built: number;
   readonly cached: number;
   readonly buffers: BufferPlan;
+  /** Kernels that run as WebAssembly (cpu backend: elementwise kernels; the others call its sgemm from JS). */
+  readonly webAssembly?: number;
 }
 
 export interface Program {

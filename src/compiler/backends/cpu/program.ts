@@ -1,9 +1,12 @@
-// Runs a lowered graph on the CPU: its buffers are views of one arena (allocated once per program),
-// kernels built from generated JS and called in order with them.
+// Runs a lowered graph on the CPU: its buffers live in one WebAssembly memory per program (allocated
+// once), and its kernels, WebAssembly (elementwise, wasm-elementwise.ts) or generated JS (the rest,
+// contractions calling the WebAssembly sgemm), run in order over them.
 import * as E from 'fp-ts/lib/Either.js';
-import { pipe } from 'fp-ts/lib/function.js';
 import { size } from '../../../dsl/shape.ts';
-import { renderCpuKernel, contractionScratch, packedOnce } from './render.ts';
+import { renderCpuKernel, contractionScratch, elementwiseCuts, packedOnce } from './render.ts';
+import { renderWasmElementwise } from './wasm-elementwise.ts';
+import { assemble } from './wasm-assemble.ts';
+import { envVar } from '../../../util.ts';
 import type { KernelSpec } from '../backend.ts';
 import { createGemm, type Gemm } from './gemm.ts';
 import { cpuLib, cpuLibPrelude } from './math.ts';
@@ -18,25 +21,33 @@ type Factory = (gemm: Gemm | undefined, ops: Ops | undefined, lib: typeof cpuLib
 const cache = new Map<string, Factory>();
 
 /**
- * One WebAssembly sgemm instance per program. Contraction kernels run one after another, so they
- * share scratch sized for the largest; an operand that reads only graph inputs (packedOnce) gets a
- * region of its own instead, packed by the first kernel of each run that needs it.
+ * The program's memory: one WebAssembly memory holding the sgemm's scratch, the operands packed once
+ * per run, the arena of buffers (at the plan's offsets) and the inputs, so that WebAssembly kernels
+ * read and write the same buffers the JS kernels see as views. All of it is reserved up front, so
+ * the views stay valid. Contraction kernels run one after another and share scratch sized for the
+ * largest; an operand that reads only graph inputs (packedOnce) gets a region of its own instead,
+ * packed by the first kernel of each run that needs it.
  */
-const contractionOps = (specs: readonly KernelSpec[]): { gemm?: Gemm; ops: (Ops | undefined)[]; newRun: () => void } => {
+const programMemory = (specs: readonly KernelSpec[], arenaFloats: number, inputSizes: readonly number[]) => {
   const isContraction = (s: KernelSpec) => kernelClass(s.nodes, s.kernel) === 'matmul';
-  const contractions = specs.filter(isContraction);
-  if (!contractions.length) return { ops: specs.map(() => undefined), newRun: () => undefined };
-  const sizes = contractions.map(contractionScratch);
-  const most = (k: 'a' | 'b' | 'c') => Math.max(...sizes.map((n) => n[k]));
+  const sizes = specs.filter(isContraction).map(contractionScratch);
+  const most = (k: 'a' | 'b' | 'c') => Math.max(0, ...sizes.map((n) => n[k]));
   const once = new Map<string, number>(); // key → floats
-  contractions.forEach((s, i) => packedOnce(s).forEach((key, k) => key && once.set(key, k ? sizes[i].b : sizes[i].a)));
-  const gemm = createGemm({ maxFloats: most('a') + most('b') + most('c') + [...once.values()].reduce((a, n) => a + n + 4, 0) + 64 });
+  specs.filter(isContraction).forEach((s, i) => packedOnce(s).forEach((key, k) => key && once.set(key, k ? sizes[i].b : sizes[i].a)));
+  const regions = [most('a'), most('b'), most('c'), ...once.values(), arenaFloats, ...inputSizes];
+  const gemm = createGemm({ maxFloats: regions.reduce((a, n) => a + n + 4, 0) + 64 });
   const scratch = { a: gemm.alloc(most('a')), b: gemm.alloc(most('b')), c: gemm.alloc(most('c')) };
   let run = 0;
-  const regions = new Map([...once].map(([key, n]) => [key, { at: gemm.alloc(n), packedIn: -1 }] as const));
+  const packed = new Map([...once].map(([key, n]) => [key, { at: gemm.alloc(n), packedIn: -1 }] as const));
+  const view = (floats: number): Float32Array => {
+    const at = gemm.alloc(floats);
+    return gemm.f32().subarray(at, at + floats);
+  };
+  const arena = view(arenaFloats);
+  const inputs = inputSizes.map(view);
   const always = () => true;
   const opsOf = (s: KernelSpec): Ops => {
-    const [ka, kb] = packedOnce(s).map((key) => (key ? regions.get(key) : undefined));
+    const [ka, kb] = packedOnce(s).map((key) => (key ? packed.get(key) : undefined));
     const guard = (r: { packedIn: number } | undefined) => (!r ? always : () => {
       if (r.packedIn === run) return false;
       r.packedIn = run;
@@ -44,51 +55,66 @@ const contractionOps = (specs: readonly KernelSpec[]): { gemm?: Gemm; ops: (Ops 
     });
     return { a: ka?.at ?? scratch.a, b: kb?.at ?? scratch.b, c: scratch.c, packA: guard(ka), packB: guard(kb) };
   };
-  return { gemm, ops: specs.map((s) => (isContraction(s) ? opsOf(s) : undefined)), newRun: () => { run++; } };
+  return { gemm, arena, inputs, ops: specs.map((s) => (isContraction(s) ? opsOf(s) : undefined)), newRun: () => { run++; } };
 };
 
-/**
- * The program's buffers as views of one arena at the plan's offsets: a T=64 step has ~11,000 of
- * them, and allocating (and zero-filling) that many arrays took longer than the rest of lowering;
- * one large allocation is a lazily zeroed mapping.
- */
-const arenaFor = (elements: number): E.Either<CompileError, Float32Array> => {
-  try {
-    return E.right(new Float32Array(elements));
-  } catch {
-    return E.left(new CompileError(`compile: the program's buffers need ${(elements / 2 ** 28).toFixed(1)} GiB in one block, more than this engine allocates`));
+/** Elementwise kernels in WebAssembly unless DRAW_WASM_ELEMENTWISE=0 (then all are JS, as before: for A/B measurements). */
+const wasmElementwise = (): boolean => envVar('DRAW_WASM_ELEMENTWISE') !== '0';
+
+/** A kernel as a call: its WebAssembly function over byte offsets where it has one, else its JS function over views. */
+const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, ops: Ops | undefined, out: Float32Array, args: Float32Array[],
+  instances: Map<WebAssembly.Module, WebAssembly.Instance>, onBuilt: () => void): { call: () => void; wasm: boolean } => {
+  const wat = spec.kernel.reduction === undefined && wasmElementwise() ? renderWasmElementwise(spec, elementwiseCuts(spec)) : undefined;
+  if (wat !== undefined) {
+    const module = assemble(wat);
+    let instance = instances.get(module);
+    if (!instance) instances.set(module, (instance = new WebAssembly.Instance(module, { env: { memory } })));
+    const fn = instance.exports.kernel as (...offsets: number[]) => void;
+    const offsets = [out, ...args].map((v) => v.byteOffset);
+    return { call: () => fn(...offsets), wasm: true };
   }
+  const source = renderCpuKernel(spec);
+  if (debugKernels()) console.log(`// kernel ${spec.kernel.root} ${spec.nodes[spec.kernel.root].op} [${spec.kernel.shape}]\n${source}`);
+  let factory = cache.get(source);
+  if (!factory) {
+    factory = new Function('gemm', 'ops', 'lib', `${cpuLibPrelude}\n${source}`) as Factory;
+    cache.set(source, factory);
+    onBuilt();
+  }
+  const fn = factory(gemm, ops, cpuLib);
+  return { call: () => fn(out, ...args), wasm: false };
 };
 
 export const cpuBackend: Backend = {
   prepare: sumsOfProductsAsOne,
-  lower: (l: Lowering) => pipe(arenaFor(l.plan.totalElements), E.map((arena) => {
-    const inputs = new Map([...l.graph.inputs].map(([name, id]) => [name, new Float32Array(size(l.nodes[id].shape))] as const));
-    const inputOf = new Map([...l.graph.inputs].map(([name, id]) => [id, inputs.get(name)!] as const));
+  lower: (l: Lowering) => {
+    const specs = l.kernels.map((kernel) => ({ nodes: l.nodes, mat: l.mat, kernel }));
+    const inputIds = [...l.graph.inputs.values()];
+    let memory: ReturnType<typeof programMemory>;
+    try {
+      memory = programMemory(specs, l.plan.totalElements, inputIds.map((id) => size(l.nodes[id].shape)));
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      return E.left(new CompileError(`compile: the program's buffers (${(l.plan.totalElements / 2 ** 28).toFixed(1)} GiB) do not fit in one WebAssembly memory (4 GiB)`));
+    }
+    const { gemm, arena, ops, newRun } = memory;
+    const inputs = new Map([...l.graph.inputs.keys()].map((name, i) => [name, memory.inputs[i]] as const));
+    const inputOf = new Map(inputIds.map((id, i) => [id, memory.inputs[i]] as const));
     const bufferOf = (id: number): Float32Array =>
       inputOf.get(id) ?? arena.subarray(l.plan.offsetOf.get(id)!, l.plan.offsetOf.get(id)! + size(l.nodes[id].shape));
-    const specs = l.kernels.map((kernel) => ({ nodes: l.nodes, mat: l.mat, kernel }));
-    const { gemm, ops, newRun } = contractionOps(specs);
     let built = 0;
+    let inWasm = 0;
+    const instances = new Map<WebAssembly.Module, WebAssembly.Instance>();
     const profile: Record<string, { ms: number; calls: number }> = {};
     const kernelMs = new Float64Array(l.kernels.length);
     const steps = l.kernels.map((k, i) => {
-      const source = renderCpuKernel(specs[i]);
-      if (debugKernels()) console.log(`// kernel ${k.root} ${l.nodes[k.root].op} [${k.shape}]\n${source}`);
-      let factory = cache.get(source);
-      if (!factory) {
-        factory = new Function('gemm', 'ops', 'lib', `${cpuLibPrelude}\n${source}`) as Factory;
-        cache.set(source, factory);
-        built++;
-      }
-      const fn = factory(gemm, ops[i], cpuLib);
-      const out = bufferOf(k.root);
-      const args = k.reads.map(bufferOf);
-      if (!l.options.profile) return () => fn(out, ...args);
+      const { call, wasm } = kernelCall(specs[i], gemm.memory, gemm, ops[i], bufferOf(k.root), k.reads.map(bufferOf), instances, () => built++);
+      if (wasm) inWasm++;
+      if (!l.options.profile) return call;
       const entry = (profile[kernelClass(l.nodes, k)] ??= { ms: 0, calls: 0 });
       return () => {
         const t0 = performance.now();
-        fn(out, ...args);
+        call();
         const ms = performance.now() - t0;
         entry.ms += ms;
         kernelMs[i] += ms;
@@ -100,7 +126,7 @@ export const cpuBackend: Backend = {
       backend: 'cpu',
       mode: 'js',
       graph: l.graph,
-      stats: { kernels: steps.length, built, cached: steps.length - built, buffers: l.plan },
+      stats: { kernels: steps.length, built, cached: steps.length - built - inWasm, buffers: l.plan, webAssembly: inWasm },
       run: (feeds) => {
         l.check(feeds);
         for (const [name, buf] of inputs) buf.set(feeds[name]);
@@ -113,6 +139,6 @@ export const cpuBackend: Backend = {
       kernelMs: () => kernelMs,
       dispose: () => undefined,
     };
-    return program;
-  })),
+    return E.right(program);
+  },
 };

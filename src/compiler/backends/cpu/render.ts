@@ -48,11 +48,24 @@ const splitLoops = (vars: readonly string[], shape: Shape, expr: (extra: Partial
 
 const whole = (shape: Shape): number[][] => shape.map((n) => [0, n]);
 
+/**
+ * Where an elementwise kernel's loops are cut, per output axis: at every boundary of a concat
+ * condition (the JS and the WebAssembly kernels alike then decide each condition per piece).
+ */
+export const elementwiseCuts = (spec: KernelSpec): number[][] => {
+  const outVars = names('i', spec.kernel.shape.length);
+  return cutsOf(outVars, spec.kernel.shape, (onCondition) => renderExpr(contextOf(spec)({ onCondition }), spec.kernel.root, outVars));
+};
+
+/** How the kernel's expressions render: its nodes, buffers as arguments a0, a1, … in read order. */
+const contextOf = (spec: KernelSpec): Render => (extra = {}) => ({
+  nodes: spec.nodes, mat: spec.mat, root: spec.kernel.root, alg: cpuIndex, arg: (id) => `a${spec.kernel.reads.indexOf(id)}`, maps: cpuMaps, ...extra,
+});
+
 /** The kernel's JS source: the body of a factory `(gemm, ops, lib)` returning `function(out, a0, a1, ...)`. */
 export const renderCpuKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;
-  const ctx: Render = (extra = {}) =>
-    ({ nodes, mat: spec.mat, root: kernel.root, alg: cpuIndex, arg: (id) => `a${kernel.reads.indexOf(id)}`, maps: cpuMaps, ...extra });
+  const ctx = contextOf(spec);
   const params = ['out', ...kernel.reads.map((_, i) => `a${i}`)].join(', ');
   const outVars = names('i', kernel.shape.length);
   const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
@@ -61,7 +74,7 @@ export const renderCpuKernel = (spec: KernelSpec): string => {
 
   if (!red || !tmpl) {
     const expr = (extra: Partial<ExprContext>) => renderExpr(ctx(extra), kernel.root, outVars);
-    return fn(splitLoops(outVars, kernel.shape, expr, (ranges) => `out[f++] = ${expr({ ranges })};`));
+    return fn(loops(outVars, elementwiseCuts(spec), (ranges) => `out[f++] = ${expr({ ranges })};`));
   }
 
   if (tmpl.kind === 'reduce') {

@@ -1,0 +1,100 @@
+// Elementwise kernels rendered as WebAssembly (src/compiler/backends/cpu/wasm-elementwise.ts): their
+// tanh within a stated float32 ulp bound, the special values of every operation they render, the
+// same DRAW step as the JS kernels (float32 rounding apart), and how many of DRAW's kernels they take.
+import { afterEach, describe, expect, it } from 'vitest';
+import { trace, evaluate, unwrap, add, mul, tanh, maximum, less, where, sqrt, recip, concat, slice } from '../src/index.ts';
+import { compile, type Program } from '../src/compiler/compile.ts';
+import type { Graph } from '../src/compiler/graph.ts';
+import { draw, presets, type DrawConfig } from '../src/models/draw/index.ts';
+import { dataSpecs } from '../src/models/draw/model.ts';
+import { trainStep, adam, initTrainState, stepFeeds } from '../src/optim/index.ts';
+import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
+
+/** Compiles with the elementwise kernels in WebAssembly (on) or all in JS (off). */
+const compiled = (g: Graph, wasm: boolean): Program => {
+  process.env.DRAW_WASM_ELEMENTWISE = wasm ? '1' : '0';
+  return unwrap(compile(g));
+};
+afterEach(() => delete process.env.DRAW_WASM_ELEMENTWISE);
+
+/** Distance in float32 ulps (of the wanted value's binade) after rounding `want` to float32. */
+const ulpsOff = (got: number, want: number): number => {
+  const w = Math.fround(want);
+  return Math.abs(got - w) / Math.max(2 ** -149, Math.abs(w) * 2 ** -23);
+};
+
+describe('WebAssembly elementwise kernels', () => {
+  it('tanh is within 5 float32 ulp of Math.tanh over 2^20 float32 bit patterns and the edges; NaN stays NaN', () => {
+    const n = 1 << 20;
+    const p = compiled(unwrap(trace(({ x }) => tanh(x), { x: [n] })), true);
+    expect(p.stats.webAssembly).toBe(1);
+    const x = new Float32Array(n);
+    const bits = new Uint32Array(x.buffer);
+    for (let i = 0; i < n; i++) bits[i] = (i * 4093) >>> 0; // spread over all 2^32 patterns, both signs
+    const edges = [0, -0, 4e-4, -4e-4, 3.9e-4, 1e-30, 2 ** -126, 2 ** -149, 0.5, 7.905, -7.906, 8, 1e30, Infinity, -Infinity, 3.4e38];
+    x.set(edges);
+    const got = Object.values(p.run({ x }))[0];
+    let worst = 0;
+    x.forEach((v, i) => {
+      if (Number.isNaN(v)) expect(got[i]).toBeNaN();
+      else worst = Math.max(worst, ulpsOff(got[i], Math.tanh(v)));
+    });
+    expect(worst).toBeLessThanOrEqual(5);
+    expect(Object.is(got[1], -0) || got[1] === 0).toBe(true);
+  });
+
+  it('max, less, where, sqrt and recip keep their special values (NaN, ±∞, ±0) as the reference evaluator does', () => {
+    const vals = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 2.5, -3e38, 1e-40];
+    const a = Float32Array.from(vals.flatMap((u) => vals.map(() => u)));
+    const b = Float32Array.from(vals.flatMap(() => vals));
+    const g = unwrap(trace(({ a, b }) => ({
+      max: maximum(a, b), less: less(a, b), where: where(a, b, mul(b, 2)), sqrt: sqrt(a), recip: recip(b),
+    }), { a: [a.length], b: [b.length] }));
+    const p = compiled(g, true);
+    expect(p.stats.webAssembly).toBe(5);
+    const got = p.run({ a, b });
+    const want = unwrap(evaluate(g, { a, b }));
+    for (const name of ['max', 'less', 'where', 'sqrt', 'recip'])
+      want[name].forEach((w, i) => expect(got[name][i], `${name}(${a[i]}, ${b[i]})`).toBe(Math.fround(w)));
+  });
+
+  it('decides concat conditions per loop piece, as the JS kernels do', () => {
+    const g = unwrap(trace(({ x, y }) => add(concat([tanh(x), mul(y, 3)], 1), slice(concat([y, x, y], 1), [0, 3], [4, 14])), { x: [4, 5], y: [4, 6] }));
+    const x = new Float32Array(20), y = new Float32Array(24);
+    fillNormal(seedRng(4), x);
+    fillNormal(seedRng(5), y);
+    const [w, j] = [compiled(g, true), compiled(g, false)];
+    expect([w.stats.webAssembly, j.stats.webAssembly]).toEqual([1, 0]);
+    const [gw, gj] = [Object.values(w.run({ x, y }))[0], Object.values(j.run({ x, y }))[0]];
+    // f32 arithmetic against JS's float64: rounding apart (a wrong piece would be off by O(1))
+    gj.forEach((v, i) => expect(Math.abs(gw[i] - v), `element ${i}`).toBeLessThan(1e-6 * Math.max(1, Math.abs(v))));
+  });
+
+  it('computes the DRAW training step as the JS kernels do, to float32 rounding', () => {
+    const config: DrawConfig = { A: 12, B: 10, channels: 1, T: 3, encSize: 16, decSize: 16, zSize: 4, readN: 2, writeN: 3, readAttention: true, writeAttention: true };
+    const model = draw(config);
+    const opt = adam({ lr: 1e-3 });
+    const g = unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, 5), opt, { clip: 10 }));
+    const x = new Float32Array(5 * 120);
+    fillUniform(seedRng(1), x);
+    x.forEach((v, i) => (x[i] = v < 0.3 ? 1 : 0));
+    const eps = new Float32Array(3 * 5 * 4);
+    fillNormal(seedRng(2), eps);
+    const feeds = stepFeeds(initTrainState(model.init(3), model.paramShapes, opt), { x, eps });
+    const [w, j] = [compiled(g, true), compiled(g, false)];
+    expect(w.stats.webAssembly).toBeGreaterThan(w.stats.kernels / 3);
+    const [ow, oj] = [w.run(feeds), j.run(feeds)];
+    for (const name of Object.keys(oj)) {
+      const scale = oj[name].reduce((m, v) => Math.max(m, Math.abs(v)), 1e-6);
+      const diff = oj[name].reduce((m, v, i) => Math.max(m, Math.abs(ow[name][i] - v)), 0);
+      expect(diff / scale, name).toBeLessThan(1e-5);
+    }
+  });
+
+  it('takes 808 of the 1,524 kernels of the DRAW step at T=10 (the others: products, reductions, exp and log)', () => {
+    const config = { ...presets.mnistFast, T: 10 };
+    const model = draw(config);
+    const p = compiled(unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, 100), adam({ lr: 1e-3 }), { clip: 10 })), true);
+    expect([p.stats.kernels, p.stats.webAssembly]).toEqual([1524, 808]);
+  }, 60_000);
+});
