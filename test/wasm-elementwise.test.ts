@@ -2,7 +2,10 @@
 // tanh within a stated float32 ulp bound, the special values of every operation they render, the
 // same DRAW step as the JS kernels (float32 rounding apart), and how many of DRAW's kernels they take.
 import { afterEach, describe, expect, it } from 'vitest';
-import { trace, evaluate, unwrap, add, mul, tanh, maximum, less, where, sqrt, recip, concat, slice } from '../src/index.ts';
+import { trace, evaluate, unwrap, add, mul, tanh, maximum, less, where, sqrt, recip, concat, slice, transpose, type Tensor } from '../src/index.ts';
+import { lowerGraph } from '../src/compiler/compile.ts';
+import { renderWasmElementwise } from '../src/compiler/backends/cpu/wasm-elementwise.ts';
+import { elementwiseCuts } from '../src/compiler/backends/cpu/render.ts';
 import { compile, type Program } from '../src/compiler/compile.ts';
 import type { Graph } from '../src/compiler/graph.ts';
 import { draw, presets, type DrawConfig } from '../src/models/draw/index.ts';
@@ -56,6 +59,22 @@ describe('WebAssembly elementwise kernels', () => {
     const want = unwrap(evaluate(g, { a, b }));
     for (const name of ['max', 'less', 'where', 'sqrt', 'recip'])
       want[name].forEach((w, i) => expect(got[name][i], `${name}(${a[i]}, ${b[i]})`).toBe(Math.fround(w)));
+  });
+
+  it('runs four lanes where every load moves by one element or none along the innermost axis, one lane where not', () => {
+    const lanes = (f: (xs: Record<string, Tensor>) => Tensor) => {
+      const g = unwrap(trace(f, { x: [6, 6], y: [6, 6], b: [6, 1] }));
+      const l = unwrap(lowerGraph(g));
+      const [k] = l.kernels;
+      const wat = renderWasmElementwise({ nodes: l.nodes, mat: l.mat, kernel: k }, elementwiseCuts({ nodes: l.nodes, mat: l.mat, kernel: k }))!;
+      const x = Float32Array.from({ length: 36 }, (_, i) => i - 17.5), y = x.map((v) => v * 0.25), b = Float32Array.from([1, 2, 3, 4, 5, 6]);
+      const got = Object.values(compiled(g, true).run({ x, y, b }))[0];
+      const want = unwrap(evaluate(g, { x, y, b }));
+      Object.values(want)[0].forEach((w, i) => expect(got[i]).toBeCloseTo(w, 5));
+      return wat.includes('v128.store') ? 4 : 1;
+    };
+    expect(lanes(({ x, y, b }) => mul(add(x, y), b))).toBe(4); // x, y move with the column; b [6, 1] does not (a splat)
+    expect(lanes(({ x, y }) => add(transpose(x), y))).toBe(1); // xᵀ moves by a row as the column steps
   });
 
   it('decides concat conditions per loop piece, as the JS kernels do', () => {

@@ -1,24 +1,30 @@
 // Elementwise kernels as WebAssembly. A JS typed-array loop costs ~1.6 ns an element even for a·b
-// (V8 neither vectorises nor drops the bounds checks), the same loop in WebAssembly ~0.46 ns
-// (bench/NOTES.md). A fused elementwise kernel is rendered here from its expression tree as one WAT
-// function over byte offsets into the program's memory: the same loop nest as the JS kernel (split
-// where concat conditions change, so none is tested per element), f32 arithmetic, loads at index
-// expressions built with an index algebra whose values are WAT i32 expressions that also carry their
-// affine form (what decides a concat condition over a loop's range). A kernel with anything not in
-// the table below (exp, log: Math functions with no WebAssembly instruction), or a condition its
-// ranges leave open, stays JavaScript: `renderWasmElementwise` returns undefined.
+// (V8 neither vectorises nor drops the bounds checks), the same loop in WebAssembly ~0.46 ns and
+// ~0.13 ns with f32x4 (bench/NOTES.md). A fused elementwise kernel is rendered here from its
+// expression tree as one WAT function over byte offsets into the program's memory: the JS kernel's
+// loop nest (split where concat conditions change, so none is tested per element), f32 arithmetic,
+// loads at index expressions built by an index algebra whose values are WAT i32 expressions that
+// also carry their affine form. The affine form decides a concat condition over a loop's range, and
+// whether a load moves by one element (v128.load) or not at all (a splat) as the innermost index
+// steps: where every load does one or the other, that loop runs four elements at a time (f32x4),
+// its remainder one at a time. A kernel with anything not in the tables below (exp, log: Math
+// functions with no WebAssembly instruction), or a condition its ranges leave open, stays
+// JavaScript: `renderWasmElementwise` returns undefined.
 import { primitives } from '../../../dsl/primitives.ts';
 import { ravel, type IndexAlgebra } from '../../../dsl/indexing.ts';
 import type { KernelSpec } from '../backend.ts';
 
-/** An i32 index expression, and its affine form over the loop variables when it has one. */
+/** An i32 index expression: its WAT, the loop variables it uses, and its affine form over them when it has one. */
 interface Ix {
   readonly wat: string;
+  readonly uses: ReadonlySet<string>;
   readonly affine?: { readonly c: number; readonly terms: ReadonlyMap<string, number> };
 }
 
-const constant = (n: number): Ix => ({ wat: `(i32.const ${n})`, affine: { c: n, terms: new Map() } });
+const constant = (n: number): Ix => ({ wat: `(i32.const ${n})`, uses: new Set(), affine: { c: n, terms: new Map() } });
 const isConstant = (e: Ix): e is Ix & { affine: { c: number } } => e.affine !== undefined && e.affine.terms.size === 0;
+const loopVar = (v: string): Ix => ({ wat: `(local.get $${v})`, uses: new Set([v]), affine: { c: 0, terms: new Map([[v, 1]]) } });
+const opaque = (wat: string, a: Ix): Ix => ({ wat, uses: a.uses });
 
 const affineAlgebra: IndexAlgebra<Ix> = {
   lit: constant,
@@ -30,77 +36,125 @@ const affineAlgebra: IndexAlgebra<Ix> = {
       c: a.affine.c + b.affine.c,
       terms: new Map([...a.affine.terms, ...[...b.affine.terms].map(([v, k]) => [v, k + (a.affine!.terms.get(v) ?? 0)] as const)]),
     };
-    return { wat: `(i32.add ${a.wat} ${b.wat})`, affine };
+    return { wat: `(i32.add ${a.wat} ${b.wat})`, uses: new Set([...a.uses, ...b.uses]), affine };
   },
   mul: (a, k) => {
     if (k === 0) return constant(0);
     if (k === 1) return a;
     if (isConstant(a)) return constant(a.affine.c * k);
     const affine = a.affine && { c: a.affine.c * k, terms: new Map([...a.affine.terms].map(([v, m]) => [v, m * k] as const)) };
-    return { wat: `(i32.mul ${a.wat} (i32.const ${k}))`, affine };
+    return { ...opaque(`(i32.mul ${a.wat} (i32.const ${k}))`, a), affine };
   },
   // indices are never negative, so unsigned division is floor division
-  div: (a, k) => (k === 1 ? a : isConstant(a) ? constant(Math.floor(a.affine.c / k)) : { wat: `(i32.div_u ${a.wat} (i32.const ${k}))` }),
-  mod: (a, k) => (k === 1 ? constant(0) : isConstant(a) ? constant(a.affine.c % k) : { wat: `(i32.rem_u ${a.wat} (i32.const ${k}))` }),
+  div: (a, k) => (k === 1 ? a : isConstant(a) ? constant(Math.floor(a.affine.c / k)) : opaque(`(i32.div_u ${a.wat} (i32.const ${k}))`, a)),
+  mod: (a, k) => (k === 1 ? constant(0) : isConstant(a) ? constant(a.affine.c % k) : opaque(`(i32.rem_u ${a.wat} (i32.const ${k}))`, a)),
 };
 
 /** A float as a WAT literal. */
 const f32 = (v: number): string => `(f32.const ${Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v})`;
 
+/** One lane (f32) or four (f32x4): how each kind of value and operation is spelled. */
+interface Lanes {
+  readonly width: 1 | 4;
+  /** A constant in every lane. */
+  literal(v: number): string;
+  /** A load at byte address `at` of lane 0; the other lanes `step` elements further on (0: the same element). */
+  load(at: string, step: 0 | 1): string;
+  /** The integer index `i` (lane 0; `step` as for load) as a float. */
+  index(i: string, step: 0 | 1): string;
+  readonly maps: Partial<Record<keyof typeof primitives, (args: readonly string[]) => string>>;
+}
+
 /**
  * tanh as the JS kernels' tanh32 (math.ts), in f32: the odd 13/6 rational fit of Eigen's
  * generic_fast_tanh_float on |x| < 7.905…, the argument clamped there (a NaN stays NaN), and x itself
  * below |x| < 0.0004 (there x³/3 is under half an ulp, and the fit's products would go subnormal).
+ * `t` is the lanes' type prefix (f32 or f32x4), `sel` their select, `$x`/`$x2` locals of their type.
  */
-const tanhF32 = (x: string): string => {
+const tanhOf = (x: string, t: 'f32' | 'f32x4', lit: (v: number) => string, sel: (a: string, b: string, c: string) => string, loc: string): string => {
   const p = [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-8, 1.48572235717979e-5, 6.37261928875436e-4, 4.89352455891786e-3];
   const q = [1.19825839466702e-6, 1.18534705686654e-4, 2.268434632439e-3, 4.89352518554385e-3];
-  const horner = (cs: number[]) => cs.slice(1).reduce((acc, c) => `(f32.add (f32.mul ${acc} (local.get $x2)) ${f32(c)})`, f32(cs[0]));
-  return `(block (result f32)
-  (local.set $x (f32.max ${f32(-7.90531110763549805)} (f32.min ${f32(7.90531110763549805)} ${x})))
-  (local.set $x2 (f32.mul (local.get $x) (local.get $x)))
-  (select (local.get $x) (f32.div (f32.mul (local.get $x) ${horner(p)}) ${horner(q)}) (f32.lt (f32.abs (local.get $x)) ${f32(0.0004)})))`;
+  const horner = (cs: number[]) => cs.slice(1).reduce((acc, c) => `(${t}.add (${t}.mul ${acc} (local.get $${loc}2)) ${lit(c)})`, lit(cs[0]));
+  const fit = 7.90531110763549805;
+  return `(block (result ${t === 'f32' ? 'f32' : 'v128'})
+  (local.set $${loc} (${t}.max ${lit(-fit)} (${t}.min ${lit(fit)} ${x})))
+  (local.set $${loc}2 (${t}.mul (local.get $${loc}) (local.get $${loc})))
+  ${sel(`(local.get $${loc})`, `(${t}.div (${t}.mul (local.get $${loc}) ${horner(p)}) ${horner(q)})`, `(${t}.lt (${t}.abs (local.get $${loc})) ${lit(0.0004)})`)})`;
 };
 
-/**
- * The elementwise primitives in f32 WAT. Missing here: exp and log (no WebAssembly instruction; a
- * kernel with them stays JavaScript, whose Math functions they are).
- */
-const wasmMaps: Partial<Record<keyof typeof primitives, (args: readonly string[]) => string>> = {
-  tanh: ([x]) => tanhF32(x),
-  sqrt: ([x]) => `(f32.sqrt ${x})`,
-  recip: ([x]) => `(f32.div ${f32(1)} ${x})`,
-  materialize: ([x]) => x,
-  add: ([a, b]) => `(f32.add ${a} ${b})`,
-  mul: ([a, b]) => `(f32.mul ${a} ${b})`,
-  max: ([a, b]) => `(f32.max ${a} ${b})`,
-  less: ([a, b]) => `(select ${f32(1)} ${f32(0)} (f32.lt ${a} ${b}))`,
-  where: ([c, a, b]) => `(select ${a} ${b} (f32.gt ${c} ${f32(0)}))`,
+const scalar: Lanes = {
+  width: 1,
+  literal: f32,
+  load: (at) => `(f32.load ${at})`,
+  index: (i) => `(f32.convert_i32_u ${i})`,
+  maps: {
+    tanh: ([x]) => tanhOf(x, 'f32', f32, (a, b, c) => `(select ${a} ${b} ${c})`, 'x'),
+    sqrt: ([x]) => `(f32.sqrt ${x})`,
+    recip: ([x]) => `(f32.div ${f32(1)} ${x})`,
+    materialize: ([x]) => x,
+    add: ([a, b]) => `(f32.add ${a} ${b})`,
+    mul: ([a, b]) => `(f32.mul ${a} ${b})`,
+    max: ([a, b]) => `(f32.max ${a} ${b})`,
+    less: ([a, b]) => `(select ${f32(1)} ${f32(0)} (f32.lt ${a} ${b}))`,
+    where: ([c, a, b]) => `(select ${a} ${b} (f32.gt ${c} ${f32(0)}))`,
+  },
+};
+
+const splat = (v: number): string => `(f32x4.splat ${f32(v)})`;
+const bitselect = (a: string, b: string, mask: string): string => `(v128.bitselect ${a} ${b} ${mask})`;
+
+const vector: Lanes = {
+  width: 4,
+  literal: splat,
+  load: (at, step) => (step ? `(v128.load align=4 ${at})` : `(v128.load32_splat ${at})`),
+  index: (i, step) => (step ? `(f32x4.add (f32x4.splat (f32.convert_i32_u ${i})) (v128.const f32x4 0 1 2 3))` : `(f32x4.splat (f32.convert_i32_u ${i}))`),
+  maps: {
+    tanh: ([x]) => tanhOf(x, 'f32x4', splat, bitselect, 'v'),
+    sqrt: ([x]) => `(f32x4.sqrt ${x})`,
+    recip: ([x]) => `(f32x4.div ${splat(1)} ${x})`,
+    materialize: ([x]) => x,
+    add: ([a, b]) => `(f32x4.add ${a} ${b})`,
+    mul: ([a, b]) => `(f32x4.mul ${a} ${b})`,
+    max: ([a, b]) => `(f32x4.max ${a} ${b})`,
+    less: ([a, b]) => bitselect(splat(1), splat(0), `(f32x4.lt ${a} ${b})`),
+    where: ([c, a, b]) => bitselect(a, b, `(f32x4.gt ${c} ${splat(0)})`),
+  },
 };
 
 class NotRenderable extends Error {}
 
 type Ranges = ReadonlyMap<string, readonly [number, number]>;
 
-/** The f32 expression of node `id` at index `idx`, with the loop ranges known here. */
-const expression = (spec: KernelSpec, ranges: Ranges, id: number, idx: readonly Ix[]): string => {
+/** How an index moves as `inner` steps by one: 0 or 1 element (what four lanes can load), else not renderable in lanes. */
+const stepOf = (i: Ix, inner: string, lanes: Lanes): 0 | 1 => {
+  if (lanes.width === 1 || !i.uses.has(inner)) return 0;
+  const k = i.affine?.terms.get(inner);
+  if (k === 1) return 1;
+  throw new NotRenderable('an index that does not move by one element with the innermost loop');
+};
+
+/** The expression of node `id` at index `idx` in `lanes`, with the loop ranges known here. */
+const expression = (spec: KernelSpec, ranges: Ranges, inner: string, lanes: Lanes, id: number, idx: readonly Ix[]): string => {
   const { nodes, mat, kernel } = spec;
   const n = nodes[id];
   const t = primitives[n.op].kernel;
+  if (t.kind === 'const') {
+    if (n.op === 'fill') return lanes.literal((n.attrs as { value: number }).value);
+    if (n.op === 'iota') {
+      const i = idx[(n.attrs as { axis: number }).axis];
+      return lanes.index(i.wat, stepOf(i, inner, lanes));
+    }
+    throw new NotRenderable(n.op);
+  }
   if (id !== kernel.root && mat[id]) {
-    if (t.kind === 'const' && n.op === 'fill') return f32((n.attrs as { value: number }).value);
     const at = ravel(affineAlgebra, idx, n.shape);
-    return `(f32.load (i32.add (local.get $a${kernel.reads.indexOf(id)}) (i32.shl ${at.wat} (i32.const 2))))`;
+    return lanes.load(`(i32.add (local.get $a${kernel.reads.indexOf(id)}) (i32.shl ${at.wat} (i32.const 2)))`, stepOf(at, inner, lanes));
   }
   switch (t.kind) {
-    case 'const':
-      if (n.op === 'fill') return f32((n.attrs as { value: number }).value);
-      if (n.op === 'iota') return `(f32.convert_i32_u ${idx[(n.attrs as { axis: number }).axis].wat})`;
-      throw new NotRenderable(n.op);
     case 'map': {
-      const render = wasmMaps[n.op as keyof typeof primitives];
+      const render = lanes.maps[n.op as keyof typeof primitives];
       if (!render) throw new NotRenderable(n.op);
-      return render(n.inputs.map((i) => expression(spec, ranges, i, idx)));
+      return render(n.inputs.map((i) => expression(spec, ranges, inner, lanes, i, idx)));
     }
     case 'view': {
       const cases = t.index(affineAlgebra, idx, n.attrs as never, n.inputs.map((i) => nodes[i].shape), n.shape);
@@ -115,10 +169,20 @@ const expression = (spec: KernelSpec, ranges: Ranges, id: number, idx: readonly 
         throw new NotRenderable('a concat condition decided per element');
       };
       const c = cases.find(holds)!;
-      return expression(spec, ranges, n.inputs[c.input], c.idx);
+      return expression(spec, ranges, inner, lanes, n.inputs[c.input], c.idx);
     }
     default:
       throw new NotRenderable(n.op);
+  }
+};
+
+/** Four lanes where every load allows it, else undefined. */
+const inLanes = (render: (lanes: Lanes) => string): string | undefined => {
+  try {
+    return render(vector);
+  } catch (e) {
+    if (e instanceof NotRenderable) return undefined;
+    throw e;
   }
 };
 
@@ -131,32 +195,35 @@ export const renderWasmElementwise = (spec: KernelSpec, cuts: readonly (readonly
   const { kernel } = spec;
   if (kernel.reduction !== undefined) return undefined;
   const vars = kernel.shape.map((_, d) => `i${d}`);
-  const loops = (d: number, ranges: Ranges): string => {
-    if (d === vars.length) {
-      const idx = vars.map((v) => ({ wat: `(local.get $${v})`, affine: { c: 0, terms: new Map([[v, 1]]) } }));
-      return `(f32.store (local.get $out) ${expression(spec, ranges, kernel.root, idx)})
-(local.set $out (i32.add (local.get $out) (i32.const 4)))`;
-    }
-    const v = vars[d];
-    return cuts[d].slice(1).map((hi, s) => {
-      const lo = cuts[d][s];
-      // ranges are never empty, so each loop tests at its end
-      return `(local.set $${v} (i32.const ${lo}))
-(loop $next_${v}_${s}
-${loops(d + 1, new Map(ranges).set(v, [lo, hi]))}
-(local.set $${v} (i32.add (local.get $${v}) (i32.const 1)))
-(br_if $next_${v}_${s} (i32.lt_u (local.get $${v}) (i32.const ${hi}))))`;
-    }).join('\n');
-  };
+  const inner = vars[vars.length - 1];
+  const idx = vars.map(loopVar);
+  const store = (lanes: Lanes, ranges: Ranges) => `(${lanes.width === 4 ? 'v128' : 'f32'}.store (local.get $out) ${expression(spec, ranges, inner, lanes, kernel.root, idx)})
+(local.set $out (i32.add (local.get $out) (i32.const ${4 * lanes.width})))`;
+  // a loop over [lo, hi) of v, `width` at a time; the caller makes sure it runs at least once
+  const loop = (v: string, label: string, lo: number, hi: number, width: number, body: string) => `(local.set $${v} (i32.const ${lo}))
+(loop $${label}
+${body}
+(local.set $${v} (i32.add (local.get $${v}) (i32.const ${width})))
+(br_if $${label} (i32.lt_u (local.get $${v}) (i32.const ${hi}))))`;
+  const loops = (d: number, ranges: Ranges): string => cuts[d].slice(1).map((hi, s) => {
+    const [v, lo] = [vars[d], cuts[d][s]];
+    const inRange = new Map(ranges).set(v, [lo, hi]);
+    if (d < vars.length - 1) return loop(v, `${v}_${s}`, lo, hi, 1, loops(d + 1, inRange));
+    const wide = hi - lo >= 4 ? inLanes((lanes) => store(lanes, inRange)) : undefined;
+    if (wide === undefined) return loop(v, `${v}_${s}`, lo, hi, 1, store(scalar, inRange));
+    const split = lo + Math.floor((hi - lo) / 4) * 4;
+    const tail = split < hi ? `\n${loop(v, `${v}_${s}_tail`, split, hi, 1, store(scalar, inRange))}` : '';
+    return `${loop(v, `${v}_${s}`, lo, split, 4, wide)}${tail}`;
+  }).join('\n');
   let body: string;
   try {
-    body = loops(0, new Map());
+    body = vars.length ? loops(0, new Map()) : store(scalar, new Map());
   } catch (e) {
     if (e instanceof NotRenderable) return undefined;
     throw e;
   }
   const params = ['out', ...kernel.reads.map((_, i) => `a${i}`)].map((p) => `(param $${p} i32)`).join(' ');
-  const locals = [...vars.map((v) => `(local $${v} i32)`), '(local $x f32) (local $x2 f32)'].join(' ');
+  const locals = [...vars.map((v) => `(local $${v} i32)`), '(local $x f32) (local $x2 f32) (local $v v128) (local $v2 v128)'].join(' ');
   return `(module (import "env" "memory" (memory 0))
 (func (export "kernel") ${params} ${locals}
 ${body}))`;
