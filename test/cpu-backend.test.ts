@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { trace, evaluate, unwrap, add, fill, matmul, mul, tanh, transpose, type Tensor } from '../src/index.ts';
+import { trace, evaluate, unwrap, add, fill, matmul, mul, sum, tanh, transpose, type Tensor } from '../src/index.ts';
 import { compile, lowerGraph } from '../src/compiler/compile.ts';
 import { contractionSize } from '../src/compiler/backends/cpu/render.ts';
 import { kernelClass } from '../src/compiler/fuse.ts';
@@ -60,5 +60,16 @@ describe('cpu backend: weights packed once per run', () => {
       const out = program.run(feeds);
       for (const k of Object.keys(ref)) ref[k].forEach((v, i) => expect(out[k][i]).toBeCloseTo(v, 2));
     }
+  });
+});
+
+describe('cpu backend: reductions over leading axes', () => {
+  it('walk the input in memory order with one float64 accumulator per kept element: the reference, rounded once', () => {
+    const g = unwrap(trace(({ x, y }) => ({ rows: sum(mul(x, y), 0), middle: sum(x, 1), blocks: sum(x, [1, 2]) }), { x: [37, 6, 9], y: [37, 6, 9] }));
+    // float32 inputs: products are exact in float64, so both sides add the same numbers in the same order
+    const feeds = Object.fromEntries(Object.entries(feedsOf(g)).map(([k, v]) => [k, Float32Array.from(v)]));
+    const ref = unwrap(evaluate(g, feeds));
+    const out = unwrap(compile(g, { poison: true })).run(feeds);
+    for (const k of Object.keys(ref)) expect(Array.from(out[k]), k).toEqual(Array.from(ref[k], Math.fround));
   });
 });
