@@ -29,7 +29,7 @@ export interface CompileOptions {
 
 export interface ProgramStats {
   readonly kernels: number;
-  /** Kernels built for this program, and those found in the cache. */
+  /** Kernels built for this program (JS functions, WebAssembly rendered), and those found already built in this process. */
   readonly built: number;
   readonly cached: number;
   readonly buffers: BufferPlan;

@@ -3,7 +3,7 @@
 // contractions calling the WebAssembly sgemm), run in order over them.
 import * as E from 'fp-ts/lib/Either.js';
 import { size } from '../../../dsl/shape.ts';
-import { renderCpuKernel, contractionScratch, elementwiseCuts, packedOnce } from './render.ts';
+import { renderCpuKernel, contractionScratch, elementwiseLayout, packedOnce } from './render.ts';
 import { renderWasmElementwise } from './wasm-elementwise.ts';
 import { assemble } from './wasm-assemble.ts';
 import { envVar } from '../../../util.ts';
@@ -61,10 +61,23 @@ const programMemory = (specs: readonly KernelSpec[], arenaFloats: number, inputS
 /** Elementwise kernels in WebAssembly unless DRAW_WASM_ELEMENTWISE=0 (then all are JS, as before: for A/B measurements). */
 const wasmElementwise = (): boolean => envVar('DRAW_WASM_ELEMENTWISE') !== '0';
 
+const wats = new Map<string, string | undefined>();
+
+/** An elementwise kernel's WAT (undefined: it stays JS), rendered once per structure in this process. */
+const watOf = (spec: KernelSpec, onBuilt: () => void): string | undefined => {
+  const { cuts, key } = elementwiseLayout(spec);
+  if (!wats.has(key)) {
+    const wat = renderWasmElementwise(spec, cuts);
+    wats.set(key, wat);
+    if (wat !== undefined) onBuilt();
+  }
+  return wats.get(key);
+};
+
 /** A kernel as a call: its WebAssembly function over byte offsets where it has one, else its JS function over views. */
 const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, ops: Ops | undefined, out: Float32Array, args: Float32Array[],
   instances: Map<WebAssembly.Module, WebAssembly.Instance>, onBuilt: () => void): { call: () => void; wasm: boolean } => {
-  const wat = spec.kernel.reduction === undefined && wasmElementwise() ? renderWasmElementwise(spec, elementwiseCuts(spec)) : undefined;
+  const wat = spec.kernel.reduction === undefined && wasmElementwise() ? watOf(spec, onBuilt) : undefined;
   if (wat !== undefined) {
     const module = assemble(wat);
     let instance = instances.get(module);
@@ -126,7 +139,7 @@ export const cpuBackend: Backend = {
       backend: 'cpu',
       mode: 'js',
       graph: l.graph,
-      stats: { kernels: steps.length, built, cached: steps.length - built - inWasm, buffers: l.plan, webAssembly: inWasm },
+      stats: { kernels: steps.length, built, cached: steps.length - built, buffers: l.plan, webAssembly: inWasm },
       run: (feeds) => {
         l.check(feeds);
         for (const [name, buf] of inputs) buf.set(feeds[name]);

@@ -48,9 +48,20 @@ const whole = (shape: Shape): number[][] => shape.map((n) => [0, n]);
  * Where an elementwise kernel's loops are cut, per output axis: at every boundary of a concat
  * condition (the JS and the WebAssembly kernels alike then decide each condition per piece).
  */
-export const elementwiseCuts = (spec: KernelSpec): number[][] => {
+export const elementwiseCuts = (spec: KernelSpec): number[][] => elementwiseLayout(spec).cuts;
+
+/**
+ * The cuts of an elementwise kernel and a key for its structure: its shape, cuts and expression as
+ * JS renders it with every condition open. Kernels with equal keys render to equal code (an
+ * unrolled step repeats each kernel at every time step), so a backend renders each key once.
+ */
+export const elementwiseLayout = (spec: KernelSpec): { cuts: number[][]; key: string } => {
   const outVars = names('i', spec.kernel.shape.length);
-  return cutsOf(outVars, spec.kernel.shape, (onCondition) => renderExpr(contextOf(spec)({ onCondition }), spec.kernel.root, outVars));
+  let expr = '';
+  const cuts = cutsOf(outVars, spec.kernel.shape, (onCondition) => {
+    expr = renderExpr(contextOf(spec)({ onCondition }), spec.kernel.root, outVars);
+  });
+  return { cuts, key: `${spec.kernel.shape.join('x')}|${cuts.map((c) => c.join(',')).join(';')}|${expr}` };
 };
 
 /** How the kernel's expressions render: its nodes, buffers as arguments a0, a1, … in read order. */

@@ -7,12 +7,13 @@
 // also carry their affine form. The affine form decides a concat condition over a loop's range, and
 // whether a load moves by one element (v128.load) or not at all (a splat) as the innermost index
 // steps: where every load does one or the other, that loop runs four elements at a time (f32x4),
-// its remainder one at a time. A kernel with anything not in the tables below (exp, log: Math
-// functions with no WebAssembly instruction), or a condition its ranges leave open, stays
-// JavaScript: `renderWasmElementwise` returns undefined.
+// its last four ending where it ends. tanh, exp and log, which have no WebAssembly instruction,
+// come from wasm-math.ts. A kernel with anything not in the tables below, or a condition its
+// ranges leave open, stays JavaScript: `renderWasmElementwise` returns undefined.
 import { primitives } from '../../../dsl/primitives.ts';
 import { ravel, type IndexAlgebra } from '../../../dsl/indexing.ts';
 import type { KernelSpec } from '../backend.ts';
+import { expWat, logWat, mathLocals, tanhWat, type Arith } from './wasm-math.ts';
 
 /** An i32 index expression: its WAT, the loop variables it uses, and its affine form over them when it has one. */
 interface Ix {
@@ -65,21 +66,17 @@ interface Lanes {
   readonly maps: Partial<Record<keyof typeof primitives, (args: readonly string[]) => string>>;
 }
 
-/**
- * tanh as the JS kernels' tanh32 (math.ts), in f32: the odd 13/6 rational fit of Eigen's
- * generic_fast_tanh_float on |x| < 7.905…, the argument clamped there (a NaN stays NaN), and x itself
- * below |x| < 0.0004 (there x³/3 is under half an ulp, and the fit's products would go subnormal).
- * `t` is the lanes' type prefix (f32 or f32x4), `sel` their select, `$x`/`$x2` locals of their type.
- */
-const tanhOf = (x: string, t: 'f32' | 'f32x4', lit: (v: number) => string, sel: (a: string, b: string, c: string) => string, loc: string): string => {
-  const p = [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-8, 1.48572235717979e-5, 6.37261928875436e-4, 4.89352455891786e-3];
-  const q = [1.19825839466702e-6, 1.18534705686654e-4, 2.268434632439e-3, 4.89352518554385e-3];
-  const horner = (cs: number[]) => cs.slice(1).reduce((acc, c) => `(${t}.add (${t}.mul ${acc} (local.get $${loc}2)) ${lit(c)})`, lit(cs[0]));
-  const fit = 7.90531110763549805;
-  return `(block (result ${t === 'f32' ? 'f32' : 'v128'})
-  (local.set $${loc} (${t}.max ${lit(-fit)} (${t}.min ${lit(fit)} ${x})))
-  (local.set $${loc}2 (${t}.mul (local.get $${loc}) (local.get $${loc})))
-  ${sel(`(local.get $${loc})`, `(${t}.div (${t}.mul (local.get $${loc}) ${horner(p)}) ${horner(q)})`, `(${t}.lt (${t}.abs (local.get $${loc})) ${lit(0.0004)})`)})`;
+const scalarArith: Arith = {
+  t: 'f32', i: 'i32', prefix: 's',
+  float: f32,
+  int: (v) => `(i32.const ${v})`,
+  select: (a, b, mask) => `(select ${a} ${b} ${mask})`,
+  toInt: (x) => `(i32.trunc_sat_f32_s ${x})`,
+  toFloat: (n) => `(f32.convert_i32_s ${n})`,
+  bitsOf: (x) => `(i32.reinterpret_f32 ${x})`,
+  fromBits: (n) => `(f32.reinterpret_i32 ${n})`,
+  and: (a, b) => `(i32.and ${a} ${b})`,
+  or: (a, b) => `(i32.or ${a} ${b})`,
 };
 
 const scalar: Lanes = {
@@ -88,7 +85,9 @@ const scalar: Lanes = {
   load: (at) => `(f32.load ${at})`,
   index: (i) => `(f32.convert_i32_u ${i})`,
   maps: {
-    tanh: ([x]) => tanhOf(x, 'f32', f32, (a, b, c) => `(select ${a} ${b} ${c})`, 'x'),
+    tanh: ([x]) => tanhWat(scalarArith, x),
+    exp: ([x]) => expWat(scalarArith, x),
+    log: ([x]) => logWat(scalarArith, x),
     sqrt: ([x]) => `(f32.sqrt ${x})`,
     recip: ([x]) => `(f32.div ${f32(1)} ${x})`,
     materialize: ([x]) => x,
@@ -103,13 +102,28 @@ const scalar: Lanes = {
 const splat = (v: number): string => `(f32x4.splat ${f32(v)})`;
 const bitselect = (a: string, b: string, mask: string): string => `(v128.bitselect ${a} ${b} ${mask})`;
 
+const vectorArith: Arith = {
+  t: 'f32x4', i: 'i32x4', prefix: 'v',
+  float: splat,
+  int: (v) => `(i32x4.splat (i32.const ${v}))`,
+  select: bitselect,
+  toInt: (x) => `(i32x4.trunc_sat_f32x4_s ${x})`,
+  toFloat: (n) => `(f32x4.convert_i32x4_s ${n})`,
+  bitsOf: (x) => x,
+  fromBits: (n) => n,
+  and: (a, b) => `(v128.and ${a} ${b})`,
+  or: (a, b) => `(v128.or ${a} ${b})`,
+};
+
 const vector: Lanes = {
   width: 4,
   literal: splat,
   load: (at, step) => (step ? `(v128.load align=4 ${at})` : `(v128.load32_splat ${at})`),
   index: (i, step) => (step ? `(f32x4.add (f32x4.splat (f32.convert_i32_u ${i})) (v128.const f32x4 0 1 2 3))` : `(f32x4.splat (f32.convert_i32_u ${i}))`),
   maps: {
-    tanh: ([x]) => tanhOf(x, 'f32x4', splat, bitselect, 'v'),
+    tanh: ([x]) => tanhWat(vectorArith, x),
+    exp: ([x]) => expWat(vectorArith, x),
+    log: ([x]) => logWat(vectorArith, x),
     sqrt: ([x]) => `(f32x4.sqrt ${x})`,
     recip: ([x]) => `(f32x4.div ${splat(1)} ${x})`,
     materialize: ([x]) => x,
@@ -211,8 +225,13 @@ ${body}
     if (d < vars.length - 1) return loop(v, `${v}_${s}`, lo, hi, 1, loops(d + 1, inRange));
     const wide = hi - lo >= 4 ? inLanes((lanes) => store(lanes, inRange)) : undefined;
     if (wide === undefined) return loop(v, `${v}_${s}`, lo, hi, 1, store(scalar, inRange));
+    // the last 1–3 elements: once more four lanes, ending at hi (the elements it computes again come
+    // out the same: the output never shares memory with what the kernel reads)
     const split = lo + Math.floor((hi - lo) / 4) * 4;
-    const tail = split < hi ? `\n${loop(v, `${v}_${s}_tail`, split, hi, 1, store(scalar, inRange))}` : '';
+    const tail = split < hi ? `
+(local.set $${v} (i32.const ${hi - 4}))
+(local.set $out (i32.sub (local.get $out) (i32.const ${4 * (split + 4 - hi)})))
+${wide}` : '';
     return `${loop(v, `${v}_${s}`, lo, split, 4, wide)}${tail}`;
   }).join('\n');
   let body: string;
@@ -223,7 +242,7 @@ ${body}
     throw e;
   }
   const params = ['out', ...kernel.reads.map((_, i) => `a${i}`)].map((p) => `(param $${p} i32)`).join(' ');
-  const locals = [...vars.map((v) => `(local $${v} i32)`), '(local $x f32) (local $x2 f32) (local $v v128) (local $v2 v128)'].join(' ');
+  const locals = [...vars.map((v) => `(local $${v} i32)`), mathLocals(scalarArith), mathLocals(vectorArith)].join(' ');
   return `(module (import "env" "memory" (memory 0))
 (func (export "kernel") ${params} ${locals}
 ${body}))`;
