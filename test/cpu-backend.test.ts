@@ -73,3 +73,10 @@ describe('cpu backend: reductions over leading axes', () => {
     for (const k of Object.keys(ref)) expect(Array.from(out[k]), k).toEqual(Array.from(ref[k], Math.fround));
   });
 });
+
+describe('cpu backend: memory', () => {
+  it('refuses a program whose buffers exceed one WebAssembly memory (4 GiB) with a clear error, allocating nothing', () => {
+    const r = compile(unwrap(trace(({ x }) => tanh(x), { x: [2 ** 30 + 8] })));
+    expect(r._tag === 'Left' && r.left.message).toBe("compile: the program's buffers (4.0 GiB) do not fit in one WebAssembly memory (4 GiB)");
+  });
+});
