@@ -2,7 +2,7 @@
 // tanh within a stated float32 ulp bound, the special values of every operation they render, the
 // same DRAW step as the JS kernels (float32 rounding apart), and how many of DRAW's kernels they take.
 import { afterEach, describe, expect, it } from 'vitest';
-import { trace, evaluate, unwrap, add, mul, tanh, exp, log, maximum, less, where, sqrt, recip, concat, slice, transpose, type Tensor } from '../src/index.ts';
+import { trace, evaluate, unwrap, add, mul, matmul, tanh, exp, log, maximum, less, where, sqrt, recip, concat, slice, transpose, type Tensor } from '../src/index.ts';
 import { lowerGraph } from '../src/compiler/compile.ts';
 import { renderWasmElementwise } from '../src/compiler/backends/cpu/wasm-elementwise.ts';
 import { elementwiseCuts } from '../src/compiler/backends/cpu/render.ts';
@@ -87,6 +87,18 @@ describe('WebAssembly elementwise kernels', () => {
     };
     expect(lanes(({ x, y, b }) => mul(add(x, y), b))).toBe(4); // x, y move with the column; b [6, 1] does not (a splat)
     expect(lanes(({ x, y }) => add(transpose(x), y))).toBe(1); // xᵀ moves by a row as the column steps
+  });
+
+  it("runs a product's epilogue as WebAssembly over the sgemm's C, products with more operands included", () => {
+    // the same epilogue (tanh of the product, [5, 7]) after products of 2 and of 3 operand buffers
+    const g = unwrap(trace(({ x, y, w, v }) => ({ a: tanh(matmul(x, w)), b: tanh(matmul(concat([x, y], 1), v)) }), { x: [5, 3], y: [5, 2], w: [3, 7], v: [5, 7] }));
+    const feeds = Object.fromEntries(Object.entries({ x: 15, y: 10, w: 21, v: 35 }).map(([k, n], j) => [k, Float32Array.from({ length: n }, (_, i) => Math.sin(i + j))]));
+    const want = unwrap(evaluate(g, feeds));
+    const [w, j] = [compiled(g, true).run(feeds), compiled(g, false).run(feeds)];
+    for (const name of ['a', 'b']) want[name].forEach((v, i) => {
+      expect(w[name][i], `${name}[${i}]`).toBeCloseTo(v, 5);
+      expect(j[name][i]).toBeCloseTo(v, 5);
+    });
   });
 
   it('decides concat conditions per loop piece, as the JS kernels do', () => {

@@ -16,7 +16,11 @@ import { kernelClass } from '../../fuse.ts';
 
 type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
 /** A contraction kernel's regions of the sgemm's memory (float offsets), and whether to pack each operand now. */
-interface Ops { readonly a: number; readonly b: number; readonly c: number; packA(): boolean; packB(): boolean }
+interface Ops {
+  readonly a: number; readonly b: number; readonly c: number; packA(): boolean; packB(): boolean;
+  /** The epilogue as a WebAssembly kernel (reading C), where it has one. */
+  readonly epilogue?: () => void;
+}
 type Factory = (gemm: Gemm | undefined, ops: Ops | undefined, lib: typeof cpuLib) => KernelFn;
 const cache = new Map<string, Factory>();
 
@@ -77,15 +81,18 @@ const watOf = (spec: KernelSpec, onBuilt: () => void): string | undefined => {
 /** A kernel as a call: its WebAssembly function over byte offsets where it has one, else its JS function over views. */
 const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, ops: Ops | undefined, out: Float32Array, args: Float32Array[],
   instances: Map<WebAssembly.Module, WebAssembly.Instance>, onBuilt: () => void): { call: () => void; wasm: boolean } => {
-  const wat = spec.kernel.reduction === undefined && wasmElementwise() ? watOf(spec, onBuilt) : undefined;
-  if (wat !== undefined) {
-    const module = assemble(wat);
+  const isReduce = spec.kernel.reduction !== undefined && ops === undefined;
+  const wat = !isReduce && wasmElementwise() ? watOf(spec, onBuilt) : undefined;
+  const wasmCall = (extra: number[]) => {
+    const module = assemble(wat!);
     let instance = instances.get(module);
     if (!instance) instances.set(module, (instance = new WebAssembly.Instance(module, { env: { memory } })));
     const fn = instance.exports.kernel as (...offsets: number[]) => void;
-    const offsets = [out, ...args].map((v) => v.byteOffset);
-    return { call: () => fn(...offsets), wasm: true };
-  }
+    const offsets = [...[out, ...args].map((v) => v.byteOffset), ...extra];
+    return () => fn(...offsets);
+  };
+  if (wat !== undefined && ops === undefined) return { call: wasmCall([]), wasm: true };
+  if (wat !== undefined) ops = { ...ops!, epilogue: wasmCall([ops!.c * 4]) };
   const source = renderCpuKernel(spec);
   if (debugKernels()) console.log(`// kernel ${spec.kernel.root} ${spec.nodes[spec.kernel.root].op} [${spec.kernel.shape}]\n${source}`);
   let factory = cache.get(source);

@@ -51,17 +51,20 @@ const whole = (shape: Shape): number[][] => shape.map((n) => [0, n]);
 export const elementwiseCuts = (spec: KernelSpec): number[][] => elementwiseLayout(spec).cuts;
 
 /**
- * The cuts of an elementwise kernel and a key for its structure: its shape, cuts and expression as
- * JS renders it with every condition open. Kernels with equal keys render to equal code (an
+ * The cuts of an elementwise kernel (or a contraction's epilogue) and a key for its structure: its
+ * arguments' count, shape, cuts and expression as JS renders it with every condition open. Kernels with equal keys render to equal code (an
  * unrolled step repeats each kernel at every time step), so a backend renders each key once.
  */
 export const elementwiseLayout = (spec: KernelSpec): { cuts: number[][]; key: string } => {
   const outVars = names('i', spec.kernel.shape.length);
+  // a contraction's epilogue reads its product as `acc`
+  const acc = spec.kernel.reduction === undefined ? undefined : { id: spec.kernel.reduction, name: 'acc' };
   let expr = '';
   const cuts = cutsOf(outVars, spec.kernel.shape, (onCondition) => {
-    expr = renderExpr(contextOf(spec)({ onCondition }), spec.kernel.root, outVars);
+    expr = renderExpr(contextOf(spec)({ onCondition, acc }), spec.kernel.root, outVars);
   });
-  return { cuts, key: `${spec.kernel.shape.join('x')}|${cuts.map((c) => c.join(',')).join(';')}|${expr}` };
+  // the reads' count too: a contraction's operands are arguments its epilogue need not read
+  return { cuts, key: `${spec.kernel.reads.length}|${spec.kernel.shape.join('x')}|${cuts.map((c) => c.join(',')).join(';')}|${expr}` };
 };
 
 /** How the kernel's expressions render: its nodes, buffers as arguments a0, a1, … in read order. */
@@ -138,7 +141,7 @@ const packPieces = (K: number, value: (r: string, k: string, extra: Partial<Expr
 /**
  * A contraction: for each batch slice the operands are packed (their fused expressions evaluated
  * once per element) into the WebAssembly sgemm's panel layout, one batched sgemm call multiplies
- * them, and the epilogue reads C back. The factory is called with the program's `gemm` and this
+ * them, and the epilogue reads C back (`ops.epilogue`, a WebAssembly kernel, where the program has one). The factory is called with the program's `gemm` and this
  * kernel's `ops`: float offsets of packed A, packed B and C, and `packA()`/`packB()`, which say
  * whether the operand must be packed now (an operand that only reads graph inputs, a weight, is
  * packed once per run and shared by every kernel reading it the same way: see packedOnce).
@@ -165,6 +168,7 @@ if (ops.packB()) for (let bt = 0; bt < ${batch}; bt++) {
 ${packB}
 }
 gemm.gemmBatched(${batch}, ops.a, ops.b, ops.c, ${M}, ${N}, ${K});
+if (ops.epilogue) return ops.epilogue();
 let f = 0, c = ops.c;
 for (let bt = 0; bt < ${batch}; bt++) for (let i = 0; i < ${M}; i++) for (let j = 0; j < ${N}; j++) {
   const acc = m[c++];

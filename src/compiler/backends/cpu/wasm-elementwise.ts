@@ -160,6 +160,11 @@ const expression = (spec: KernelSpec, ranges: Ranges, inner: string, lanes: Lane
     }
     throw new NotRenderable(n.op);
   }
+  if (id === kernel.reduction) {
+    // a contraction's product, row-major in the sgemm's C at $acc
+    const at = ravel(affineAlgebra, idx, n.shape);
+    return lanes.load(`(i32.add (local.get $acc) (i32.shl ${at.wat} (i32.const 2)))`, stepOf(at, inner, lanes));
+  }
   if (id !== kernel.root && mat[id]) {
     const at = ravel(affineAlgebra, idx, n.shape);
     return lanes.load(`(i32.add (local.get $a${kernel.reads.indexOf(id)}) (i32.shl ${at.wat} (i32.const 2)))`, stepOf(at, inner, lanes));
@@ -203,11 +208,14 @@ const inLanes = (render: (lanes: Lanes) => string): string | undefined => {
 /**
  * The kernel as a WAT module exporting `kernel(out, a0, a1, …)` (byte offsets into the imported
  * memory), its loops over the output split at `cuts` (per axis, as the JS kernel's); undefined when
- * it cannot be rendered (see the header).
+ * it cannot be rendered (see the header). For a contraction kernel, its epilogue: `kernel(out, a0,
+ * a1, …, acc)` reads the product, row-major at `acc`, where the kernel's expression reads its
+ * reduction (the sgemm's C).
  */
 export const renderWasmElementwise = (spec: KernelSpec, cuts: readonly (readonly number[])[]): string | undefined => {
   const { kernel } = spec;
-  if (kernel.reduction !== undefined) return undefined;
+  const contraction = kernel.reduction !== undefined;
+  if (contraction && primitives[spec.nodes[kernel.reduction!].op].kernel.kind !== 'contract') return undefined;
   const vars = kernel.shape.map((_, d) => `i${d}`);
   const inner = vars[vars.length - 1];
   const idx = vars.map(loopVar);
@@ -241,7 +249,7 @@ ${wide}` : '';
     if (e instanceof NotRenderable) return undefined;
     throw e;
   }
-  const params = ['out', ...kernel.reads.map((_, i) => `a${i}`)].map((p) => `(param $${p} i32)`).join(' ');
+  const params = ['out', ...kernel.reads.map((_, i) => `a${i}`), ...(contraction ? ['acc'] : [])].map((p) => `(param $${p} i32)`).join(' ');
   const locals = [...vars.map((v) => `(local $${v} i32)`), mathLocals(scalarArith), mathLocals(vectorArith)].join(' ');
   return `(module (import "env" "memory" (memory 0))
 (func (export "kernel") ${params} ${locals}
