@@ -55,16 +55,31 @@ const affineAlgebra: IndexAlgebra<Ix> = {
 const f32 = (v: number): string => `(f32.const ${Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v})`;
 
 /** One lane (f32) or four (f32x4): how each kind of value and operation is spelled. */
+/** One lane or four: the arithmetic (wasm-math.ts's Arith), and how loads and indices spread over the lanes. */
 interface Lanes {
   readonly width: 1 | 4;
-  /** A constant in every lane. */
-  literal(v: number): string;
+  readonly arith: Arith;
   /** A load at byte address `at` of lane 0; the other lanes `step` elements further on (0: the same element). */
   load(at: string, step: 0 | 1): string;
   /** The integer index `i` (lane 0; `step` as for load) as a float. */
   index(i: string, step: 0 | 1): string;
-  readonly maps: Partial<Record<keyof typeof primitives, (args: readonly string[]) => string>>;
+  readonly maps: ReturnType<typeof mapsOf>;
 }
+
+/** The elementwise primitives in WAT over `A`'s lanes. */
+const mapsOf = (A: Arith): Partial<Record<keyof typeof primitives, (args: readonly string[]) => string>> => ({
+  tanh: ([x]) => tanhWat(A, x),
+  exp: ([x]) => expWat(A, x),
+  log: ([x]) => logWat(A, x),
+  sqrt: ([x]) => `(${A.t}.sqrt ${x})`,
+  recip: ([x]) => `(${A.t}.div ${A.float(1)} ${x})`,
+  materialize: ([x]) => x,
+  add: ([a, b]) => `(${A.t}.add ${a} ${b})`,
+  mul: ([a, b]) => `(${A.t}.mul ${a} ${b})`,
+  max: ([a, b]) => `(${A.t}.max ${a} ${b})`,
+  less: ([a, b]) => A.select(A.float(1), A.float(0), `(${A.t}.lt ${a} ${b})`),
+  where: ([c, a, b]) => A.select(a, b, `(${A.t}.gt ${c} ${A.float(0)})`),
+});
 
 const scalarArith: Arith = {
   t: 'f32', i: 'i32', prefix: 's',
@@ -79,60 +94,33 @@ const scalarArith: Arith = {
   or: (a, b) => `(i32.or ${a} ${b})`,
 };
 
-const scalar: Lanes = {
-  width: 1,
-  literal: f32,
-  load: (at) => `(f32.load ${at})`,
-  index: (i) => `(f32.convert_i32_u ${i})`,
-  maps: {
-    tanh: ([x]) => tanhWat(scalarArith, x),
-    exp: ([x]) => expWat(scalarArith, x),
-    log: ([x]) => logWat(scalarArith, x),
-    sqrt: ([x]) => `(f32.sqrt ${x})`,
-    recip: ([x]) => `(f32.div ${f32(1)} ${x})`,
-    materialize: ([x]) => x,
-    add: ([a, b]) => `(f32.add ${a} ${b})`,
-    mul: ([a, b]) => `(f32.mul ${a} ${b})`,
-    max: ([a, b]) => `(f32.max ${a} ${b})`,
-    less: ([a, b]) => `(select ${f32(1)} ${f32(0)} (f32.lt ${a} ${b}))`,
-    where: ([c, a, b]) => `(select ${a} ${b} (f32.gt ${c} ${f32(0)}))`,
-  },
-};
-
-const splat = (v: number): string => `(f32x4.splat ${f32(v)})`;
-const bitselect = (a: string, b: string, mask: string): string => `(v128.bitselect ${a} ${b} ${mask})`;
-
 const vectorArith: Arith = {
   t: 'f32x4', i: 'i32x4', prefix: 'v',
-  float: splat,
+  float: (v) => `(f32x4.splat ${f32(v)})`,
   int: (v) => `(i32x4.splat (i32.const ${v}))`,
-  select: bitselect,
+  select: (a, b, mask) => `(v128.bitselect ${a} ${b} ${mask})`,
   toInt: (x) => `(i32x4.trunc_sat_f32x4_s ${x})`,
   toFloat: (n) => `(f32x4.convert_i32x4_s ${n})`,
-  bitsOf: (x) => x,
+  bitsOf: (x) => x, // a v128 is either
   fromBits: (n) => n,
   and: (a, b) => `(v128.and ${a} ${b})`,
   or: (a, b) => `(v128.or ${a} ${b})`,
 };
 
+const scalar: Lanes = {
+  width: 1,
+  arith: scalarArith,
+  maps: mapsOf(scalarArith),
+  load: (at) => `(f32.load ${at})`,
+  index: (i) => `(f32.convert_i32_u ${i})`,
+};
+
 const vector: Lanes = {
   width: 4,
-  literal: splat,
+  arith: vectorArith,
+  maps: mapsOf(vectorArith),
   load: (at, step) => (step ? `(v128.load align=4 ${at})` : `(v128.load32_splat ${at})`),
   index: (i, step) => (step ? `(f32x4.add (f32x4.splat (f32.convert_i32_u ${i})) (v128.const f32x4 0 1 2 3))` : `(f32x4.splat (f32.convert_i32_u ${i}))`),
-  maps: {
-    tanh: ([x]) => tanhWat(vectorArith, x),
-    exp: ([x]) => expWat(vectorArith, x),
-    log: ([x]) => logWat(vectorArith, x),
-    sqrt: ([x]) => `(f32x4.sqrt ${x})`,
-    recip: ([x]) => `(f32x4.div ${splat(1)} ${x})`,
-    materialize: ([x]) => x,
-    add: ([a, b]) => `(f32x4.add ${a} ${b})`,
-    mul: ([a, b]) => `(f32x4.mul ${a} ${b})`,
-    max: ([a, b]) => `(f32x4.max ${a} ${b})`,
-    less: ([a, b]) => bitselect(splat(1), splat(0), `(f32x4.lt ${a} ${b})`),
-    where: ([c, a, b]) => bitselect(a, b, `(f32x4.gt ${c} ${splat(0)})`),
-  },
 };
 
 class NotRenderable extends Error {}
@@ -153,7 +141,7 @@ const expression = (spec: KernelSpec, ranges: Ranges, inner: string, lanes: Lane
   const n = nodes[id];
   const t = primitives[n.op].kernel;
   if (t.kind === 'const') {
-    if (n.op === 'fill') return lanes.literal((n.attrs as { value: number }).value);
+    if (n.op === 'fill') return lanes.arith.float((n.attrs as { value: number }).value);
     if (n.op === 'iota') {
       const i = idx[(n.attrs as { axis: number }).axis];
       return lanes.index(i.wat, stepOf(i, inner, lanes));
