@@ -1,6 +1,6 @@
 // Runs a lowered graph on the CPU: its buffers live in one WebAssembly memory per program (allocated
-// once), and its kernels, WebAssembly (elementwise, wasm-elementwise.ts) or generated JS (the rest,
-// contractions calling the WebAssembly sgemm), run in order over them.
+// once), and its kernels, generated JS (contractions calling the WebAssembly sgemm) or, opted in,
+// WebAssembly (elementwise kernels and epilogues, wasm-elementwise.ts), run in order over them.
 import * as E from 'fp-ts/lib/Either.js';
 import { size } from '../../../dsl/shape.ts';
 import { renderCpuKernel, contractionScratch, elementwiseLayout, packedOnce } from './render.ts';
@@ -34,10 +34,11 @@ const cache = new Map<string, Factory>();
  */
 const programMemory = (specs: readonly KernelSpec[], arenaFloats: number, inputSizes: readonly number[]) => {
   const isContraction = (s: KernelSpec) => kernelClass(s.nodes, s.kernel) === 'matmul';
-  const sizes = specs.filter(isContraction).map(contractionScratch);
+  const contractions = specs.filter(isContraction);
+  const sizes = contractions.map(contractionScratch);
   const most = (k: 'a' | 'b' | 'c') => Math.max(0, ...sizes.map((n) => n[k]));
   const once = new Map<string, number>(); // key → floats
-  specs.filter(isContraction).forEach((s, i) => packedOnce(s).forEach((key, k) => key && once.set(key, k ? sizes[i].b : sizes[i].a)));
+  contractions.forEach((s, i) => packedOnce(s).forEach((key, k) => key && once.set(key, k ? sizes[i].b : sizes[i].a)));
   const regions = [most('a'), most('b'), most('c'), ...once.values(), arenaFloats, ...inputSizes];
   const gemm = createGemm({ maxFloats: regions.reduce((a, n) => a + n + 4, 0) + 64 });
   const scratch = { a: gemm.alloc(most('a')), b: gemm.alloc(most('b')), c: gemm.alloc(most('c')) };
@@ -88,16 +89,16 @@ const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, op
   instances: Map<WebAssembly.Module, WebAssembly.Instance>, onBuilt: () => void): { call: () => void; wasm: boolean } => {
   const isReduce = spec.kernel.reduction !== undefined && ops === undefined;
   const wat = !isReduce && wasmElementwise() ? watOf(spec, onBuilt) : undefined;
-  const wasmCall = (extra: number[]) => {
-    const module = assemble(wat!);
+  const wasmCall = (text: string, extra: number[]) => {
+    const module = assemble(text);
     let instance = instances.get(module);
     if (!instance) instances.set(module, (instance = new WebAssembly.Instance(module, { env: { memory } })));
     const fn = instance.exports.kernel as (...offsets: number[]) => void;
     const offsets = [...[out, ...args].map((v) => v.byteOffset), ...extra];
     return () => fn(...offsets);
   };
-  if (wat !== undefined && ops === undefined) return { call: wasmCall([]), wasm: true };
-  if (wat !== undefined) ops = { ...ops!, epilogue: wasmCall([ops!.c * 4]) };
+  if (wat !== undefined && ops === undefined) return { call: wasmCall(wat, []), wasm: true };
+  if (wat !== undefined) ops = { ...ops!, epilogue: wasmCall(wat, [ops!.c * 4]) };
   const source = renderCpuKernel(spec);
   if (debugKernels()) console.log(`// kernel ${spec.kernel.root} ${spec.nodes[spec.kernel.root].op} [${spec.kernel.shape}]\n${source}`);
   let factory = cache.get(source);

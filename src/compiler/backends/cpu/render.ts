@@ -52,8 +52,9 @@ export const elementwiseCuts = (spec: KernelSpec): number[][] => elementwiseLayo
 
 /**
  * The cuts of an elementwise kernel (or a contraction's epilogue) and a key for its structure: its
- * arguments' count, shape, cuts and expression as JS renders it with every condition open. Kernels with equal keys render to equal code (an
- * unrolled step repeats each kernel at every time step), so a backend renders each key once.
+ * arguments' count, shape, cuts and expression as JS renders it with every condition open. Kernels
+ * with equal keys render to equal code (an unrolled step repeats each kernel at every time step), so
+ * a backend renders each key once.
  */
 export const elementwiseLayout = (spec: KernelSpec): { cuts: number[][]; key: string } => {
   const outVars = names('i', spec.kernel.shape.length);
@@ -141,10 +142,11 @@ const packPieces = (K: number, value: (r: string, k: string, extra: Partial<Expr
 /**
  * A contraction: for each batch slice the operands are packed (their fused expressions evaluated
  * once per element) into the WebAssembly sgemm's panel layout, one batched sgemm call multiplies
- * them, and the epilogue reads C back (`ops.epilogue`, a WebAssembly kernel, where the program has one). The factory is called with the program's `gemm` and this
- * kernel's `ops`: float offsets of packed A, packed B and C, and `packA()`/`packB()`, which say
- * whether the operand must be packed now (an operand that only reads graph inputs, a weight, is
- * packed once per run and shared by every kernel reading it the same way: see packedOnce).
+ * them, and the epilogue reads C back (`ops.epilogue` instead, a WebAssembly kernel, where the program
+ * has one). The factory is called with the program's `gemm` and this kernel's `ops`: float offsets
+ * of packed A, packed B and C, and `packA()`/`packB()`, which say whether the operand must be packed
+ * now (an operand that only reads graph inputs, a weight, is packed once per run and shared by every
+ * kernel reading it the same way: see packedOnce).
  */
 const renderContraction = (spec: KernelSpec, ctx: Render, params: string): string => {
   const { nodes, kernel } = spec;
