@@ -30,13 +30,15 @@ const unitOf = (p: Pixels): number => (p instanceof Uint8Array ? 1 / 255 : 1);
  */
 export const pixelAt = (p: Pixels, i: number): number => (p instanceof Uint8Array ? Math.fround(p[i] * (1 / 255)) : p[i]);
 
-/** Stored pixels as floats in [0, 1] (a copy). */
-export const pixelValues = (p: Pixels): Float32Array => {
-  if (!(p instanceof Uint8Array)) return p.slice();
-  const out = new Float32Array(p.length);
-  for (let i = 0; i < p.length; i++) out[i] = p[i] * (1 / 255);
+/** n bytes from src[from] as the floats b/255 into out[to]: what a grey pixel is, stored or batched. */
+const bytesToFloats = (src: Uint8Array, from: number, out: Float32Array, to: number, n: number): Float32Array => {
+  for (let j = 0; j < n; j++) out[to + j] = src[from + j] * (1 / 255);
   return out;
 };
+
+/** Stored pixels as floats in [0, 1] (a copy). */
+export const pixelValues = (p: Pixels): Float32Array =>
+  p instanceof Uint8Array ? bytesToFloats(p, 0, new Float32Array(p.length), 0, p.length) : p.slice();
 
 export interface Dataset {
   /** n*rows*cols pixels (see Pixels). */
@@ -104,9 +106,7 @@ const toGrey = <P extends Pixels>(raw: Uint8Array, out: P): P => {
     out.set(raw);
     return out;
   }
-  const n = raw.length;
-  for (let i = 0; i < n; i++) out[i] = raw[i] * (1 / 255);
-  return out;
+  return bytesToFloats(raw, 0, out, 0, raw.length) as P;
 };
 
 const toThreshold = <P extends Pixels>(raw: Uint8Array, out: P): P => {
@@ -217,7 +217,7 @@ export const gatherBatch = (
     const i = indices[k];
     if (!(Number.isInteger(i) && i >= 0 && i < ds.n)) throw new Error(`gatherBatch: index ${i} is outside 0..${ds.n - 1}`);
     if ('render' in ds) ds.render(i, out, k * px);
-    else if (ds.images instanceof Uint8Array) for (let j = 0, at = i * px, to = k * px; j < px; j++) out[to + j] = ds.images[at + j] * (1 / 255);
+    else if (ds.images instanceof Uint8Array) bytesToFloats(ds.images, i * px, out, k * px, px);
     else out.set(ds.images.subarray(i * px, (i + 1) * px), k * px);
   }
   return out;
