@@ -1,6 +1,6 @@
 // Runs a lowered graph on the CPU: its buffers live in one WebAssembly memory per program (allocated
-// once), and its kernels, generated JS (contractions calling the WebAssembly sgemm) or, opted in,
-// WebAssembly (elementwise kernels and epilogues, wasm-elementwise.ts), run in order over them.
+// once), and its kernels, WebAssembly (elementwise kernels and products' epilogues, wasm-elementwise.ts)
+// or generated JS (the rest; contractions calling the WebAssembly sgemm), run in order over them.
 import * as E from 'fp-ts/lib/Either.js';
 import { size } from '../../../dsl/shape.ts';
 import { renderCpuKernel, contractionScratch, elementwiseLayout, packedOnce } from './render.ts';
@@ -64,12 +64,10 @@ const programMemory = (specs: readonly KernelSpec[], arenaFloats: number, inputS
 };
 
 /**
- * Elementwise kernels (and products' epilogues) in WebAssembly only with DRAW_WASM_ELEMENTWISE=1: they
- * make a step 20–30% faster, but they compute in float32 where the JS kernels compute in float64 and
- * round once, and 1,000-step runs with them ended 2.8–8.6 nats worse on all three seeds tried
- * (bench/NOTES.md). Off by default until float64 lanes are tried.
+ * Elementwise kernels (and products' epilogues) in WebAssembly unless DRAW_WASM_ELEMENTWISE=0 (then
+ * all JS, for comparison): the same results bit for bit, in less time (bench/NOTES.md).
  */
-const wasmElementwise = (): boolean => envVar('DRAW_WASM_ELEMENTWISE') === '1';
+const wasmElementwise = (): boolean => envVar('DRAW_WASM_ELEMENTWISE') !== '0';
 
 const wats = new Map<string, string | undefined>();
 

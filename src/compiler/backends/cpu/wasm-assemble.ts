@@ -1,7 +1,7 @@
-// WAT text → compiled WebAssembly.Module, in-process and synchronously, with `watr` (a small pure-JS
-// WAT assembler: ~43 KB, no dependencies), so kernels can be rendered at run time in Node, a
-// bundler or a browser page alike. Modules are kept per source text for the life of the process.
-import { compile as assembleWat } from 'watr';
+// WAT text → compiled WebAssembly.Module, in-process and synchronously (wasm-encode.ts), so kernels
+// can be rendered at run time in Node, a bundler or a browser page alike. Modules are kept per source
+// text for the life of the process.
+import { encodeWat } from './wasm-encode.ts';
 
 const modules = new Map<string, WebAssembly.Module>();
 
@@ -9,7 +9,7 @@ const modules = new Map<string, WebAssembly.Module>();
 export const assemble = (wat: string): WebAssembly.Module => {
   let m = modules.get(wat);
   if (!m) {
-    m = new WebAssembly.Module(assembleWat(wat) as BufferSource);
+    m = new WebAssembly.Module(encodeWat(wat) as BufferSource);
     modules.set(wat, m);
   }
   return m;

@@ -1,15 +1,17 @@
 // Elementwise kernels as WebAssembly. A JS typed-array loop costs ~1.6 ns an element even for a·b
 // (V8 neither vectorises nor drops the bounds checks), the same loop in WebAssembly ~0.46 ns and
-// ~0.13 ns with f32x4 (bench/NOTES.md). A fused elementwise kernel is rendered here from its
+// less in SIMD lanes (bench/NOTES.md). A fused elementwise kernel is rendered here from its
 // expression tree as one WAT function over byte offsets into the program's memory: the JS kernel's
-// loop nest (split where concat conditions change, so none is tested per element), f32 arithmetic,
-// loads at index expressions built by an index algebra whose values are WAT i32 expressions that
-// also carry their affine form. The affine form decides a concat condition over a loop's range, and
-// whether a load moves by one element (v128.load) or not at all (a splat) as the innermost index
-// steps: where every load does one or the other, that loop runs four elements at a time (f32x4),
-// its last four ending where it ends. tanh, exp and log, which have no WebAssembly instruction,
-// come from wasm-math.ts. A kernel with anything not in the tables below, or a condition its
-// ranges leave open, stays JavaScript: `renderWasmElementwise` returns undefined.
+// loop nest (split where concat conditions change, so none is tested per element), loads at index
+// expressions built by an index algebra whose values are WAT i32 expressions that also carry their
+// affine form. The affine form decides a concat condition over a loop's range, and whether a load
+// moves by one element (a vector load) or not at all (a splat) as the innermost index steps: where
+// every load does one or the other, that loop runs two elements at a time, its last two ending where
+// it ends. Arithmetic is float64 (f64x2), rounded to float32 once per stored element, as the JS
+// kernels compute: float32 arithmetic (f32x4, twice as wide) trained worse (bench/NOTES.md). tanh, exp
+// and log, which have no WebAssembly instruction, come from wasm-math.ts. A kernel with anything not
+// in the tables below, or a condition its ranges leave open, stays JavaScript:
+// `renderWasmElementwise` returns undefined.
 import { primitives } from '../../../dsl/primitives.ts';
 import { ravel, type IndexAlgebra } from '../../../dsl/indexing.ts';
 import type { KernelSpec } from '../backend.ts';
@@ -51,18 +53,19 @@ const affineAlgebra: IndexAlgebra<Ix> = {
   mod: (a, k) => (k === 1 ? constant(0) : isConstant(a) ? constant(a.affine.c % k) : opaque(`(i32.rem_u ${a.wat} (i32.const ${k}))`, a)),
 };
 
-/** A float as a WAT literal. */
-const f32 = (v: number): string => `(f32.const ${Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v})`;
+/** A float64 as a WAT literal (JS prints the shortest decimal that reads back as the same double). */
+const f64 = (v: number): string => `(f64.const ${Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v})`;
 
-/** One lane (f32) or four (f32x4): how each kind of value and operation is spelled. */
-/** One lane or four: the arithmetic (wasm-math.ts's Arith), and how loads and indices spread over the lanes. */
+/** One lane or two: the arithmetic (wasm-math.ts's Arith), and how loads, indices and stores spread over the lanes. */
 interface Lanes {
-  readonly width: 1 | 4;
+  readonly width: 1 | 2;
   readonly arith: Arith;
   /** A load at byte address `at` of lane 0; the other lanes `step` elements further on (0: the same element). */
   load(at: string, step: 0 | 1): string;
   /** The integer index `i` (lane 0; `step` as for load) as a float. */
   index(i: string, step: 0 | 1): string;
+  /** Stores `value`'s lanes at byte address `at`, rounded to float32. */
+  store(at: string, value: string): string;
   readonly maps: ReturnType<typeof mapsOf>;
 }
 
@@ -82,52 +85,63 @@ const mapsOf = (A: Arith): Partial<Record<keyof typeof primitives, (args: readon
 });
 
 const scalarArith: Arith = {
-  t: 'f32', i: 'i32', prefix: 's',
-  float: f32,
-  int: (v) => `(i32.const ${v})`,
+  t: 'f64', i: 'i64', prefix: 's',
+  float: f64,
+  int: (v) => `(i64.const ${v})`,
   select: (a, b, mask) => `(select ${a} ${b} ${mask})`,
-  toInt: (x) => `(i32.trunc_sat_f32_s ${x})`,
-  toFloat: (n) => `(f32.convert_i32_s ${n})`,
-  bitsOf: (x) => `(i32.reinterpret_f32 ${x})`,
-  fromBits: (n) => `(f32.reinterpret_i32 ${n})`,
-  and: (a, b) => `(i32.and ${a} ${b})`,
-  or: (a, b) => `(i32.or ${a} ${b})`,
+  any: (mask) => mask,
+  toInt: (x) => `(i64.trunc_sat_f64_s ${x})`,
+  toFloat: (n) => `(f64.convert_i64_s ${n})`,
+  bitsOf: (x) => `(i64.reinterpret_f64 ${x})`,
+  fromBits: (n) => `(f64.reinterpret_i64 ${n})`,
+  and: (a, b) => `(i64.and ${a} ${b})`,
+  or: (a, b) => `(i64.or ${a} ${b})`,
+  shl: (n, by) => `(i64.shl ${n} (i64.const ${by}))`,
+  shrS: (n, by) => `(i64.shr_s ${n} (i64.const ${by}))`,
+  copysign: (x, sign) => `(f64.copysign ${x} ${sign})`,
 };
 
 const vectorArith: Arith = {
-  t: 'f32x4', i: 'i32x4', prefix: 'v',
-  float: (v) => `(f32x4.splat ${f32(v)})`,
-  int: (v) => `(i32x4.splat (i32.const ${v}))`,
+  t: 'f64x2', i: 'i64x2', prefix: 'v',
+  float: (v) => `(f64x2.splat ${f64(v)})`,
+  int: (v) => `(v128.const i64x2 ${v} ${v})`,
   select: (a, b, mask) => `(v128.bitselect ${a} ${b} ${mask})`,
-  toInt: (x) => `(i32x4.trunc_sat_f32x4_s ${x})`,
-  toFloat: (n) => `(f32x4.convert_i32x4_s ${n})`,
+  any: (mask) => `(v128.any_true ${mask})`,
+  // f64x2 has no conversions from i64x2: through i32x4, and 2^52 + n read as a float for n < 2^52
+  toInt: (x) => `(i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero ${x}))`,
+  toFloat: (n) => `(f64x2.sub (v128.or ${n} (v128.const i64x2 ${0x4330000000000000n} ${0x4330000000000000n})) (f64x2.splat ${f64(2 ** 52)}))`,
   bitsOf: (x) => x, // a v128 is either
   fromBits: (n) => n,
   and: (a, b) => `(v128.and ${a} ${b})`,
   or: (a, b) => `(v128.or ${a} ${b})`,
+  shl: (n, by) => `(i64x2.shl ${n} (i32.const ${by}))`,
+  shrS: (n, by) => `(i64x2.shr_s ${n} (i32.const ${by}))`,
+  copysign: (x, sign) => `(v128.bitselect ${sign} ${x} (v128.const i64x2 ${-(2n ** 63n)} ${-(2n ** 63n)}))`,
 };
 
 const scalar: Lanes = {
   width: 1,
   arith: scalarArith,
   maps: mapsOf(scalarArith),
-  load: (at) => `(f32.load ${at})`,
-  index: (i) => `(f32.convert_i32_u ${i})`,
+  load: (at) => `(f64.promote_f32 (f32.load ${at}))`,
+  index: (i) => `(f64.convert_i32_u ${i})`,
+  store: (at, value) => `(f32.store ${at} (f32.demote_f64 ${value}))`,
 };
 
 const vector: Lanes = {
-  width: 4,
+  width: 2,
   arith: vectorArith,
   maps: mapsOf(vectorArith),
-  load: (at, step) => (step ? `(v128.load align=4 ${at})` : `(v128.load32_splat ${at})`),
-  index: (i, step) => (step ? `(f32x4.add (f32x4.splat (f32.convert_i32_u ${i})) (v128.const f32x4 0 1 2 3))` : `(f32x4.splat (f32.convert_i32_u ${i}))`),
+  load: (at, step) => (step ? `(f64x2.promote_low_f32x4 (v128.load64_zero align=4 ${at}))` : `(f64x2.splat (f64.promote_f32 (f32.load ${at})))`),
+  index: (i, step) => (step ? `(f64x2.add (f64x2.splat (f64.convert_i32_u ${i})) (v128.const f64x2 0 1))` : `(f64x2.splat (f64.convert_i32_u ${i}))`),
+  store: (at, value) => `(v128.store64_lane align=4 0 ${at} (f32x4.demote_f64x2_zero ${value}))`,
 };
 
 class NotRenderable extends Error {}
 
 type Ranges = ReadonlyMap<string, readonly [number, number]>;
 
-/** How an index moves as `inner` steps by one: 0 or 1 element (what four lanes can load), else not renderable in lanes. */
+/** How an index moves as `inner` steps by one: 0 or 1 element (what lanes can load), else not renderable in lanes. */
 const stepOf = (i: Ix, inner: string, lanes: Lanes): 0 | 1 => {
   if (lanes.width === 1 || !i.uses.has(inner)) return 0;
   const k = i.affine?.terms.get(inner);
@@ -183,7 +197,7 @@ const expression = (spec: KernelSpec, ranges: Ranges, inner: string, lanes: Lane
   }
 };
 
-/** Four lanes where every load allows it, else undefined. */
+/** Two lanes where every load allows it, else undefined. */
 const inLanes = (render: (lanes: Lanes) => string): string | undefined => {
   try {
     return render(vector);
@@ -207,7 +221,7 @@ export const renderWasmElementwise = (spec: KernelSpec, cuts: readonly (readonly
   const vars = kernel.shape.map((_, d) => `i${d}`);
   const inner = vars[vars.length - 1];
   const idx = vars.map(loopVar);
-  const store = (lanes: Lanes, ranges: Ranges) => `(${lanes.width === 4 ? 'v128' : 'f32'}.store (local.get $out) ${expression(spec, ranges, inner, lanes, kernel.root, idx)})
+  const store = (lanes: Lanes, ranges: Ranges) => `${lanes.store('(local.get $out)', expression(spec, ranges, inner, lanes, kernel.root, idx))}
 (local.set $out (i32.add (local.get $out) (i32.const ${4 * lanes.width})))`;
   // a loop over [lo, hi) of v, `width` at a time; the caller makes sure it runs at least once
   const loop = (v: string, label: string, lo: number, hi: number, width: number, body: string) => `(local.set $${v} (i32.const ${lo}))
@@ -219,16 +233,17 @@ ${body}
     const [v, lo] = [vars[d], cuts[d][s]];
     const inRange = new Map(ranges).set(v, [lo, hi]);
     if (d < vars.length - 1) return loop(v, `${v}_${s}`, lo, hi, 1, loops(d + 1, inRange));
-    const wide = hi - lo >= 4 ? inLanes((lanes) => store(lanes, inRange)) : undefined;
+    const w = vector.width;
+    const wide = hi - lo >= w ? inLanes((lanes) => store(lanes, inRange)) : undefined;
     if (wide === undefined) return loop(v, `${v}_${s}`, lo, hi, 1, store(scalar, inRange));
-    // the last 1–3 elements: once more four lanes, ending at hi (the elements it computes again come
-    // out the same: the output never shares memory with what the kernel reads)
-    const split = lo + Math.floor((hi - lo) / 4) * 4;
+    // the last element: once more in lanes, ending at hi (the element it computes again comes out the
+    // same: the output never shares memory with what the kernel reads)
+    const split = lo + Math.floor((hi - lo) / w) * w;
     const tail = split < hi ? `
-(local.set $${v} (i32.const ${hi - 4}))
-(local.set $out (i32.sub (local.get $out) (i32.const ${4 * (split + 4 - hi)})))
+(local.set $${v} (i32.const ${hi - w}))
+(local.set $out (i32.sub (local.get $out) (i32.const ${4 * (split + w - hi)})))
 ${wide}` : '';
-    return `${loop(v, `${v}_${s}`, lo, split, 4, wide)}${tail}`;
+    return `${loop(v, `${v}_${s}`, lo, split, w, wide)}${tail}`;
   }).join('\n');
   let body: string;
   try {
