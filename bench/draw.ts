@@ -128,8 +128,12 @@ for (const T of Ts) {
   // the baseline from our initial parameters: it advances its own state, ours reruns `start`; the
   // work per step is the same either way
   const baselines = (['explicit-transposes', 'autodiff'] as const).map((products) => tfjsDraw(config, model.init(1), model.paramShapes, batch, { lr: 1e-3, clip: 10, products }));
-  // 3 warm-up rounds: a worker compiles its kernels afresh, and V8 needs ~3 steps to optimise them
-  const [tfjs, tfjsAutodiff, ...timings] = await interleaved([...baselines.map((b) => async () => b.step(x, eps)), ...runners.map((r) => async () => advance(start, await r.run(start, { x, eps })))], { warmup: 3, rounds: runs });
+  // 8 warm-up rounds: a worker compiles its kernels afresh, and V8 optimises them (the WebAssembly ones
+  // from their first tier up) over the first 6–8 steps (bench/NOTES.md); each runner's state after a
+  // step lands in a spare, as the training loop's does, so no round allocates
+  const spares = runners.map(() => initTrainState(model.init(1), model.paramShapes, opt));
+  const [tfjs, tfjsAutodiff, ...timings] = await interleaved([...baselines.map((b) => async () => b.step(x, eps)),
+    ...runners.map((r, i) => async () => advance(start, await r.run(start, { x, eps }), spares[i]))], { warmup: 8, rounds: runs });
   timings.forEach((t, i) => {
     threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs,
       'TF.js WASM ms': tfjs.medianMs, 'TF.js / ours': tfjs.medianMs / t.medianMs, 'TF.js autodiff ms': tfjsAutodiff.medianMs, 'TF.js autodiff / ours': tfjsAutodiff.medianMs / t.medianMs });

@@ -91,6 +91,32 @@ describe('data-parallel training step', () => {
     await expect(remoteProgram(g.right, {}, () => nodeWorkerPort(pathToFileURL(script)))).rejects.toThrow('worker exited (code 3)');
   }, 30_000);
 
+  it('a remote program gives the local outputs through the shared buffer and through messages alike, and names a wrong feed', async () => {
+    const g = trace(({ a, b }) => ({ s: sum(mul(a, b)), p: mul(a, b) }), { a: [5], b: [5] });
+    if (E.isLeft(g)) throw g.left;
+    const a = Float32Array.of(1, 2, 3, 4, 5), b = Float32Array.of(0.5, -1, 2, 0.25, 3);
+    const want = { s: [0.5 - 2 + 6 + 1 + 15], p: [0.5, -2, 6, 1, 15] };
+    const runBoth = async () => {
+      const r = await remoteProgram(g.right);
+      try {
+        const first = await r.run({ a, b });
+        const got = { s: Array.from(first.s), p: Array.from(first.p) };
+        await expect(r.run({ a: Float32Array.of(1, 2), b })).rejects.toThrow("input 'a': expected 5 values for shape [5], got 2");
+        return got;
+      } finally {
+        r.dispose();
+      }
+    };
+    expect(await runBoth()).toEqual(want); // Node: SharedArrayBuffer
+    const page = globalThis as { crossOriginIsolated?: boolean };
+    page.crossOriginIsolated = false; // a page without cross-origin isolation: messages
+    try {
+      expect(await runBoth()).toEqual(want);
+    } finally {
+      delete page.crossOriginIsolated;
+    }
+  }, 30_000);
+
   it('refuses more threads than rows in a batch', async () => {
     await expect(stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), optimizer, { threads: 10, batchAxes: dataBatchAxes }))
       .rejects.toThrow(/threads must be an integer from 1 to the batch size 9, got 10/);

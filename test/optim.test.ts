@@ -274,6 +274,34 @@ describe('non-finite guard', () => {
   });
 });
 
+describe('advance into a spare state', () => {
+  it('writes the new state into the spare\'s arrays, with the values a fresh one gets, and leaves the current state alone on overflow', () => {
+    const opt = adam({ lr: 0.05 });
+    const g = lsStep(opt);
+    const s0 = initTrainState({ w: [0, 0, 0], b: [0] }, lsSpecs.params, opt);
+    const s1 = advance(s0, unwrap(evaluate(g, stepFeeds(s0, { x: X, y: Y }))));
+    const out = unwrap(evaluate(g, stepFeeds(s1, { x: X, y: Y })));
+    const fresh = advance(s1, out);
+    const before = structuredClone(s0);
+    const reused = advance(s1, out, s0);
+    for (const [n, v] of Object.entries({ ...reused.params, ...reused.opt })) {
+      expect(v, n).toBe(({ ...s0.params, ...s0.opt } as Record<string, Float32Array>)[n]); // the spare's array
+      expect(Array.from(v), n).toEqual(Array.from(({ ...fresh.params, ...fresh.opt } as Record<string, Float32Array>)[n]));
+    }
+    expect(before.params.w).not.toEqual(reused.params.w);
+    // passing the current state as the spare must not write into it
+    const self = advance(s1, out, s1);
+    expect(self.params.w).not.toBe(s1.params.w);
+    // an overflowing update throws; the current state is untouched (the spare's values are not kept)
+    const huge = sgd({ lr: 1e39 });
+    const h = initTrainState({ w: [0.5, 0, 0], b: [0] }, lsSpecs.params, huge);
+    const spare = initTrainState({ w: [9, 9, 9], b: [9] }, lsSpecs.params, huge);
+    const hout = unwrap(evaluate(lsStep(huge), stepFeeds(h, { x: X, y: Y })));
+    expect(() => advance(h, hout, spare)).toThrow(NonFiniteError);
+    expect(Array.from(h.params.w)).toEqual([0.5, 0, 0]);
+  });
+});
+
 describe('checkpointing training state', () => {
   it('round-trips through a checkpoint and resumes bit-identically', () => {
     const opt = adam({ lr: 0.05 });

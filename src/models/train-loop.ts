@@ -204,6 +204,7 @@ const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D
     let error: NonFiniteError | undefined;
     let order: Int32Array[] = [];
     let orderEpoch = -1;
+    let spare: TrainState | undefined;
     while (state.step < endStep) {
       await betweenSteps();
       if (o.signal?.aborted) { stopped = 'aborted'; break; }
@@ -215,7 +216,10 @@ const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D
       }
       const outputs = await runner.run(state, feedsFor(data.train, order[state.step % perEpoch], seed, state.step));
       try {
-        state = advance(state, outputs); // throws before the last good state is replaced
+        // throws before the last good state is replaced; the one before it lends its arrays
+        const next = advance(state, outputs, spare);
+        spare = state;
+        state = next;
       } catch (e) {
         if (!(e instanceof NonFiniteError)) throw e;
         [stopped, error] = ['diverged', e];

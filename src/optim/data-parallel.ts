@@ -1,14 +1,14 @@
 // Data-parallel training steps: the batch is cut into one shard per thread, every thread computes the
 // loss and gradient of its shard with the same compiled gradient graph (shard 0 on the calling
-// thread, the others in workers), the gradients are combined once per step, and one update graph
-// (clipping and the optimiser) runs on the combined gradient. One synchronisation per step, not one
-// per kernel. The combination is a fixed-order sum, so a run is deterministic for a given number of
-// threads (and bit-exact on resume); it differs from the one-thread step by float rounding only.
+// thread, the others in workers), and one update graph takes every shard's gradient, combines them
+// and runs clipping and the optimiser. One synchronisation per step, not one per kernel. The
+// combination is a fixed-order sum (weighted by the shards' sizes), so a run is deterministic for a
+// given number of threads (and bit-exact on resume); it differs from the one-thread step by float
+// rounding only.
 // It assumes what every model here has: a loss that is the mean over the batch of per-example terms
 // (no batch statistics), so the batch's loss and gradient are the shards' weighted by their sizes.
 import * as E from 'fp-ts/lib/Either.js';
 import type { Shape } from '../dsl/shape.ts';
-import { size } from '../dsl/shape.ts';
 import type { Specs } from '../compiler/trace.ts';
 import type { Feeds } from '../compiler/evaluate.ts';
 import { gradName } from '../compiler/grad.ts';
@@ -16,7 +16,7 @@ import { compile, type CompileOptions, type Program } from '../compiler/compile.
 import { remoteProgram, spawnProgramWorker, type RemoteProgram } from '../parallel/remote-program.ts';
 import type { SpawnWorker } from '../parallel/port.ts';
 import type { Optimizer } from './optimizer.ts';
-import { gradientStep, updateStep, trainStep, LOSS, STEP, type LossFn, type TrainStepOptions } from './train-step.ts';
+import { gradientStep, updateStep, trainStep, shardGradName, LOSS, STEP, type LossFn, type TrainStepOptions } from './train-step.ts';
 import { stepFeeds, type Outputs, type TrainState } from './host.ts';
 
 /** Runs training steps: one fused graph on this thread, or data-parallel over workers. */
@@ -93,7 +93,8 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
   const shards = shardSizes(batch, threads);
   const gradientFor = (n: number) => unwrapped(gradientStep(lossFn, paramSpecs, withBatch(dataSpecs, axes, n) as D));
   const local = unwrapped(compile(gradientFor(shards[0]), compileOptions));
-  const update = unwrapped(E.flatMap(updateStep(paramSpecs, optimizer, opts), (g) => compile(g, compileOptions)));
+  const weights = shards.map((n) => n / batch);
+  const update = unwrapped(E.flatMap(updateStep(paramSpecs, optimizer, opts, weights), (g) => compile(g, compileOptions)));
   const spawn = opts.spawnWorker ?? spawnProgramWorker;
   const remote: RemoteProgram[] = [];
   try {
@@ -104,23 +105,7 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
     throw e;
   }
   const pnames = Object.keys(paramSpecs);
-  // Σ_k (n_k / batch) · grad_k in float64 for all but the last shard; the last one's pass writes the
-  // float32 gradient the update reads (buffers kept from step to step)
-  const partial = Object.fromEntries(pnames.map((p) => [p, new Float64Array(size(paramSpecs[p]))]));
-  const grads = Object.fromEntries(pnames.map((p) => [gradName(p), new Float32Array(size(paramSpecs[p]))]));
-  const add = (k: number, out: Readonly<Record<string, ArrayLike<number>>>): number => {
-    const w = shards[k] / batch, last = k === shards.length - 1;
-    for (const p of pnames) {
-      const g = out[gradName(p)], acc = partial[p], n = acc.length;
-      if (last) {
-        const dst = grads[gradName(p)];
-        if (k === 0) for (let i = 0; i < n; i++) dst[i] = w * g[i];
-        else for (let i = 0; i < n; i++) dst[i] = acc[i] + w * g[i];
-      } else if (k === 0) for (let i = 0; i < n; i++) acc[i] = w * g[i];
-      else for (let i = 0; i < n; i++) acc[i] += w * g[i];
-    }
-    return w * out[LOSS][0];
-  };
+  const gradients = (k: number, out: Readonly<Record<string, Float32Array>>) => Object.fromEntries(pnames.map((p) => [shardGradName(p, k), out[gradName(p)]]));
   return {
     threads,
     mode: local.mode,
@@ -130,10 +115,11 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
       const shard = (k: number): Record<string, Float32Array> => Object.fromEntries(Object.entries(data).map(([name, v]) =>
         [name, shardOf(v, dataSpecs[name], axes[name] ?? 0, starts[k], shards[k])]));
       const pending = remote.map((r, i) => r.run({ ...state.params, ...shard(i + 1) }));
-      // this thread's shard, added in while the workers still run; theirs in shard order
-      let loss = add(0, local.run({ ...state.params, ...shard(0) } as Feeds));
-      (await Promise.all(pending)).forEach((out, i) => (loss += add(i + 1, out)));
-      const out = update.run({ ...state.params, ...state.opt, [STEP]: [state.step + 1], ...grads });
+      // this thread's shard while the workers run theirs; the update reads its gradient from the
+      // program's buffers (the next run of `local` is after the update's)
+      const outs = [local.run({ ...state.params, ...shard(0) } as Feeds), ...await Promise.all(pending)];
+      const loss = outs.reduce((sum, out, k) => sum + weights[k] * out[LOSS][0], 0);
+      const out = update.run({ ...state.params, ...state.opt, [STEP]: [state.step + 1], ...Object.assign({}, ...outs.map((o, k) => gradients(k, o))) });
       return { ...out, [LOSS]: Float32Array.of(loss) };
     },
     dispose: () => {

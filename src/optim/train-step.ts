@@ -10,6 +10,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import type { Shape } from '../dsl/shape.ts';
 import { fmt, sameShape } from '../dsl/shape.ts';
 import type { Tensor } from '../dsl/tensor.ts';
+import { add, mul } from '../dsl/ops.ts';
 import { trace, TraceError, type Inputs, type Specs } from '../compiler/trace.ts';
 import { grad, gradName } from '../compiler/grad.ts';
 import { inline, type Graph } from '../compiler/graph.ts';
@@ -117,16 +118,24 @@ export const trainStep = <P extends Specs, D extends Specs>(
   );
 };
 
+/** Input name of shard k's gradient of `param` in a data-parallel update step. */
+export const shardGradName = (param: string, k: number): string => `shard${k}.${gradName(param)}`;
+
 /**
- * The update half of a step whose gradient was computed elsewhere (data-parallel training sums the
- * workers' `grad.<param>` and feeds them here): inputs params, `opt.*`, step, `grad.<param>`;
- * outputs gradNorm, `param.*`, `opt.*`.
+ * The update half of a step whose gradient was computed elsewhere: inputs params, `opt.*`, step and
+ * the gradient, as `grad.<param>`, or with `shardWeights` (data-parallel training: each shard's
+ * size over the batch's) one per shard, `shard<k>.grad.<param>`, combined here as Σ_k w_k·g_k, in
+ * shard order, inside the update's kernels; outputs gradNorm, `param.*`, `opt.*`.
  */
-export const updateStep = (paramSpecs: Specs, optimizer: Optimizer, opts: TrainStepOptions = {}): E.Either<Error, Graph> => {
+export const updateStep = (paramSpecs: Specs, optimizer: Optimizer, opts: TrainStepOptions = {}, shardWeights?: readonly number[]): E.Either<Error, Graph> => {
   const pnames = Object.keys(paramSpecs);
-  const gradSpecs = Object.fromEntries(pnames.map((p) => [gradName(p), paramSpecs[p]]));
+  const names = (p: string): string[] => (shardWeights ? shardWeights.map((_, k) => shardGradName(p, k)) : [gradName(p)]);
+  const gradSpecs = Object.fromEntries(pnames.flatMap((p) => names(p).map((n) => [n, paramSpecs[p]] as const)));
   return trace((xs: Tensors) => {
-    const grads = Object.fromEntries(pnames.map((p) => [p, xs[gradName(p)]]));
+    const combined = (p: string): Tensor => (shardWeights
+      ? shardWeights.map((w, k) => mul(xs[shardGradName(p, k)], w)).reduce((a, b) => add(a, b))
+      : xs[gradName(p)]);
+    const grads = Object.fromEntries(pnames.map((p) => [p, combined(p)]));
     return applyUpdate(paramSpecs, optimizer, opts, pick(xs, pnames), grads, xs);
   }, { ...paramSpecs, ...optSpecs(paramSpecs, optimizer), [STEP]: [], ...gradSpecs });
 };
