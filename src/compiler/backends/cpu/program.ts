@@ -3,7 +3,7 @@
 // or generated JS (the rest; contractions calling the WebAssembly sgemm), run in order over them.
 import * as E from 'fp-ts/lib/Either.js';
 import { size } from '../../../dsl/shape.ts';
-import { renderCpuKernel, contractionScratch, elementwiseLayout, packedOnce } from './render.ts';
+import { renderCpuKernel, contractionKey, contractionScratch, elementwiseLayout, packedOnce } from './render.ts';
 import { renderWasmElementwise } from './wasm-elementwise.ts';
 import { assemble } from './wasm-assemble.ts';
 import { envVar } from '../../../util.ts';
@@ -82,22 +82,40 @@ const watOf = (spec: KernelSpec, onBuilt: () => void): string | undefined => {
   return wats.get(key);
 };
 
+const contractionSources = new Map<string, string>();
+
+/** A JS kernel's source; a contraction's rendered once per structure in this process (contractionKey). */
+const sourceOf = (spec: KernelSpec, contraction: boolean): string => {
+  if (!contraction) return renderCpuKernel(spec);
+  const key = contractionKey(spec);
+  let source = contractionSources.get(key);
+  if (source === undefined) contractionSources.set(key, (source = renderCpuKernel(spec)));
+  return source;
+};
+
+/** Where a kernel's buffers are: as views (for a JS kernel) or as byte offsets into the memory (for a WebAssembly one). */
+interface Buffers {
+  view(id: number): Float32Array;
+  byteOffset(id: number): number;
+}
+
 /** A kernel as a call: its WebAssembly function over byte offsets where it has one, else its JS function over views. */
-const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, ops: Ops | undefined, out: Float32Array, args: Float32Array[],
+const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, ops: Ops | undefined, buffers: Buffers, wasm: boolean,
   instances: Map<WebAssembly.Module, WebAssembly.Instance>, onBuilt: () => void): { call: () => void; wasm: boolean } => {
+  const { root, reads } = spec.kernel;
   const isReduce = spec.kernel.reduction !== undefined && ops === undefined;
-  const wat = !isReduce && wasmElementwise() ? watOf(spec, onBuilt) : undefined;
+  const wat = !isReduce && wasm ? watOf(spec, onBuilt) : undefined;
   const wasmCall = (text: string, extra: number[]) => {
     const module = assemble(text);
     let instance = instances.get(module);
     if (!instance) instances.set(module, (instance = new WebAssembly.Instance(module, { env: { memory } })));
     const fn = instance.exports.kernel as (...offsets: number[]) => void;
-    const offsets = [...[out, ...args].map((v) => v.byteOffset), ...extra];
+    const offsets = [buffers.byteOffset(root), ...reads.map(buffers.byteOffset), ...extra];
     return () => fn(...offsets);
   };
   if (wat !== undefined && ops === undefined) return { call: wasmCall(wat, []), wasm: true };
   if (wat !== undefined) ops = { ...ops!, epilogue: wasmCall(wat, [ops!.c * 4]) };
-  const source = renderCpuKernel(spec);
+  const source = sourceOf(spec, ops !== undefined);
   if (debugKernels()) console.log(`// kernel ${spec.kernel.root} ${spec.nodes[spec.kernel.root].op} [${spec.kernel.shape}]\n${source}`);
   let factory = cache.get(source);
   if (!factory) {
@@ -106,6 +124,7 @@ const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, op
     onBuilt();
   }
   const fn = factory(gemm, ops, cpuLib);
+  const [out, args] = [buffers.view(root), reads.map(buffers.view)];
   return { call: () => fn(out, ...args), wasm: false };
 };
 
@@ -126,13 +145,16 @@ export const cpuBackend: Backend = {
     const inputOf = new Map(inputIds.map((id, i) => [id, memory.inputs[i]] as const));
     const bufferOf = (id: number): Float32Array =>
       inputOf.get(id) ?? arena.subarray(l.plan.offsetOf.get(id)!, l.plan.offsetOf.get(id)! + size(l.nodes[id].shape));
+    // views are made only for JS kernels: a WebAssembly one needs offsets (a T=64 step reads ~30K buffers)
+    const buffers: Buffers = { view: bufferOf, byteOffset: (id) => inputOf.get(id)?.byteOffset ?? arena.byteOffset + 4 * l.plan.offsetOf.get(id)! };
+    const inWasmOn = wasmElementwise();
     let built = 0;
     let inWasm = 0;
     const instances = new Map<WebAssembly.Module, WebAssembly.Instance>();
     const profile: Record<string, { ms: number; calls: number }> = {};
     const kernelMs = new Float64Array(l.kernels.length);
     const steps = l.kernels.map((k, i) => {
-      const { call, wasm } = kernelCall(specs[i], gemm.memory, gemm, ops[i], bufferOf(k.root), k.reads.map(bufferOf), instances, () => built++);
+      const { call, wasm } = kernelCall(specs[i], gemm.memory, gemm, ops[i], buffers, inWasmOn, instances, () => built++);
       if (wasm) inWasm++;
       if (!l.options.profile) return call;
       const entry = (profile[kernelClass(l.nodes, k)] ??= { ms: 0, calls: 0 });

@@ -180,6 +180,23 @@ for (let bt = 0; bt < ${batch}; bt++) for (let i = 0; i < ${M}; i++) for (let j 
 };
 
 /**
+ * A key for a contraction kernel's structure: its arguments' count, sizes, and its operands' and
+ * epilogue's expressions as JS renders them with every condition open. Kernels with equal keys
+ * render to equal code (the pack pieces follow from the conditions), so a backend renders each once:
+ * an unrolled T=64 step has ~1,900 contraction kernels and few structures.
+ */
+export const contractionKey = (spec: KernelSpec): string => {
+  const { nodes, kernel } = spec;
+  const red = nodes[kernel.reduction!];
+  const { batch, M, K, N } = contractionSize(spec);
+  const ctx = contextOf(spec);
+  const bIdx = unravel(cpuIndex, 'bt', red.shape.slice(0, -2));
+  const [a, b] = primitives.matmul.kernel.loads([...bIdx, 'i', 'j'], 'k');
+  const epi = renderExpr(ctx({ acc: { id: kernel.reduction!, name: 'acc' } }), kernel.root, [...bIdx, 'i', 'j']);
+  return `${kernel.reads.length}|${batch}x${M}x${K}x${N}|${renderExpr(ctx(), red.inputs[0], a)}|${renderExpr(ctx(), red.inputs[1], b)}|${epi}`;
+};
+
+/**
  * For each operand of a contraction kernel (A, B): a key naming its packed form when it reads
  * nothing but graph inputs (so it is the same all run long), else undefined. Equal keys, equal
  * packed contents: hash-consing gives one node to one expression.

@@ -1,0 +1,15 @@
+import { draw, presets } from './src/models/draw/index.ts';
+import { dataSpecs } from './src/models/draw/model.ts';
+import { trainStep, adam } from './src/optim/index.ts';
+import { compile, lowerGraph } from './src/compiler/compile.ts';
+import { unwrap } from './src/util.ts';
+const T = Number(process.argv[2] ?? 64);
+const config = { ...presets.mnistFast, T };
+const model = draw(config);
+const g = unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, 100), adam({ lr: 1e-3 }), { clip: 10 }));
+let t0 = performance.now();
+const l = unwrap(lowerGraph(g));
+console.log('lower', (performance.now() - t0).toFixed(0));
+t0 = performance.now();
+const p = unwrap(compile(g));
+console.log('compile', (performance.now() - t0).toFixed(0), p.stats.webAssembly, p.stats.built);
