@@ -93,44 +93,47 @@ const cmp = 'eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u';
 const fcmp = 'eq ne lt gt le ge';
 const iarith = 'clz ctz popcnt add sub mul div_s div_u rem_s rem_u and or xor shl shr_s shr_u rotl rotr';
 const farith = 'abs neg ceil floor trunc nearest sqrt add sub mul div min max copysign';
-runs(0x00, 'unreachable nop');
-runs(0x0f, 'return');
-runs(0x1a, 'drop select');
-runs(0x28, 'i32.load i64.load f32.load f64.load i32.load8_s i32.load8_u i32.load16_s i32.load16_u i64.load8_s i64.load8_u i64.load16_s i64.load16_u i64.load32_s i64.load32_u '
-  + 'i32.store i64.store f32.store f64.store i32.store8 i32.store16 i64.store8 i64.store16 i64.store32');
-runs(0x45, `eqz ${cmp}`, 'i32.');
-runs(0x50, `eqz ${cmp}`, 'i64.');
-runs(0x5b, fcmp, 'f32.');
-runs(0x61, fcmp, 'f64.');
-runs(0x67, iarith, 'i32.');
-runs(0x79, iarith, 'i64.');
-runs(0x8b, farith, 'f32.');
-runs(0x99, farith, 'f64.');
-runs(0xa7, 'i32.wrap_i64 i32.trunc_f32_s i32.trunc_f32_u i32.trunc_f64_s i32.trunc_f64_u i64.extend_i32_s i64.extend_i32_u '
+/** Opcode rows: [first code, names, name prefix, prefix byte]. */
+const OPCODE_ROWS: readonly (readonly [number, string, string?, number?])[] = [
+  [0x00, 'unreachable nop'],
+  [0x0f, 'return'],
+  [0x1a, 'drop select'],
+  [0x28, 'i32.load i64.load f32.load f64.load i32.load8_s i32.load8_u i32.load16_s i32.load16_u i64.load8_s i64.load8_u i64.load16_s i64.load16_u i64.load32_s i64.load32_u '
+  + 'i32.store i64.store f32.store f64.store i32.store8 i32.store16 i64.store8 i64.store16 i64.store32'],
+  [0x45, `eqz ${cmp}`, 'i32.'],
+  [0x50, `eqz ${cmp}`, 'i64.'],
+  [0x5b, fcmp, 'f32.'],
+  [0x61, fcmp, 'f64.'],
+  [0x67, iarith, 'i32.'],
+  [0x79, iarith, 'i64.'],
+  [0x8b, farith, 'f32.'],
+  [0x99, farith, 'f64.'],
+  [0xa7, 'i32.wrap_i64 i32.trunc_f32_s i32.trunc_f32_u i32.trunc_f64_s i32.trunc_f64_u i64.extend_i32_s i64.extend_i32_u '
   + 'i64.trunc_f32_s i64.trunc_f32_u i64.trunc_f64_s i64.trunc_f64_u f32.convert_i32_s f32.convert_i32_u f32.convert_i64_s '
   + 'f32.convert_i64_u f32.demote_f64 f64.convert_i32_s f64.convert_i32_u f64.convert_i64_s f64.convert_i64_u f64.promote_f32 '
-  + 'i32.reinterpret_f32 i64.reinterpret_f64 f32.reinterpret_i32 f64.reinterpret_i64');
-runs(0, 'i32.trunc_sat_f32_s i32.trunc_sat_f32_u i32.trunc_sat_f64_s i32.trunc_sat_f64_u i64.trunc_sat_f32_s i64.trunc_sat_f32_u i64.trunc_sat_f64_s i64.trunc_sat_f64_u', '', 0xfc);
-const simd = (first: number, names: string, prefix = ''): void => runs(first, names, prefix, 0xfd);
-simd(0, 'v128.load v128.load8x8_s v128.load8x8_u v128.load16x4_s v128.load16x4_u v128.load32x2_s v128.load32x2_u v128.load8_splat v128.load16_splat v128.load32_splat v128.load64_splat v128.store _ _ i8x16.swizzle '
-  + 'i8x16.splat i16x8.splat i32x4.splat i64x2.splat f32x4.splat f64x2.splat');
-simd(35, cmp, 'i8x16.');
-simd(45, cmp, 'i16x8.');
-simd(55, cmp, 'i32x4.');
-simd(65, fcmp, 'f32x4.');
-simd(71, fcmp, 'f64x2.');
-simd(77, 'v128.not v128.and v128.andnot v128.or v128.xor v128.bitselect v128.any_true v128.load8_lane v128.load16_lane v128.load32_lane v128.load64_lane '
-  + 'v128.store8_lane v128.store16_lane v128.store32_lane v128.store64_lane v128.load32_zero v128.load64_zero f32x4.demote_f64x2_zero f64x2.promote_low_f32x4');
-simd(103, 'f32x4.ceil f32x4.floor f32x4.trunc f32x4.nearest');
-simd(116, 'f64x2.ceil f64x2.floor');
-simd(122, 'f64x2.trunc');
-simd(148, 'f64x2.nearest');
-simd(171, 'shl shr_s shr_u add _ _ sub _ _ _ mul', 'i32x4.');
-simd(199, 'extend_low_i32x4_s _ _ _ shl shr_s shr_u add _ _ sub _ _ _ mul', 'i64x2.');
-simd(224, 'abs neg _ sqrt add sub mul div min max pmin pmax', 'f32x4.');
-simd(236, 'abs neg _ sqrt add sub mul div min max pmin pmax', 'f64x2.');
-simd(248, 'i32x4.trunc_sat_f32x4_s i32x4.trunc_sat_f32x4_u f32x4.convert_i32x4_s f32x4.convert_i32x4_u i32x4.trunc_sat_f64x2_s_zero i32x4.trunc_sat_f64x2_u_zero f64x2.convert_low_i32x4_s f64x2.convert_low_i32x4_u');
-simd(0x105, 'f32x4.relaxed_madd f32x4.relaxed_nmadd f64x2.relaxed_madd f64x2.relaxed_nmadd');
+  + 'i32.reinterpret_f32 i64.reinterpret_f64 f32.reinterpret_i32 f64.reinterpret_i64'],
+  [0, 'i32.trunc_sat_f32_s i32.trunc_sat_f32_u i32.trunc_sat_f64_s i32.trunc_sat_f64_u i64.trunc_sat_f32_s i64.trunc_sat_f32_u i64.trunc_sat_f64_s i64.trunc_sat_f64_u', '', 0xfc],
+  [0, 'v128.load v128.load8x8_s v128.load8x8_u v128.load16x4_s v128.load16x4_u v128.load32x2_s v128.load32x2_u v128.load8_splat v128.load16_splat v128.load32_splat v128.load64_splat v128.store _ _ i8x16.swizzle '
+  + 'i8x16.splat i16x8.splat i32x4.splat i64x2.splat f32x4.splat f64x2.splat', '', 0xfd],
+  [35, cmp, 'i8x16.', 0xfd],
+  [45, cmp, 'i16x8.', 0xfd],
+  [55, cmp, 'i32x4.', 0xfd],
+  [65, fcmp, 'f32x4.', 0xfd],
+  [71, fcmp, 'f64x2.', 0xfd],
+  [77, 'v128.not v128.and v128.andnot v128.or v128.xor v128.bitselect v128.any_true v128.load8_lane v128.load16_lane v128.load32_lane v128.load64_lane '
+  + 'v128.store8_lane v128.store16_lane v128.store32_lane v128.store64_lane v128.load32_zero v128.load64_zero f32x4.demote_f64x2_zero f64x2.promote_low_f32x4', '', 0xfd],
+  [103, 'f32x4.ceil f32x4.floor f32x4.trunc f32x4.nearest', '', 0xfd],
+  [116, 'f64x2.ceil f64x2.floor', '', 0xfd],
+  [122, 'f64x2.trunc', '', 0xfd],
+  [148, 'f64x2.nearest', '', 0xfd],
+  [171, 'shl shr_s shr_u add _ _ sub _ _ _ mul', 'i32x4.', 0xfd],
+  [199, 'extend_low_i32x4_s _ _ _ shl shr_s shr_u add _ _ sub _ _ _ mul', 'i64x2.', 0xfd],
+  [224, 'abs neg _ sqrt add sub mul div min max pmin pmax', 'f32x4.', 0xfd],
+  [236, 'abs neg _ sqrt add sub mul div min max pmin pmax', 'f64x2.', 0xfd],
+  [248, 'i32x4.trunc_sat_f32x4_s i32x4.trunc_sat_f32x4_u f32x4.convert_i32x4_s f32x4.convert_i32x4_u i32x4.trunc_sat_f64x2_s_zero i32x4.trunc_sat_f64x2_u_zero f64x2.convert_low_i32x4_s f64x2.convert_low_i32x4_u', '', 0xfd],
+  [0x105, 'f32x4.relaxed_madd f32x4.relaxed_nmadd f64x2.relaxed_madd f64x2.relaxed_nmadd', '', 0xfd],
+];
+OPCODE_ROWS.forEach(([first, names, prefix, prefixByte]) => runs(first, names, prefix, prefixByte));
 
 const int = (t: string): bigint => {
   const neg = t.startsWith('-');
