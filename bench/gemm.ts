@@ -160,7 +160,7 @@ for (const c of cases) {
 }
 
 const pad = (s: string, n: number): string => s.padStart(n);
-console.log(`wasm-gemm build (watr assemble + compile + instantiate): ${tBuild.toFixed(0)} ms`);
+console.log(`wasm-gemm build (WAT encode + compile + instantiate): ${tBuild.toFixed(0)} ms`);
 console.log(`median of ${RUNS} runs (naive ${NAIVE_RUNS}) after ${WARMUP} warm-up; ms and GFLOP/s`);
 const shown = ['naive', 'js4x4', 'wasm+pack', 'wasm+packIdx', 'wasm', ...(tg ? ['wasm2T'] : [])];
 const head = ['shape'.padEnd(24), ...shown.map((m) => pad(m, 15)), pad('pack', 6), pad('packIdx', 8), pad('speedup', 8)];
