@@ -45,11 +45,13 @@ export const checkFinite = (step: number, outputs: Outputs): void => {
   if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw new NonFiniteError(step, loss, norm);
 };
 
-const toF32 = (name: string, shape: Shape, v: ArrayLike<number> | undefined): Float32Array => {
+/** `v`, checked to hold the values of `name`'s `shape`. */
+const checked = (name: string, shape: Shape, v: ArrayLike<number> | undefined): ArrayLike<number> => {
   if (!v) throw new Error(`no value for '${name}' of shape ${fmt(shape)}`);
   if (v.length !== size(shape)) throw new Error(`'${name}': expected ${size(shape)} values for shape ${fmt(shape)}, got ${v.length}`);
-  return Float32Array.from(v);
+  return v;
 };
+const toF32 = (name: string, shape: Shape, v: ArrayLike<number> | undefined): Float32Array => Float32Array.from(checked(name, shape, v));
 
 /** Starting state: the given parameter values (copied) and the optimiser's initial state. */
 export const initTrainState = (params: Feeds, paramSpecs: Specs, optimizer: Optimizer): TrainState => ({
@@ -85,8 +87,7 @@ export const advance = (s: TrainState, outputs: Outputs, into?: TrainState): Tra
   const step = s.step + 1;
   checkFinite(step, outputs);
   const take = (name: string, out: string, v: Float32Array, spare: Float32Array | undefined) => {
-    const values = output(outputs, out);
-    if (values.length !== v.length) throw new Error(`'${out}': expected ${v.length} values, got ${values.length}`);
+    const values = checked(out, [v.length], output(outputs, out));
     const next = spare && spare !== v && spare.length === v.length ? spare : new Float32Array(v.length);
     next.set(values);
     const bad = firstNonFinite(next);
