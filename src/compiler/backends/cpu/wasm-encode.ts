@@ -135,6 +135,20 @@ const OPCODE_ROWS: readonly (readonly [number, string, string?, number?])[] = [
 ];
 OPCODE_ROWS.forEach(([first, names, prefix, prefixByte]) => runs(first, names, prefix, prefixByte));
 
+/** n as unsigned LEB128 bytes. */
+const leb = (n: number): number[] => {
+  const out: number[] = [];
+  uleb(out, n);
+  return out;
+};
+/** Appends `bytes` to `out` one by one (a spread into push overflows the stack for a large function body). */
+const append = (out: number[], bytes: readonly number[]): number[] => {
+  for (const b of bytes) out.push(b);
+  return out;
+};
+/** `bytes` after their count, as a vector, a name or a function body is encoded. */
+const sized = (bytes: readonly number[]): number[] => append(leb(bytes.length), bytes);
+
 const int = (t: string): bigint => {
   const neg = t.startsWith('-');
   const v = BigInt(neg ? t.slice(1) : t.replace(/^\+/, '')); // BigInt reads decimal and 0x
@@ -151,6 +165,7 @@ const LANES: Record<string, { n: number; bytes: (vs: string[]) => number[] }> = 
 };
 
 const atom = (s: Sexp | undefined, what: string): string => (typeof s === 'string' ? s : fail(`expected ${what}, got ${JSON.stringify(s)}`));
+const valtype = (t: Sexp | undefined): number => VALTYPE[atom(t, 'a value type')] ?? fail(`value type ${t}`);
 
 interface FuncScope {
   readonly locals: Map<string, number>;
@@ -171,7 +186,7 @@ const labelAt = (e: readonly Sexp[], at: number): [number, string | undefined] =
 const blockType = (out: number[], e: readonly Sexp[], at: number): number => {
   const r = e[at];
   if (Array.isArray(r) && r[0] === 'result') {
-    out.push(VALTYPE[atom(r[1], 'a value type')] ?? fail(`value type ${r[1]}`));
+    out.push(valtype(r[1]));
     return at + 1;
   }
   out.push(0x40);
@@ -279,19 +294,10 @@ const instr = (out: number[], e: Sexp, scope: FuncScope): void => {
 
 const section = (out: number[], id: number, items: number[][]): void => {
   if (!items.length) return;
-  const content: number[] = [];
-  uleb(content, items.length);
-  items.forEach((it) => content.push(...it));
   out.push(id);
-  uleb(out, content.length);
-  out.push(...content);
+  append(out, sized(items.reduce((content, it) => append(content, it), leb(items.length))));
 };
-const name = (s: string): number[] => {
-  const bytes = [...new TextEncoder().encode(s.slice(1, -1))];
-  const out: number[] = [];
-  uleb(out, bytes.length);
-  return [...out, ...bytes];
-};
+const name = (s: string): number[] => sized([...new TextEncoder().encode(s.slice(1, -1))]);
 
 /** The binary of a WAT module in the subset above. */
 export const encodeWat = (text: string): Uint8Array => {
@@ -311,8 +317,8 @@ export const encodeWat = (text: string): Uint8Array => {
     const shared = limits.at(-1) === 'shared';
     const [min, max] = limits.filter((x) => x !== 'shared').map(Number);
     const lim: number[] = [shared ? 0x03 : max !== undefined ? 0x01 : 0x00];
-    uleb(lim, min);
-    if (max !== undefined) uleb(lim, max);
+    append(lim, leb(min));
+    if (max !== undefined) append(lim, leb(max));
     imports.push([...name(mod), ...name(field), 0x02, ...lim]);
   }
   const types: string[] = [];
@@ -329,28 +335,19 @@ export const encodeWat = (text: string): Uint8Array => {
     for (const item of items) {
       const [kind, ...rest] = Array.isArray(item) ? item : fail(`plain instruction ${item} (only the folded form is read)`);
       if (kind === 'export') {
-        const e = [...name(atom(rest[0], 'an export name')), 0x00];
-        uleb(e, fi);
-        exports.push(e);
+        exports.push([...name(atom(rest[0], 'an export name')), 0x00, ...leb(fi)]);
       }
       else if (kind === 'param' || kind === 'local') {
         const named = typeof rest[0] === 'string' && rest[0].startsWith('$');
-        const ts = (named ? rest.slice(1) : rest).map((t) => VALTYPE[atom(t, 'a value type')] ?? fail(`value type ${t}`));
+        const ts = (named ? rest.slice(1) : rest).map(valtype);
         if (named) locals.set(rest[0] as string, params.length + localTypes.length);
         (kind === 'param' ? params : localTypes).push(...ts);
-      } else if (kind === 'result') results.push(...rest.map((t) => VALTYPE[atom(t, 'a value type')] ?? fail(`value type ${t}`)));
+      } else if (kind === 'result') results.push(...rest.map(valtype));
       else instr(code, item, { locals, funcs: funcIndex, labels: [] });
     }
-    const sig = [0x60];
-    uleb(sig, params.length);
-    sig.push(...params);
-    uleb(sig, results.length);
-    sig.push(...results);
-    const key = sig.join(',');
+    const key = [0x60, ...sized(params), ...sized(results)].join(',');
     if (!types.includes(key)) types.push(key);
-    const t: number[] = [];
-    uleb(t, types.indexOf(key));
-    typeOf.push(t);
+    typeOf.push(leb(types.indexOf(key)));
     // locals as runs of one type
     const groups: number[] = [];
     let runsCount = 0;
@@ -362,12 +359,9 @@ export const encodeWat = (text: string): Uint8Array => {
       runsCount++;
       i = j;
     }
-    const fn: number[] = [];
-    uleb(fn, runsCount);
-    fn.push(...groups, ...code, 0x0b);
-    const sized: number[] = [];
-    uleb(sized, fn.length);
-    codes.push([...sized, ...fn]);
+    const fn = append(append(leb(runsCount), groups), code);
+    fn.push(0x0b);
+    codes.push(sized(fn));
   });
   const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   section(out, 1, types.map((k) => k.split(',').map(Number)));
