@@ -317,8 +317,8 @@ export const encodeWat = (text: string): Uint8Array => {
     const shared = limits.at(-1) === 'shared';
     const [min, max] = limits.filter((x) => x !== 'shared').map(Number);
     const lim: number[] = [shared ? 0x03 : max !== undefined ? 0x01 : 0x00];
-    append(lim, leb(min));
-    if (max !== undefined) append(lim, leb(max));
+    uleb(lim, min);
+    if (max !== undefined) uleb(lim, max);
     imports.push([...name(mod), ...name(field), 0x02, ...lim]);
   }
   const types: string[] = [];
