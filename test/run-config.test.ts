@@ -40,6 +40,7 @@ describe('config.json', () => {
       data: { dataset: 'mnist', binarisation: 'sample', images: null, labels: null },
       training: { batch: 10, steps: 3, epochs: null, minutes: null, evalEvery: 1000, checkpointEvery: 1000, validationImages: 20, threads: Math.min(availableParallelism(), 10) },
       seed: 4,
+      init: null,
       backend: 'cpu',
       versions: { 'draw-ts': JSON.parse(readFileSync('package.json', 'utf8')).version, node: process.version },
     });

@@ -44,7 +44,7 @@ const flags = {
   'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
   data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, gif: { type: 'string' }, help: { type: 'boolean' },
-  dataset: { type: 'string' }, glimpses: { type: 'string' }, hidden: { type: 'string' },
+  dataset: { type: 'string' }, glimpses: { type: 'string' }, hidden: { type: 'string' }, init: { type: 'string' }, temperature: { type: 'string' },
 } as const;
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
@@ -168,9 +168,12 @@ flags
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)
   --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
   --config FILE   train: start from a run's config.json (every run folder has one); flags given override it
+  --init FILE     train: a new run from that checkpoint's parameters (its model, data set and binarisation unless
+                  flags say otherwise), with a fresh optimiser, learning-rate schedule and step count
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)
+  --temperature X (sample: the prior's noise scaled by X, default 1; below 1 trades variety for cleaner images)
   --gif FILE (sample: also an animated GIF of the grid being drawn, step by step, with the write glimpse)
   --samples K (eval: also the importance-weighted NLL from K posterior samples per image, with its standard
               error; --batch is then rows per run: batch/K images of K samples)

@@ -39,6 +39,8 @@ export interface RunSettings {
   /** An IDX image file (and its labels) instead of MNIST, as given on the command line. */
   readonly data?: string;
   readonly labels?: string;
+  /** A checkpoint whose parameters the run starts from (--init); its model is the run's. */
+  readonly init?: string;
 }
 
 const DEFAULTS = {
@@ -74,6 +76,7 @@ const SCHEMA: Record<string, Field | Record<string, Field>> = {
     evalEvery: posInt, checkpointEvery: posInt, validationImages: posInt, threads: posInt,
   },
   seed: natural,
+  init: orNull(text),
   backend: oneOf(backendNames),
   versions: { 'draw-ts': text, node: text },
 };
@@ -115,11 +118,11 @@ export const readRunConfig = (path: string): Partial<RunSettings> => {
     if (err.code !== undefined) throw new UsageError(`--config ${path}: cannot be read (${err.code})`);
     throw new UsageError(`config ${path}: not JSON (${err.message.replace(/\s+/g, ' ')})`);
   }
-  const v = checkFile(path, raw) as Record<string, Record<string, unknown> | undefined> & { seed?: number; backend?: BackendName };
+  const v = checkFile(path, raw) as Record<string, Record<string, unknown> | undefined> & { seed?: number; backend?: BackendName; init?: string | null };
   const given = <T>(x: T | null | undefined): T | undefined => (x === null ? undefined : x);
   const model = v.model ? { ...presetOf(undefined), ...v.model } as DrawConfig : undefined;
   const settings: Partial<Record<keyof RunSettings, unknown>> = {
-    config: model && checkConfig(model), seed: v.seed, backend: v.backend,
+    config: model && checkConfig(model), seed: v.seed, backend: v.backend, init: given(v.init),
     lr: v.optimizer?.lr, lrHalfLife: given(v.optimizer?.lrHalfLife), clip: v.optimizer?.clip,
     binarisation: v.data?.binarisation, dataset: v.data?.dataset, data: given(v.data?.images), labels: given(v.data?.labels),
     batch: v.training?.batch, steps: given(v.training?.steps), epochs: given(v.training?.epochs), minutes: given(v.training?.minutes),
@@ -129,13 +132,28 @@ export const readRunConfig = (path: string): Partial<RunSettings> => {
   return Object.fromEntries(Object.entries(settings).filter(([, x]) => x !== undefined)) as Partial<RunSettings>;
 };
 
-/** The settings of a new run: flags given explicitly, else the config file's (`--config`), else the defaults. */
-export const resolveSettings = (f: Flags): RunSettings => {
+/** What a run started with --init takes from its checkpoint unless flags say otherwise. */
+export interface InitSource {
+  readonly config: DrawConfig;
+  readonly dataset?: DatasetName;
+  readonly binarisation: Binarisation;
+}
+
+/**
+ * The settings of a new run: flags given explicitly, else the config file's (`--config`), else the defaults.
+ * With --init (flag or file), `initSource` reads that checkpoint: its model is the run's (a flag or file that
+ * asks for another is refused), and its data set and binarisation are the defaults.
+ */
+export const resolveSettings = (f: Flags, initSource?: (path: string) => InitSource): RunSettings => {
   const file = f.config === undefined ? {} : readRunConfig(f.config);
-  const dataset = f.dataset === undefined ? file.dataset ?? datasetOf(f) : datasetOf(f);
-  const base = f.preset === undefined ? file.config ?? presetOf(undefined, drawPresetOf(dataset)) : presetOf(f.preset);
+  const init = f.init ?? file.init;
+  const from = init === undefined || initSource === undefined ? undefined : initSource(init);
+  if (from && file.config && !sameConfig(file.config, from.config))
+    throw new UsageError(`config ${f.config}: its model differs from that of the --init checkpoint ${init}`);
+  const dataset = f.dataset !== undefined || f.data !== undefined ? datasetOf(f) : file.dataset ?? from?.dataset ?? datasetOf(f);
+  const base = from?.config ?? (f.preset === undefined ? file.config ?? presetOf(undefined, drawPresetOf(dataset)) : presetOf(f.preset));
   const flags: Partial<Record<keyof RunSettings, unknown>> = {
-    config: configFrom(f, base), seed: int(f, 'seed', 0), batch: int(f, 'batch'), lr: positive(f, 'lr'), lrHalfLife: positive(f, 'lr-half-life'), clip: positive(f, 'clip'),
+    config: configFrom(f, base), init, seed: int(f, 'seed', 0), batch: int(f, 'batch'), lr: positive(f, 'lr'), lrHalfLife: positive(f, 'lr-half-life'), clip: positive(f, 'clip'),
     steps: int(f, 'steps'), epochs: int(f, 'epochs'), minutes: positive(f, 'minutes'),
     evalEvery: int(f, 'eval-every'), checkpointEvery: int(f, 'ckpt-every'), valImages: int(f, 'val-images'),
     backend: f.backend && backendOf(f), data: f.data, labels: f.labels, threads: int(f, 'threads'),
@@ -146,10 +164,13 @@ export const resolveSettings = (f: Flags): RunSettings => {
   const merged = { ...DEFAULTS, ...file, ...duration, ...explicit } as Omit<RunSettings, 'threads'> & { threads?: number };
   // a data set's own binarisation (grey for coloured MNIST) unless the flag, or the file for the same data set, names one
   const fromFile = (file.dataset ?? 'mnist') === dataset ? file.binarisation : undefined;
-  const binarisation = binarisationOf({ binarisation: f.binarisation ?? fromFile }, dataset);
+  const fromInit = (from?.dataset ?? 'mnist') === dataset ? from?.binarisation : undefined;
+  const binarisation = binarisationOf({ binarisation: f.binarisation ?? fromFile ?? fromInit }, dataset);
   return { ...merged, dataset, binarisation, threads: threadsFor(merged.threads, merged.backend, merged.batch) };
 };
 
+
+const sameConfig = (a: DrawConfig, b: DrawConfig): boolean => (Object.keys(a) as (keyof DrawConfig)[]).every((k) => a[k] === b[k]);
 
 const versionOfDrawTs = (): string => {
   try {
@@ -170,6 +191,7 @@ export const runConfigJson = (s: RunSettings): string => JSON.stringify({
     evalEvery: s.evalEvery, checkpointEvery: s.checkpointEvery, validationImages: s.valImages, threads: s.threads,
   },
   seed: s.seed,
+  init: s.init ?? null,
   backend: s.backend,
   versions: { 'draw-ts': versionOfDrawTs(), node: process.version },
 }, null, 2);

@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { gatherBatch, type Images } from '../data/images.ts';
 import { fillNormal, seedRng } from '../dsl/rng.ts';
 import { compileOrThrow, ensureOutDir, loadModelRun, loadData, modelSource } from './session.ts';
-import { type Flags, int, backendOf } from './options.ts';
+import { type Flags, int, positive, backendOf } from './options.ts';
 
 const STRIP_IMAGES = 8;
 const READ: Rgb = [40, 200, 60];
@@ -30,10 +30,11 @@ const stepImages = (canvas: Float32Array, T: number, batch: number, take: number
  * Writes samples.png (from the prior), steps.png (the canvas at each step with its write glimpse),
  * reconstructions.png (test images with both glimpses) and, given `gif`, that file: the samples' grid
  * animated over the T steps with each step's write glimpse. All are drawn before any is written, so a
- * failure leaves none of them half-done.
+ * failure leaves none of them half-done. `temperature` scales the prior's noise for the samples (not the
+ * reconstructions, whose noise is the posterior's).
  */
 export const writeSamples = (model: DrawModel, params: Readonly<Record<string, Float32Array>>, test: Images, out: string,
-  { backend, count, seed, gif }: { backend: BackendName; count: number; seed: number; gif?: string }): Record<string, string> => {
+  { backend, count, seed, gif, temperature = 1 }: { backend: BackendName; count: number; seed: number; gif?: string; temperature?: number }): Record<string, string> => {
   const c = model.config;
   const pixels = c.A * c.B * c.channels;
   const look = { rows: c.B, cols: c.A, channels: c.channels, scale: 3 };
@@ -41,6 +42,7 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
   const gen = compileOrThrow(trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(count)), backend);
   const eps = new Float32Array(c.T * count * c.zSize);
   fillNormal(seedRng(seed), eps);
+  if (temperature !== 1) eps.forEach((e, i) => (eps[i] = e * temperature));
   const g = gen.run({ ...params, eps });
   const grid = { ...look, count, gridCols: Math.ceil(Math.sqrt(count)) };
   const samples = encodeImageGrid(g.canvas.slice((c.T - 1) * count * pixels), grid);
@@ -82,8 +84,8 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
 
 export const sample = (f: Flags): Record<string, unknown> => {
   const run = loadModelRun(f);
-  const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed, gif: f.gif };
+  const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed, gif: f.gif, temperature: positive(f, 'temperature') };
   const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels, run.meta.dataset);
   const pictures = writeSamples(run.model, run.state.params, data.test, ensureOutDir(f.out ?? 'runs/draw'), settings);
-  return { command: 'sample', checkpoint: modelSource(f), step: run.state.step, ...pictures };
+  return { command: 'sample', checkpoint: modelSource(f), step: run.state.step, ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }), ...pictures };
 };

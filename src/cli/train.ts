@@ -7,7 +7,8 @@ import { draw, type Bound } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
 import { type Flags, explicitConfig, halfLifeField, UsageError } from './options.ts';
 import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
-import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, runCheckpoint, optimizerFor, type RunMeta } from './session.ts';
+import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, runCheckpoint, optimizerFor, type LoadedRun, type RunMeta } from './session.ts';
+import { initTrainState } from '../optim/index.ts';
 import { runSession, sessionSummary } from './run-session.ts';
 import { writeSamples } from './sample.ts';
 import { readMetrics, curveSummary } from '../io/metrics.ts';
@@ -18,12 +19,14 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const out = f.out ?? 'runs/draw';
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
   if (f.resume && f.config) throw new UsageError('--resume continues the run in --out as its checkpoint says: drop --config');
+  if (f.resume && f.init) throw new UsageError('--resume continues the run in --out and --init starts a new one from a checkpoint\'s parameters: pass one of them');
   const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
   if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.threads) !== undefined)
     throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip and --threads');
   if (resumed && f.dataset !== undefined && f.dataset !== (resumed.meta.dataset ?? 'mnist'))
     throw new UsageError(`--resume continues the run on its own data set (${resumed.meta.dataset ?? 'mnist'}): drop --dataset ${f.dataset}`);
-  const settings = resolveSettings(resumed ? { ...f, dataset: resumed.meta.dataset } : f);
+  let init: LoadedRun | undefined; // --init's checkpoint, read once: its meta for the settings, its parameters to start from
+  const settings = resolveSettings(resumed ? { ...f, dataset: resumed.meta.dataset } : f, (path) => (init = loadRun(path, explicitConfig(f))).meta);
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: settings.config, step: 0, seed: settings.seed, batch: settings.batch,
     lr: settings.lr, ...halfLifeField(settings.lrHalfLife), clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
@@ -33,7 +36,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const dataset = meta0.dataset ?? 'mnist';
   const threads = meta0.threads ?? 1; // runs from before threads ran the one-graph step
   const { epochs, minutes, steps, evalEvery, checkpointEvery, valImages, backend } = settings;
-  const model = resumed?.model ?? draw(config);
+  const model = resumed?.model ?? init?.model ?? draw(config);
   const data = loadData(config, meta0.binarisation, settings.data, settings.labels, dataset);
   // trainModel refuses this too; here the message can name the flag and the file
   if (data.train.n < batch)
@@ -49,7 +52,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const r = await runSession(session, (hooks) => trainModel(model, { train: data.train, validation: data.validation }, {
     steps, epochs, minutes, evalEvery, valImages, checkpointEvery,
     batch, optimizer: optimizerFor(meta0), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
-    state: resumed?.state, ...hooks,
+    state: resumed?.state ?? (init && initTrainState(init.state.params, model.paramShapes, optimizerFor(meta0))), ...hooks,
   }));
   const pictures = r.stopped === 'aborted' ? {} : writeSamples(model, r.state.params, data.test, out, { backend, count: 64, seed });
   const final = r.evals[r.evals.length - 1]?.validation;
@@ -59,6 +62,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
     ...sessionSummary(session, r, batch), ...(dataset === 'mnist' ? {} : { dataset }),
     validationBound: final?.bound, validationImages: final?.images,
     curve: E.isRight(curve) ? curveSummary(curve.right) : curve.left.message,
+    ...(settings.init === undefined || resumed ? {} : { init: settings.init }),
     checkpoint: checkpointPath(out), metrics: metricsPath, config: join(out, RUN_CONFIG_FILE), ...pictures, backend,
     mode: r.mode, kernels: r.kernels, threads: r.threads,
   };
