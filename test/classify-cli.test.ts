@@ -46,6 +46,21 @@ describe('draw classify', () => {
     expect(b.meta).toMatchObject({ step: 4, lrHalfLife: 1 });
     for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
   }, 120_000);
+
+  it('--init starts a new run from a classifier\'s parameters, at step 0; more glimpses fit, other sizes are refused', async () => {
+    const from = join(dir, 'a', 'checkpoint.safetensors');
+    // a rate so small that one step leaves float32 parameters as they were: what the run starts from; 3 glimpses where it had 2
+    const r = await classifyWith(['--init', from, '--glimpses', '3', '--lr', '1e-30', '--steps', '1', '--batch', '10', '--val-images', '20', '--json', '--out', join(dir, 'warm')]);
+    expect(r).toMatchObject({ init: from, step: 1, dataset: 'cluttered', glimpses: 3, readN: 4 });
+    const [a, b] = [tensorsOf(from), tensorsOf(join(dir, 'warm', 'checkpoint.safetensors'))];
+    expect(b.meta).toMatchObject({ step: 1, lr: 1e-30, config: { T: 3, hidden: 8 } });
+    for (const name of Object.keys(a.tensors).filter((n) => !n.startsWith('opt.'))) expect(b.tensors[name].data, name).toEqual(a.tensors[name].data);
+    const refused = (args: string[]) => expect(classifyWith(['--init', from, '--steps', '1', '--out', join(dir, 'never'), ...args])).rejects;
+    await refused(['--hidden', '16']).toThrow(`--init ${from} has hidden = 8, but this run's is 16`);
+    await refused(['--dataset', 'colour-mnist']).toThrow(`--init ${from} has channels = 1, but this run's is 3`);
+    await refused(['--resume']).toThrow("--resume continues the run in --out and --init starts a new one from a checkpoint's parameters: pass one of them");
+    expect(existsSync(join(dir, 'never'))).toBe(false);
+  }, 120_000);
 });
 
 describe('draw train --dataset', () => {

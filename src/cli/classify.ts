@@ -15,7 +15,7 @@ import { gatherBatch, type LabelledImages } from '../data/images.ts';
 import { valuesPerImage } from '../data/source.ts';
 import { glimpseBox } from '../models/draw/glimpse.ts';
 import { ram, ramPresets, checkRamConfig, classificationError, trainClassifier, type RamConfig, type RamModel, type Classification } from '../models/ram/index.ts';
-import { restoreTrainState, type TrainState } from '../optim/index.ts';
+import { initTrainState, restoreTrainState, type TrainState } from '../optim/index.ts';
 import { type Flags, int, positive, halfLifeField, backendOf, datasetOf, threadsFor, type DatasetName, UsageError } from './options.ts';
 import { checkpointPath, compileOrThrow, loadData, loadSplits, optimizerFor, refuseToReplaceRun, saveRun } from './session.ts';
 import { runSession, sessionSummary } from './run-session.ts';
@@ -45,9 +45,11 @@ interface ClassifierRun {
 const GLIMPSE: Rgb = [40, 200, 60];
 const SHOWN = 8;
 
-/** The config the flags ask for: the paper's cluttered-MNIST setting with --glimpses, --read-n, --hidden applied, sized to the data (10 digit classes). */
-const configFrom = (f: Flags, data: LabelledImages): RamConfig => {
-  const base = ramPresets.cluttered8;
+/**
+ * The config the flags ask for: the paper's cluttered-MNIST setting (or, with --init, that checkpoint's)
+ * with --glimpses, --read-n, --hidden applied, sized to the data (10 digit classes).
+ */
+const configFrom = (f: Flags, data: LabelledImages, base: RamConfig = ramPresets.cluttered8): RamConfig => {
   const channels = valuesPerImage(data) / (data.rows * data.cols);
   return checkRamConfig({
     A: data.cols, B: data.rows, channels, classes: 10,
@@ -86,24 +88,33 @@ export const writeGlimpses = (model: RamModel, params: Readonly<Record<string, F
   return path;
 };
 
+/** --init's parameters must fit the new model: the glimpse count may change (no parameter depends on it), sizes may not. */
+const refuseOtherShapes = (path: string | undefined, from: RamModel, to: RamModel): void => {
+  const differs = (['channels', 'N', 'hidden'] as const).find((k) => from.config[k] !== to.config[k]);
+  if (differs) throw new UsageError(`--init ${path} has ${differs} = ${from.config[differs]}, but this run's is ${to.config[differs]}`);
+};
+
 const percent = (v: Classification) => `${(100 * v.error).toFixed(2)}%`;
 
 export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   const out = f.out ?? 'runs/classify';
   const backend = backendOf(f);
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
+  if (f.resume && f.init) throw new UsageError('--resume continues the run in --out and --init starts a new one from a checkpoint\'s parameters: pass one of them');
   const resumed = f.resume ? loadClassifierRun(f.checkpoint ?? checkpointPath(out)) : undefined;
   if (f.resume && !resumed) throw new UsageError(`--resume: ${f.checkpoint ?? checkpointPath(out)} was not written by 'draw classify'`);
   if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.glimpses ?? f['read-n'] ?? f.hidden ?? f.dataset ?? f.threads) !== undefined)
     throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip, --glimpses, --read-n, --hidden, --dataset and --threads');
   if (f.data !== undefined) throw new UsageError("--data is for 'train'; classify trains on --dataset (default cluttered)");
-  const dataset = resumed?.meta.dataset ?? datasetOf(f, 'cluttered');
+  const init = f.init === undefined ? undefined : loadClassifierRun(f.init);
+  if (f.init !== undefined && !init) throw new UsageError(`--init: ${f.init} was not written by 'draw classify'`);
+  const dataset = resumed?.meta.dataset ?? datasetOf(f, init?.meta.dataset ?? 'cluttered');
   if (dataset === 'two-digit') throw new UsageError('--dataset two-digit has two labels per image; classify trains on cluttered, mnist or colour-mnist');
   const t0 = performance.now();
   const data = resumed ? loadData(resumed.meta.config, 'grey', undefined, undefined, dataset) : loadSplits('grey', undefined, undefined, dataset);
   const dataSeconds = (performance.now() - t0) / 1e3;
   const meta0: ClassifierMeta = resumed?.meta ?? {
-    format: CLASSIFIER_FORMAT, config: configFrom(f, data.train), dataset, step: 0, seed: int(f, 'seed', 0) ?? 1,
+    format: CLASSIFIER_FORMAT, config: configFrom(f, data.train, init?.meta.config), dataset, step: 0, seed: int(f, 'seed', 0) ?? 1,
     batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 3e-3, ...halfLifeField(positive(f, 'lr-half-life')), clip: positive(f, 'clip') ?? 10,
     threads: threadsFor(int(f, 'threads'), backend, int(f, 'batch') ?? 100),
   };
@@ -112,6 +123,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
     valImages: int(f, 'val-images') ?? 1000, checkpointEvery: int(f, 'ckpt-every') ?? 500,
   };
   const model = resumed?.model ?? ram(meta0.config);
+  if (init) refuseOtherShapes(f.init, init.model, model);
   if (!resumed && !f.overwrite) refuseToReplaceRun(out);
 
   const session = {
@@ -119,14 +131,15 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
     save: (path: string, s: TrainState) => saveRun(path, { ...meta0, step: s.step }, model, s),
   };
   const r = await runSession(session, (hooks) => trainClassifier(model, { train: data.train, validation: data.validation }, {
-    ...loop, batch: meta0.batch, optimizer: optimizerFor(meta0), clip: meta0.clip, seed: meta0.seed, backend, threads: meta0.threads ?? 1, state: resumed?.state, ...hooks,
+    ...loop, batch: meta0.batch, optimizer: optimizerFor(meta0), clip: meta0.clip, seed: meta0.seed, backend, threads: meta0.threads ?? 1,
+    state: resumed?.state ?? (init && initTrainState(init.state.params, model.paramShapes, optimizerFor(meta0))), ...hooks,
   }));
   const glimpsesPng = r.stopped === 'aborted' ? undefined : writeGlimpses(model, r.state.params, data.test, out, backend);
   const final = r.evals[r.evals.length - 1]?.validation;
   return {
     ...sessionSummary(session, r, meta0.batch), dataset, dataSeconds: +dataSeconds.toFixed(2), glimpses: meta0.config.T, readN: meta0.config.N,
     validationError: final?.error, validationLoss: final?.loss, validationImages: final?.images,
-    checkpoint: checkpointPath(out), metrics: join(out, 'metrics.jsonl'), ...(glimpsesPng ? { glimpsesPng } : {}), backend, mode: r.mode, kernels: r.kernels, threads: r.threads,
+    ...(init ? { init: f.init } : {}), checkpoint: checkpointPath(out), metrics: join(out, 'metrics.jsonl'), ...(glimpsesPng ? { glimpsesPng } : {}), backend, mode: r.mode, kernels: r.kernels, threads: r.threads,
   };
 };
 

@@ -168,8 +168,8 @@ flags
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)
   --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
   --config FILE   train: start from a run's config.json (every run folder has one); flags given override it
-  --init FILE     train: a new run from that checkpoint's parameters (its model, data set and binarisation unless
-                  flags say otherwise), with a fresh optimiser, learning-rate schedule and step count
+  --init FILE     train, classify: a new run from that checkpoint's parameters (its model, data set and binarisation
+                  unless flags say otherwise; classify: --glimpses may change), with a fresh optimiser, schedule and step count
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)
