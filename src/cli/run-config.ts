@@ -144,10 +144,10 @@ export interface InitSource {
  * With --init (flag or file), `initSource` reads that checkpoint: its model is the run's (a flag or file that
  * asks for another is refused), and its data set and binarisation are the defaults.
  */
-export const resolveSettings = (f: Flags, initSource?: (path: string) => InitSource): RunSettings => {
+export const resolveSettings = (f: Flags, initSource: (path: string) => InitSource): RunSettings => {
   const file = f.config === undefined ? {} : readRunConfig(f.config);
   const init = f.init ?? file.init;
-  const from = init === undefined || initSource === undefined ? undefined : initSource(init);
+  const from = init === undefined ? undefined : initSource(init);
   if (from && file.config && !sameConfig(file.config, from.config))
     throw new UsageError(`config ${f.config}: its model differs from that of the --init checkpoint ${init}`);
   const dataset = f.dataset !== undefined || f.data !== undefined ? datasetOf(f) : file.dataset ?? from?.dataset ?? datasetOf(f);
@@ -168,7 +168,6 @@ export const resolveSettings = (f: Flags, initSource?: (path: string) => InitSou
   const binarisation = binarisationOf({ binarisation: f.binarisation ?? fromFile ?? fromInit }, dataset);
   return { ...merged, dataset, binarisation, threads: threadsFor(merged.threads, merged.backend, merged.batch) };
 };
-
 
 const sameConfig = (a: DrawConfig, b: DrawConfig): boolean => (Object.keys(a) as (keyof DrawConfig)[]).every((k) => a[k] === b[k]);
 
