@@ -24,6 +24,11 @@ export {
   type Binarisation, type Dataset, type Images, type LoadOptions, type Pixels, DEFAULT_BINARISATION_SEED,
   convertPixels, binariseBatch, sliceDataset, shuffledBatches, gatherBatch, gatherLabels, pixelAt, pixelValues,
 } from './data/images.ts';
+export { type ImageSource, renderImages, valuesPerImage } from './data/source.ts';
+export {
+  type Digits, type SyntheticKind, type Split, type CanvasBinarisation, type SyntheticOptions, CLUTTERED, TWO_DIGIT, DEFAULT_SYNTHETIC_SEED,
+  cluttered, twoDigit, colourDigits,
+} from './data/synthetic.ts';
 export * from './models/draw/index.ts';
 export * from './models/ram/index.ts';
 export { trainLoop, type Trainable, type LoopData, type LoopOptions, type LoopResult } from './models/train-loop.ts';

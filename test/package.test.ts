@@ -47,7 +47,7 @@ console.log(JSON.stringify({ format: m.right.format }));
 
 const consumer = `
 import * as E from 'fp-ts/lib/Either.js';
-import { trace, grad, compile, unwrap, sum, sigmoid, matmul, draw, presets, train } from 'draw-ts';
+import { trace, grad, compile, unwrap, sum, sigmoid, matmul, draw, presets, train, cluttered, renderImages } from 'draw-ts';
 import { gradCheck } from 'draw-ts/testing';
 import { loadPretrained } from 'draw-ts/node';
 
@@ -61,7 +61,11 @@ const r = await train(model, { train: { images, n: 10, rows: 28, cols: 28 } }, {
 if (E.isLeft(r)) throw r.left;
 const pretrained = loadPretrained();
 if (E.isLeft(pretrained)) throw pretrained.left;
-console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss), pretrainedStep: pretrained.right.meta.step }));
+// the paper's cluttered data set, built from any digits (here two flat ones)
+const clutter = cluttered({ images: new Float32Array(2 * 784).fill(0.5), labels: Uint8Array.of(3, 7), n: 2, rows: 28, cols: 28 }, { n: 4 });
+const canvas = renderImages(clutter, 1);
+console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss), pretrainedStep: pretrained.right.meta.step,
+  cluttered: { n: clutter.n, size: canvas.length, ink: canvas.filter((v) => v > 0).length, labels: Array.from(clutter.labels) } }));
 `;
 
 let tarball = '';
@@ -104,6 +108,9 @@ describe('the installed package', () => {
     expect(out.losses.every(Number.isFinite)).toBe(true);
     expect(out.losses[2]).toBeLessThan(out.losses[0]);
     expect(out.pretrainedStep).toBeGreaterThan(5_000); // the model that ships in the package loads
+    // the synthetic data sets are public: a 100×100 canvas holding at least one flat 28×28 digit
+    expect(out.cluttered).toMatchObject({ n: 4, size: 100 * 100, labels: [3, 7, 3, 7] });
+    expect(out.cluttered.ink).toBeGreaterThanOrEqual(784);
   }, 120_000);
 
   it('installs its CLI as a bin that runs without tsx', () => {

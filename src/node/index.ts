@@ -1,5 +1,5 @@
 // draw-ts/node: what needs Node's file system, kept out of the main entry so that it bundles for a
-// browser: checkpoints (safetensors), IDX/MNIST files, PNG and GIF pictures, and exporting a generator as a folder. The
+// browser: checkpoints (safetensors), IDX/MNIST files (and the synthetic data sets built from them), PNG and GIF pictures, and exporting a generator as a folder. The
 // sources live in src/io, src/data and src/export; this folder is the subpath's entry. (The in-memory
 // data set helpers, batching and binarisation, are in the main entry.)
 export {
@@ -13,5 +13,6 @@ export {
 } from '../io/png.ts';
 export { IdxError, type IdxArray, type IdxKind, parseIdx, readIdx } from '../data/idx.ts';
 export { type MnistSplits, MNIST_VALIDATION_SIZE, mnistDataDir, mnistFiles, loadIdxDataset, loadMnist } from '../data/mnist.ts';
+export { type SyntheticSplits, type SyntheticLoadOptions, loadSynthetic } from '../data/synthetic-mnist.ts';
 export { type ExportOptions, ExportError, exportGenerator, EXPORT_FILES } from '../export/export.ts';
 export { type Pretrained, type PretrainedMeta, PRETRAINED_FILE, loadPretrained } from './pretrained.ts';
