@@ -1,6 +1,11 @@
 // The synthetic data sets (src/data/synthetic.ts): shapes, ranges, where the digits go, labels, and
 // that a seed fixes the whole set.
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { loadMnist } from '../src/data/mnist.ts';
 import { renderImages } from '../src/data/source.ts';
@@ -146,4 +151,16 @@ describe('bad arguments', () => {
     expect(() => cluttered({ ...digits, n: 1, images: digits.images.subarray(0, 784) })).toThrow(/at least 2 digits, got 1/);
     expect(() => twoDigit(digits, { n: 0 })).toThrow(/n must be a positive integer, got 0/);
   });
+});
+
+describe('examples/data-grid.ts', () => {
+  it('draws a grid of test images with their labels, from the public entries', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'draw-data-grid-')), 'grid.png');
+    const out = execFileSync('npx', ['tsx', 'examples/data-grid.ts', 'two-digit', path, '4', '100'], { encoding: 'utf8', timeout: 60_000 });
+    const labels = Array.from(loadSynthetic('two-digit', {}, mnist).test.labels.subarray(100, 104));
+    expect(out.trim()).toBe(`${path}: 4 two-digit test images from #100, labels ${labels.join(' ')}`);
+    const png = PNG.sync.read(readFileSync(path));
+    expect(png.width).toBe(png.height); // 2×2 canvases of 60×60
+    expect(png.width).toBeGreaterThan(2 * 3 * 60);
+  }, 60_000);
 });
