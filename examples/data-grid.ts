@@ -1,7 +1,7 @@
 // A look at what a model trains on: a PNG grid of a synthetic data set's test images, drawn from
 // MNIST by the library's public generators. `npx tsx examples/data-grid.ts two-digit out.png 64 100`
 // writes test images 100..163 of the two-digit set (kinds: cluttered, two-digit, colour).
-import { renderImages, type ImageSource, type SyntheticKind } from '../src/index.ts';
+import { gatherBatch, gatherLabels, type SyntheticKind } from '../src/index.ts';
 import { loadSynthetic, writeImageGrid } from '../src/node/index.ts';
 
 const [kind = 'two-digit', out = 'data.png', count = '64', first = '0'] = process.argv.slice(2);
@@ -11,9 +11,7 @@ if (!['cluttered', 'two-digit', 'colour'].includes(kind)) {
 }
 const test = loadSynthetic(kind as SyntheticKind, { binarisation: 'sample' }).test;
 const from = Number(first);
-// the same images as test[from ..], renumbered from 0
-const shifted: ImageSource = { ...test, n: test.n - from, labels: test.labels.subarray(from), render: (i, o, at) => test.render(from + i, o, at) };
-const images = renderImages(shifted, Number(count));
-const n = images.length / (test.rows * test.cols * (test.channels ?? 1));
-writeImageGrid(out, images, { rows: test.rows, cols: test.cols, channels: test.channels ?? 1, scale: 3, count: n, gridCols: Math.ceil(Math.sqrt(n)) });
-console.log(`${out}: ${n} ${kind} test images from #${from}, labels ${Array.from(shifted.labels.subarray(0, n)).join(' ')}`);
+const n = Math.max(0, Math.min(Number(count), test.n - from));
+const indices = Int32Array.from({ length: n }, (_, i) => from + i);
+writeImageGrid(out, gatherBatch(test, indices), { rows: test.rows, cols: test.cols, channels: test.channels ?? 1, scale: 3, count: n, gridCols: Math.ceil(Math.sqrt(n)) });
+console.log(`${out}: ${n} ${kind} test images from #${from}, labels ${Array.from(gatherLabels(test, indices)).join(' ')}`);

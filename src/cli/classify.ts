@@ -16,7 +16,7 @@ import { valuesPerImage } from '../data/source.ts';
 import { glimpseBox } from '../models/draw/glimpse.ts';
 import { ram, ramPresets, checkRamConfig, classificationError, trainClassifier, type RamConfig, type RamModel, type Classification } from '../models/ram/index.ts';
 import { initTrainState, restoreTrainState, type TrainState } from '../optim/index.ts';
-import { type Flags, int, positive, halfLifeField, backendOf, datasetOf, threadsFor, type DatasetName, UsageError } from './options.ts';
+import { type Flags, int, positive, halfLifeField, backendOf, datasetOf, refuseMixedStarts, threadsFor, type DatasetName, UsageError } from './options.ts';
 import { checkpointPath, compileOrThrow, loadData, loadSplits, optimizerFor, refuseToReplaceRun, saveRun } from './session.ts';
 import { runSession, sessionSummary } from './run-session.ts';
 
@@ -99,8 +99,7 @@ const percent = (v: Classification) => `${(100 * v.error).toFixed(2)}%`;
 export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   const out = f.out ?? 'runs/classify';
   const backend = backendOf(f);
-  if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
-  if (f.resume && f.init) throw new UsageError('--resume continues the run in --out and --init starts a new one from a checkpoint\'s parameters: pass one of them');
+  refuseMixedStarts(f);
   const resumed = f.resume ? loadClassifierRun(f.checkpoint ?? checkpointPath(out)) : undefined;
   if (f.resume && !resumed) throw new UsageError(`--resume: ${f.checkpoint ?? checkpointPath(out)} was not written by 'draw classify'`);
   if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.glimpses ?? f['read-n'] ?? f.hidden ?? f.dataset ?? f.threads) !== undefined)
@@ -126,13 +125,14 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   if (init) refuseOtherShapes(f.init, init.model, model);
   if (!resumed && !f.overwrite) refuseToReplaceRun(out);
 
+  const optimizer = optimizerFor(meta0);
   const session = {
     command: 'classify', out, resumed: !!resumed, json: !!f.json, startStep: resumed?.state.step ?? 0, shown: percent,
     save: (path: string, s: TrainState) => saveRun(path, { ...meta0, step: s.step }, model, s),
   };
   const r = await runSession(session, (hooks) => trainClassifier(model, { train: data.train, validation: data.validation }, {
-    ...loop, batch: meta0.batch, optimizer: optimizerFor(meta0), clip: meta0.clip, seed: meta0.seed, backend, threads: meta0.threads ?? 1,
-    state: resumed?.state ?? (init && initTrainState(init.state.params, model.paramShapes, optimizerFor(meta0))), ...hooks,
+    ...loop, batch: meta0.batch, optimizer, clip: meta0.clip, seed: meta0.seed, backend, threads: meta0.threads ?? 1,
+    state: resumed?.state ?? (init && initTrainState(init.state.params, model.paramShapes, optimizer)), ...hooks,
   }));
   const glimpsesPng = r.stopped === 'aborted' ? undefined : writeGlimpses(model, r.state.params, data.test, out, backend);
   const final = r.evals[r.evals.length - 1]?.validation;

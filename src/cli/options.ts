@@ -70,6 +70,12 @@ const num = (flag: string, v: string | undefined, integer: boolean, min: number,
     throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} ${above ? '>' : '≥'} ${min}, got '${v}'`);
   return n;
 };
+/** --resume continues the run in --out; --overwrite and --init start a new one: a command takes one of them. */
+export const refuseMixedStarts = (f: Flags): void => {
+  if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
+  if (f.resume && f.init) throw new UsageError('--resume continues the run in --out and --init starts a new one from a checkpoint\'s parameters: pass one of them');
+};
+
 export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min, false);
 /** A number > 0: learning rates, clipping thresholds, time budgets. */
 export const positive = (f: Flags, flag: keyof Flags): number | undefined => num(flag, f[flag] as string | undefined, false, 0, true);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { draw, type Bound } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
-import { type Flags, explicitConfig, halfLifeField, UsageError } from './options.ts';
+import { type Flags, explicitConfig, halfLifeField, refuseMixedStarts, UsageError } from './options.ts';
 import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
 import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, runCheckpoint, optimizerFor, type LoadedRun, type RunMeta } from './session.ts';
 import { initTrainState } from '../optim/index.ts';
@@ -17,9 +17,8 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   // Every flag, the data and (in trainModel, before onStart) the compiled programs are checked before
   // the disk is touched, so a mistake costs nothing: no folder made, no run replaced.
   const out = f.out ?? 'runs/draw';
-  if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
+  refuseMixedStarts(f);
   if (f.resume && f.config) throw new UsageError('--resume continues the run in --out as its checkpoint says: drop --config');
-  if (f.resume && f.init) throw new UsageError('--resume continues the run in --out and --init starts a new one from a checkpoint\'s parameters: pass one of them');
   const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
   if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.threads) !== undefined)
     throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip and --threads');
@@ -43,6 +42,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
     throw new UsageError(`${settings.data ? `--data ${settings.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
   if (!resumed && !f.overwrite) refuseToReplaceRun(out);
 
+  const optimizer = optimizerFor(meta0);
   const session = {
     command: 'train', out, resumed: !!resumed, json: !!f.json, startStep: resumed?.state.step ?? 0,
     shown: (v: Bound) => v.bound.toFixed(2),
@@ -51,8 +51,8 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   };
   const r = await runSession(session, (hooks) => trainModel(model, { train: data.train, validation: data.validation }, {
     steps, epochs, minutes, evalEvery, valImages, checkpointEvery,
-    batch, optimizer: optimizerFor(meta0), clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
-    state: resumed?.state ?? (init && initTrainState(init.state.params, model.paramShapes, optimizerFor(meta0))), ...hooks,
+    batch, optimizer, clip: meta0.clip, seed, resample: meta0.binarisation === 'resample', backend, threads,
+    state: resumed?.state ?? (init && initTrainState(init.state.params, model.paramShapes, optimizer)), ...hooks,
   }));
   const pictures = r.stopped === 'aborted' ? {} : writeSamples(model, r.state.params, data.test, out, { backend, count: 64, seed });
   const final = r.evals[r.evals.length - 1]?.validation;
@@ -62,7 +62,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
     ...sessionSummary(session, r, batch), ...(dataset === 'mnist' ? {} : { dataset }),
     validationBound: final?.bound, validationImages: final?.images,
     curve: E.isRight(curve) ? curveSummary(curve.right) : curve.left.message,
-    ...(settings.init === undefined || resumed ? {} : { init: settings.init }),
+    ...(settings.init === undefined ? {} : { init: settings.init }),
     checkpoint: checkpointPath(out), metrics: metricsPath, config: join(out, RUN_CONFIG_FILE), ...pictures, backend,
     mode: r.mode, kernels: r.kernels, threads: r.threads,
   };
