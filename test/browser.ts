@@ -63,15 +63,15 @@ export interface PageResult {
   readonly mode: string;
   readonly step: string;
   readonly images: number[];
-  /** Every image pixel as the page's canvas shows it (0–255, red channel), in the images' order. */
+  /** Every image pixel as the page's canvas shows it (0–255): per image its red, green and blue planes. */
   readonly canvasPixels: number[];
   /** The bytes behind the page's "download as GIF" link, and the canvas's size. */
   readonly gif: number[];
   readonly canvasSize: [number, number];
 }
 
-/** Serves `model`, draws `seed` on the page, and reads back what it shows. */
-export const demoInBrowser = async (model: string, { seed, screenshot }: { seed: number; screenshot: string }): Promise<PageResult> => {
+/** Serves `model`, draws `seed` at `temperature` on the page, and reads back what it shows. */
+export const demoInBrowser = async (model: string, { seed, temperature = 1, screenshot }: { seed: number; temperature?: number; screenshot: string }): Promise<PageResult> => {
   const demo = await serveDemo({ model, port: 0 });
   const browser = await launch();
   try {
@@ -81,18 +81,19 @@ export const demoInBrowser = async (model: string, { seed, screenshot }: { seed:
     await page.goto(demo.url);
     await page.waitForSelector('body[data-state=ready], body[data-state=error]', { timeout: 60_000 });
     await page.fill('#seed', String(seed));
+    await page.fill('#temperature', String(temperature));
     await page.click('#draw');
     await page.waitForSelector('body[data-state=done], body[data-state=error]', { timeout: 60_000 });
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
     const shown = await page.evaluate(async () => {
-      const r = (window as unknown as { drawResult?: { images: number[]; scale: number; origins: [number, number][] } }).drawResult;
+      const r = (window as unknown as { drawResult?: { images: number[]; channels: number; scale: number; origins: [number, number][] } }).drawResult;
       if (!r) return { images: [], canvasPixels: [], gif: [], canvasSize: [0, 0] as [number, number] };
       const canvas = document.getElementById('digits') as HTMLCanvasElement;
       const px = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
-      const side = Math.round(Math.sqrt(r.images.length / r.origins.length));
-      const canvasPixels = r.origins.flatMap(([ox, oy]) => Array.from({ length: side * side }, (_, i) =>
-        px.data[4 * ((oy + Math.floor(i / side) * r.scale) * canvas.width + ox + (i % side) * r.scale)]));
+      const side = Math.round(Math.sqrt(r.images.length / r.origins.length / r.channels));
+      const canvasPixels = r.origins.flatMap(([ox, oy]) => [0, 1, 2].flatMap((q) => Array.from({ length: side * side }, (_, i) =>
+        px.data[4 * ((oy + Math.floor(i / side) * r.scale) * canvas.width + ox + (i % side) * r.scale) + q])));
       const link = document.getElementById('gif') as HTMLAnchorElement;
       const gif = link.hidden ? [] : Array.from(new Uint8Array(await (await fetch(link.href)).arrayBuffer()));
       return { images: r.images, canvasPixels, gif, canvasSize: [canvas.width, canvas.height] as [number, number] };

@@ -129,6 +129,12 @@ describe('generate.mjs', () => {
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/^error: .*'--bogus'/);
   });
+
+  it.each(['0', '-1', 'abc'])('refuses --temperature %s in one line naming the flag, exit 2', (value) => {
+    const r = generate(copyExport(), `--temperature=${value}`);
+    expect(r.status).toBe(2);
+    expect(oneLine(r.stderr)).toBe(`error: --temperature must be a positive number, got '${value}'`);
+  });
 });
 
 // The loader on damaged files: it resolves only when nothing it uses changed, and otherwise rejects

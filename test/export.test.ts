@@ -9,17 +9,13 @@ import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { PNG } from 'pngjs';
 import { GifReader } from 'omggif';
-import { loadRun, compileOrThrow } from '../src/cli/session.ts';
-import { trace } from '../src/compiler/trace.ts';
-import type { Tensor } from '../src/dsl/tensor.ts';
-import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import { encodeImageGrid } from '../src/io/png.ts';
 import { getGpuContext } from '../src/compiler/backends/gpujs/context.ts';
 import { itNeeds, webgl, chromium } from './system.ts';
 import type { Generator, loadGenerator as LoadGenerator } from '../src/export/runtime.ts';
 import { demoInBrowser } from './browser.ts';
 import { serveDemo } from '../examples/demo/serve.ts';
-import { GPU, exportFixture, readFrom } from './export-fixture.ts';
+import { GPU, exportFixture, readFrom, libraryDrawing, asRgbPlanes, maxDiff } from './export-fixture.ts';
 
 const fixture = exportFixture();
 const { dir, out, checkpoint } = fixture;
@@ -29,24 +25,12 @@ const COUNT = 20; // more than one batch of 16: the runtime must run the program
 let loadGenerator: typeof LoadGenerator;
 let reference: Record<string, Float32Array>;
 let exported: Record<string, unknown>;
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 const decodePng = (path: string) => PNG.sync.read(readFileSync(path)).data;
 
 beforeAll(async () => {
   const built = await fixture.build();
   ({ exported, runtime: { loadGenerator } } = built);
-  // the library's own generate, compiled for the CPU, with the noise the runtime draws for SEED
-  const { model, state } = loadRun(checkpoint);
-  const c = model.config;
-  const eps = new Float32Array(c.T * COUNT * c.zSize);
-  fillNormal(seedRng(SEED), eps);
-  const gen = compileOrThrow(trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(COUNT)), 'cpu');
-  reference = Object.fromEntries(Object.entries(gen.run({ ...state.params, eps })).map(([k, v]) => [k, v.slice()]));
+  reference = libraryDrawing(checkpoint, SEED, COUNT);
 }, 120_000);
 
 const expectMatches = (g: Generator, tol: number) => {
@@ -78,6 +62,14 @@ describe('draw export', () => {
     expect(g.webgl()).toBe(false);
     expect(d.images).toEqual(d.canvas.slice((d.T - 1) * COUNT * 784));
     expect(d.box(0, 0)).toBeDefined();
+  });
+
+  it('draws at a temperature what it draws from the seed\'s noise scaled by it, and refuses one that is not positive', async () => {
+    const g = await loadGenerator(readFrom(out), new GPU({ mode: 'cpu' }));
+    const cool = g.generate({ count: 4, seed: SEED, temperature: 0.5 }).canvas;
+    expect(cool).toEqual(g.generate({ count: 4, eps: g.noise(SEED, 4).map((e) => e * 0.5) }).canvas);
+    expect(maxDiff(cool, g.generate({ count: 4, seed: SEED }).canvas)).toBeGreaterThan(1e-3);
+    for (const t of [0, -1, NaN, Infinity]) expect(() => g.generate({ count: 4, temperature: t })).toThrow(`temperature must be a positive number, got ${t}`);
   });
 
   itNeeds(webgl)('its runtime on WebGL (headless-gl) matches within float32 tolerance and says it ran WebGL', async () => {
@@ -166,15 +158,15 @@ describe('the browser demo', () => {
   });
 
   itNeeds(chromium)('draws the digits of the export in Chromium on WebGL, close to the Node runtime', async () => {
-    const page = await demoInBrowser(out, { seed: SEED, screenshot: join('runs', 'test-artifacts', 'demo-page.png') });
+    const page = await demoInBrowser(out, { seed: SEED, temperature: 0.7, screenshot: join('runs', 'test-artifacts', 'demo-page.png') });
     expect(page.error).toBe('');
     expect(page.mode).toMatch(/^WebGL2?Kernel \(WebGL\)$/);
     expect(page.step).toBe('4');
     const g = await loadGenerator(readFrom(out), new GPU({ mode: 'cpu' }));
-    const node = g.generate({ count: g.manifest.batch, seed: SEED }).images;
+    const node = g.generate({ count: g.manifest.batch, seed: SEED, temperature: 0.7 }).images;
     expect(maxDiff(page.images, node)).toBeLessThan(1e-3);
     // what the canvas shows: each digit's pixels, read back from the page, against the Node images
-    expect(maxDiff(page.canvasPixels, Array.from(node, (v) => Math.round(255 * v)))).toBeLessThanOrEqual(2);
+    expect(maxDiff(page.canvasPixels, asRgbPlanes(node, g.manifest.batch, 1).map((v) => Math.round(255 * v)))).toBeLessThanOrEqual(2);
     const spread = Math.max(...page.canvasPixels) - Math.min(...page.canvasPixels);
     expect(spread).toBeGreaterThan(50); // not blank
     // the page offers the drawing as an animated GIF: one frame per step, the canvas's size

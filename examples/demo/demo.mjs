@@ -1,8 +1,9 @@
 // The demo page: loads the exported generator from /model/, and on "draw" generates one batch of
-// digits from the seed and plays its T canvases, with each step's write glimpse on an overlay.
-// Each drawing can be downloaded as an animated GIF of what the page showed (gifenc, as `draw sample
-// --gif` makes it). State for scripts and tests: body[data-state] is 'loading', 'ready', 'drawing',
-// 'done' or 'error'; window.drawResult holds the last drawing's seed, kernel, final images and layout.
+// digits from the seed (its noise scaled by the temperature) and plays its T canvases (grey or RGB),
+// with each step's write glimpse on an overlay. Each drawing can be downloaded as an animated GIF of
+// what the page showed (gifenc, as `draw sample --gif` makes it). State for scripts and tests:
+// body[data-state] is 'loading', 'ready', 'drawing', 'done' or 'error'; window.drawResult holds the
+// last drawing's seed, temperature, kernel, final images and layout.
 import { loadGenerator } from '/model/runtime.mjs';
 import { GIFEncoder, quantize, applyPalette } from '/gifenc.mjs';
 
@@ -30,19 +31,22 @@ const layout = (m) => {
 };
 
 const paint = (gen, drawing, t, grid) => {
-  const { A, B } = gen.manifest.config;
+  const { A, B, channels } = gen.manifest.config;
+  const plane = A * B; // a colour image is three planes, R then G then B
   const digits = $('digits').getContext('2d');
   const boxes = $('boxes').getContext('2d');
   boxes.clearRect(0, 0, boxes.canvas.width, boxes.canvas.height);
   boxes.strokeStyle = 'rgb(230, 40, 40)';
   boxes.lineWidth = 2;
+  const byte = (v) => Math.round(255 * Math.min(1, Math.max(0, v)));
   for (let n = 0; n < drawing.count; n++) {
     const frame = drawing.frame(t, n);
     const img = digits.createImageData(A * SCALE, B * SCALE);
     for (let y = 0; y < B * SCALE; y++) {
       for (let x = 0; x < A * SCALE; x++) {
-        const v = Math.round(255 * Math.min(1, Math.max(0, frame[Math.floor(y / SCALE) * A + Math.floor(x / SCALE)])));
-        img.data.set([v, v, v, 255], 4 * (y * A * SCALE + x));
+        const p = Math.floor(y / SCALE) * A + Math.floor(x / SCALE);
+        const [r, g, b] = channels === 3 ? [frame[p], frame[plane + p], frame[2 * plane + p]] : [frame[p], frame[p], frame[p]];
+        img.data.set([byte(r), byte(g), byte(b), 255], 4 * (y * A * SCALE + x));
       }
     }
     const [ox, oy] = grid.origin(n);
@@ -95,10 +99,16 @@ const main = async () => {
   setState('ready');
   $('controls').addEventListener('submit', async (e) => {
     e.preventDefault();
+    const seed = Number($('seed').value) | 0;
+    const temperature = Number($('temperature').value);
+    if (!(Number.isFinite(temperature) && temperature > 0)) {
+      $('error').textContent = `error: temperature must be a positive number, got '${$('temperature').value}'`;
+      return;
+    }
+    $('error').textContent = '';
     $('draw').disabled = true;
     setState('drawing');
-    const seed = Number($('seed').value) | 0;
-    const drawing = gen.generate({ count: gen.manifest.batch, seed });
+    const drawing = gen.generate({ count: gen.manifest.batch, seed, temperature });
     $('mode').textContent = `${gen.kernel()} (${gen.webgl() ? 'WebGL' : 'CPU fallback, no WebGL'})`;
     const frames = [];
     for (let t = 0; t < T; t++) {
@@ -109,7 +119,7 @@ const main = async () => {
     }
     offerGif(frames);
     window.drawResult = {
-      seed, kernel: gen.kernel(), webgl: gen.webgl(), images: Array.from(drawing.images),
+      seed, temperature, channels: gen.manifest.config.channels, kernel: gen.kernel(), webgl: gen.webgl(), images: Array.from(drawing.images),
       // where each digit sits on the canvas, so a test can read back what the page shows
       scale: SCALE, origins: Array.from({ length: drawing.count }, (_, n) => grid.origin(n)),
     };

@@ -35,7 +35,11 @@ export interface Generator {
   readonly manifest: Manifest;
   /** The noise `generate({ seed })` uses: standard normal [T, count, zSize] from the library's seeded generator. */
   noise(seed: number, count: number): Float32Array;
-  generate(opts: { readonly count: number; readonly seed?: number; readonly eps?: Float32Array }): Drawing;
+  /**
+   * Draws `count` images from `eps` (default: `noise(seed, count)`) scaled by `temperature` (default 1;
+   * below 1 draws nearer the prior's centre: cleaner images, less variety).
+   */
+  generate(opts: { readonly count: number; readonly seed?: number; readonly eps?: Float32Array; readonly temperature?: number }): Drawing;
   /** The gpu.js kernel class the last run used ('WebGL2Kernel', 'HeadlessGLKernel', 'CPUKernel', ...). */
   kernel(): string;
   /** Whether that kernel is WebGL (and not a CPU or WebAssembly fallback). */
@@ -93,9 +97,11 @@ export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator
     fillNormal(seedRng(seed), eps);
     return eps;
   };
-  const generate: Generator['generate'] = ({ count, seed = 1, eps = noise(seed, count) }) => {
+  const generate: Generator['generate'] = ({ count, seed = 1, eps: given = noise(seed, count), temperature = 1 }) => {
     if (!(Number.isInteger(count) && count > 0)) throw new GeneratorError(`generator: count must be a positive integer, got ${count}`);
-    if (eps.length !== T * count * zSize) throw new GeneratorError(`generator: eps needs ${T}×${count}×${zSize} values, got ${eps.length}`);
+    if (given.length !== T * count * zSize) throw new GeneratorError(`generator: eps needs ${T}×${count}×${zSize} values, got ${given.length}`);
+    if (!(Number.isFinite(temperature) && temperature > 0)) throw new GeneratorError(`generator: temperature must be a positive number, got ${temperature}`);
+    const eps = temperature === 1 ? given : given.map((e) => e * temperature);
     const canvas = new Float32Array(T * count * pixels);
     const write: Record<string, Float32Array> = {};
     for (let from = 0; from < count; from += m.batch) {
