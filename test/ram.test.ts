@@ -2,6 +2,8 @@
 // its compiled loss and gradients against the reference evaluator on every backend, and training.
 import { compiledVsReference } from '../src/testing/compiled.ts';
 import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { trace } from '../src/compiler/trace.ts';
 import type { Tensor } from '../src/dsl/tensor.ts';
@@ -73,6 +75,17 @@ describe('attention classifier', () => {
     expect(early).toBeGreaterThan(1);
     expect(late).toBeLessThan(early / 3);
     expect(r.evals[0].validation.error).toBeLessThan(0.1);
+  }, 60_000);
+
+  it('the README example (examples/classify-api.ts) runs as printed and learns MNIST digits', () => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/classify-api.ts'], { encoding: 'utf8' });
+    const errors = [...out.matchAll(/step (\d+): validation error ([\d.]+)%/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(errors.map(([step]) => step)).toEqual([100, 200, 300]);
+    expect(errors[2][1]).toBeLessThan(30); // chance is 90%
+    expect(out).toMatch(/300 steps; training cross-entropy [\d.]+ → [\d.]+\n$/);
+    // the README prints the example's code, from the data to the check of the result
+    const code = readFileSync('examples/classify-api.ts', 'utf8');
+    expect(readFileSync('README.md', 'utf8')).toContain(code.slice(code.indexOf('const '), code.indexOf('\n', code.indexOf('throw result.left'))));
   }, 60_000);
 
   it('a run that cannot start is a Left naming the problem', async () => {
