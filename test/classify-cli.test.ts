@@ -29,6 +29,7 @@ describe('draw classify', () => {
     expect(r).toMatchObject({ command: 'classify', step: 4, dataset: 'cluttered', glimpses: 2, readN: 4, validationImages: 20 });
     const log = readFileSync(join(dir, 'a', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(log[log.length - 1]).toMatchObject({ step: 4, final: true, validation: { images: 20 } });
+    expect(r.curve).toMatch(new RegExp(`^training loss [\\d.]+ → [\\d.]+ \\(steps \\d+–4, lowest [\\d.]+\\), validation error ${(100 * (r.validationError as number)).toFixed(1)}% at step 4, gradient norm median [\\d.]+$`));
     const pic = png(join(dir, 'a', 'glimpses.png'));
     expect([pic.width, pic.height]).toEqual([2 * 100 + 1, 8 * 100 + 7]); // a column per glimpse, a row per test image
     const e = evaluateCommand(parseFlags(['eval', '--checkpoint', join(dir, 'a', 'checkpoint.safetensors'), '--images', '30', '--batch', '10']).flags);

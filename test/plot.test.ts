@@ -23,6 +23,15 @@ const syntheticMetrics = (): string => {
   }
   return `${lines.join('\n')}\n`;
 };
+const DRAW_CURVES = ['training loss', 'validation bound', 'reconstruction', 'KL', 'gradient norm'] as const satisfies readonly CurveName[];
+
+/** A classifier run (`draw classify`): its evaluations are the validation error, falling 80% → 8%, and cross-entropy. */
+const classifierMetrics = (): string => Array.from({ length: 100 }, (_, k) => {
+  const step = 10 * (k + 1);
+  const lines = [JSON.stringify({ step, loss: 2.3 - 0.002 * step, gradNorm: 1, wallSeconds: step * 0.3 })];
+  if (step % 100 === 0) lines.push(JSON.stringify({ step, validation: { error: 0.8 - 0.00072 * step, loss: 2.2 - 0.0018 * step, images: 1000 } }));
+  return lines.join('\n');
+}).join('\n');
 
 interface Pixels {
   readonly xs: number[];
@@ -65,9 +74,10 @@ describe('draw plot', () => {
     for (const name of Object.keys(CURVE_COLOURS) as CurveName[]) curve[name] = pixelsOf(png, CURVE_COLOURS[name]);
   }, 60_000);
 
-  it('draws every curve in its colour, across the steps', () => {
+  it('draws every curve in its colour, across the steps, and no classifier curve', () => {
     expect(png.width).toBeGreaterThan(640);
-    for (const name of Object.keys(CURVE_COLOURS) as CurveName[]) {
+    expect(curve['validation error']!.xs.length + curve['validation cross-entropy']!.xs.length).toBe(0);
+    for (const name of DRAW_CURVES) {
       expect(curve[name]!.xs.length, name).toBeGreaterThan(150);
       expect(thirds(curve[name]!).span, name).toBeGreaterThan(500); // the panels are 640 pixels wide
     }
@@ -108,6 +118,24 @@ describe('draw plot', () => {
     expect(r.stdout.match(/class="uplot/g)).toHaveLength(3);
     expect(r.stdout.match(/<canvas/g)).toHaveLength(3);
   }, 90_000);
+});
+
+describe('draw plot on a classifier run', () => {
+  it('draws the validation error falling in its own panel, and the cross-entropy beside the training loss', async () => {
+    const runDir = join(dir, 'classifier');
+    mkdirSync(runDir);
+    writeFileSync(join(runDir, 'metrics.jsonl'), classifierMetrics());
+    const r = await plot({}, [runDir]);
+    expect(r.curve).toBe('training loss 2.28 → 0.300 (steps 10–1000, lowest 0.300), validation error 72.8% → 8.0% (10 evaluations), gradient norm median 1.00');
+    const picture = PNG.sync.read(readFileSync(r.curvesPng as string));
+    const [error, crossEntropy, loss] = (['validation error', 'validation cross-entropy', 'training loss'] as const).map((n) => pixelsOf(picture, CURVE_COLOURS[n]));
+    expect(pixelsOf(picture, CURVE_COLOURS['validation bound']).xs.length).toBe(0);
+    const t = thirds(error);
+    expect(t.span).toBeGreaterThan(500);
+    expect(t.right).toBeGreaterThan(t.left + 40);
+    expect(thirds(crossEntropy).span).toBeGreaterThan(500);
+    expect(median(loss.ys)).toBeLessThan(median(error.ys)); // the error panel is below the loss panel
+  }, 60_000);
 });
 
 describe('draw plot errors: one line, exit 2', () => {

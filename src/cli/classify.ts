@@ -11,6 +11,7 @@ import type { BackendName } from '../compiler/compile.ts';
 import { loadCheckpoint } from '../io/checkpoint.ts';
 import { encodeStrip, type Rgb } from '../io/png.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { runCurve } from '../io/metrics.ts';
 import { gatherBatch, type LabelledImages } from '../data/images.ts';
 import { valuesPerImage } from '../data/source.ts';
 import { glimpseBox } from '../models/draw/glimpse.ts';
@@ -138,7 +139,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   const final = r.evals[r.evals.length - 1]?.validation;
   return {
     ...sessionSummary(session, r, meta0.batch), dataset, dataSeconds: +dataSeconds.toFixed(2), glimpses: meta0.config.T, readN: meta0.config.N,
-    validationError: final?.error, validationLoss: final?.loss, validationImages: final?.images,
+    validationError: final?.error, validationLoss: final?.loss, validationImages: final?.images, curve: runCurve(join(out, 'metrics.jsonl')),
     ...(init ? { init: f.init } : {}), checkpoint: checkpointPath(out), metrics: join(out, 'metrics.jsonl'), ...(glimpsesPng ? { glimpsesPng } : {}), backend, mode: r.mode, kernels: r.kernels, threads: r.threads,
   };
 };

@@ -158,7 +158,8 @@ commands
   sample   PNG grids of generated digits, their drawing steps, and reconstructions with glimpses
   export   the generator as standalone gpu.js kernels + weights + runtime (--checkpoint FILE --out DIR)
   plot     RUN_DIR: its metrics.jsonl as curves.png and curves.html (training loss, validation bound and
-           its parts, gradient norm against step; --out DIR to write them elsewhere)
+           its parts, gradient norm against step; a classify run: validation error and cross-entropy;
+           --out DIR to write them elsewhere)
   classify train the attention classifier (paper §4.1) on cluttered MNIST; eval on its checkpoint gives the test error
 
 flags

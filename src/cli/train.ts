@@ -2,7 +2,6 @@
 // metrics.jsonl, checkpoints, the progress bar, Ctrl-C (run-session.ts), config.json (run-config.ts),
 // and the pictures at the end.
 import { join } from 'node:path';
-import * as E from 'fp-ts/lib/Either.js';
 import { draw, type Bound } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
 import { type Flags, explicitConfig, halfLifeField, refuseMixedStarts, UsageError } from './options.ts';
@@ -11,7 +10,7 @@ import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, runChec
 import { initTrainState } from '../optim/index.ts';
 import { runSession, sessionSummary } from './run-session.ts';
 import { writeSamples } from './sample.ts';
-import { readMetrics, curveSummary } from '../io/metrics.ts';
+import { runCurve } from '../io/metrics.ts';
 
 export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   // Every flag, the data and (in trainModel, before onStart) the compiled programs are checked before
@@ -57,11 +56,10 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const pictures = r.stopped === 'aborted' ? {} : writeSamples(model, r.state.params, data.test, out, { backend, count: 64, seed });
   const final = r.evals[r.evals.length - 1]?.validation;
   const metricsPath = join(out, 'metrics.jsonl');
-  const curve = readMetrics(metricsPath);
   return {
     ...sessionSummary(session, r, batch), ...(dataset === 'mnist' ? {} : { dataset }),
     validationBound: final?.bound, validationImages: final?.images,
-    curve: E.isRight(curve) ? curveSummary(curve.right) : curve.left.message,
+    curve: runCurve(metricsPath),
     ...(settings.init === undefined ? {} : { init: settings.init }),
     checkpoint: checkpointPath(out), metrics: metricsPath, config: join(out, RUN_CONFIG_FILE), ...pictures, backend,
     mode: r.mode, kernels: r.kernels, threads: r.threads,

@@ -21,7 +21,7 @@ const panelSpec = (p: CurvePanel) => {
       color: {
         field: 'series', type: 'nominal', title: null,
         scale: { domain: names, range: p.curves.map((c) => c.colour) },
-        legend: { orient: 'top', symbolType: 'stroke', symbolStrokeWidth: 3 },
+        legend: { orient: 'top', symbolType: 'stroke', symbolStrokeWidth: 3, labelLimit: 0 }, // 0: names are never cut short
       },
     },
     layer: [

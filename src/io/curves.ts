@@ -1,6 +1,6 @@
 // What the training-curve pictures show, whatever draws them (curves-png.ts, curves-html.ts): panels of
 // series against step, each series with a fixed colour. A panel whose numbers metrics.jsonl does not
-// record is left out.
+// record is left out, so a DRAW run shows its bound and a classifier run its error.
 import type { Metrics } from './metrics.ts';
 
 /** Each series' colour (Tableau 10), fixed so that a picture reads the same from run to run. */
@@ -10,6 +10,8 @@ export const CURVE_COLOURS = {
   reconstruction: '#2ca02c',
   KL: '#9467bd',
   'gradient norm': '#ff7f0e',
+  'validation cross-entropy': '#8c564b',
+  'validation error': '#17becf',
 } as const;
 export type CurveName = keyof typeof CURVE_COLOURS;
 
@@ -42,9 +44,14 @@ const curve = <P extends { step: number; wallSeconds?: number }>(name: CurveName
   }),
 });
 
+const validationName = (m: Metrics): string =>
+  m.evals.some((e) => e.bound !== undefined) ? ' and validation bound' : m.evals.some((e) => e.crossEntropy !== undefined) ? ' and validation cross-entropy' : '';
+
 export const curvePanels = (m: Metrics): CurvePanel[] => [
-  { title: 'training loss and validation bound', unit: 'nats per image', log: false, curves: [
-    curve('training loss', false, m.steps, (p) => p.loss), curve('validation bound', true, m.evals, (p) => p.bound)] },
+  { title: `training loss${validationName(m)}`, unit: 'nats per image', log: false, curves: [
+    curve('training loss', false, m.steps, (p) => p.loss), curve('validation bound', true, m.evals, (p) => p.bound),
+    curve('validation cross-entropy', true, m.evals, (p) => p.crossEntropy)] },
+  { title: 'validation error', unit: '% of images', log: false, curves: [curve('validation error', true, m.evals, (p) => (p.error === undefined ? undefined : 100 * p.error))] },
   { title: 'validation bound: reconstruction and KL', unit: 'nats per image', log: false, curves: [
     curve('reconstruction', true, m.evals, (p) => p.recon), curve('KL', true, m.evals, (p) => p.kl)] },
   // a log scale: norms span orders of magnitude early in a run (zero norms cannot be shown on it)

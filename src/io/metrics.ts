@@ -1,7 +1,8 @@
-// Reading a run's metrics.jsonl (one JSON object a line, as `draw train` appends them): training steps
-// ({ step, loss, gradNorm?, wallSeconds? }) and validation evaluations ({ step, validation: { bound,
-// recon, kl }, wallSeconds? }). Fields it does not know are ignored, so older and newer runs both read;
-// a line that is not a JSON object with a step is an error naming the file and the line.
+// Reading a run's metrics.jsonl (one JSON object a line, as `draw train` and `draw classify` append
+// them): training steps ({ step, loss, gradNorm?, wallSeconds? }) and validation evaluations ({ step,
+// validation, wallSeconds? }: DRAW's { bound, recon, kl }, the classifier's { error, loss }). Fields it
+// does not know are ignored, so older and newer runs both read; a line that is not a JSON object with a
+// step is an error naming the file and the line.
 import { readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 
@@ -15,9 +16,13 @@ export interface StepPoint {
 
 export interface EvalPoint {
   readonly step: number;
-  readonly bound: number;
+  /** DRAW: the validation bound and its two parts, nats per image. */
+  readonly bound?: number;
   readonly recon?: number;
   readonly kl?: number;
+  /** The classifier: the fraction of validation images misclassified, and their mean cross-entropy. */
+  readonly error?: number;
+  readonly crossEntropy?: number;
   readonly wallSeconds?: number;
 }
 
@@ -48,7 +53,8 @@ export const parseMetrics = (text: string, path: string): E.Either<Error, Metric
     const wallSeconds = num(r.wallSeconds);
     if (num(r.loss) !== undefined) steps.push({ step, loss: r.loss as number, gradNorm: num(r.gradNorm), wallSeconds });
     const v = r.validation;
-    if (isObject(v) && num(v.bound) !== undefined) evals.push({ step, bound: v.bound as number, recon: num(v.recon), kl: num(v.kl), wallSeconds });
+    if (isObject(v) && (num(v.bound) !== undefined || num(v.error) !== undefined))
+      evals.push({ step, bound: num(v.bound), recon: num(v.recon), kl: num(v.kl), error: num(v.error), crossEntropy: num(v.loss), wallSeconds });
   }
   if (steps.length + evals.length === 0) return E.left(new Error(`metrics ${path} holds no training or validation records`));
   return E.right({ steps, evals });
@@ -71,7 +77,20 @@ export const lastWallSeconds = (m: Metrics): number | undefined =>
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3));
 
-/** One line about the curve: the training loss and validation bound from first to last, the gradient norm's median. */
+const percent = (v: number) => `${(100 * v).toFixed(1)}%`;
+
+/** "name a → b (n evaluations)", or "name b at step s" for one evaluation; nothing where no evaluation has the number. */
+const evalTrend = (evals: readonly EvalPoint[], name: string, value: (e: EvalPoint) => number | undefined, show: (v: number) => string): string[] => {
+  const pts = evals.flatMap((e) => {
+    const v = value(e);
+    return v === undefined ? [] : [{ step: e.step, v }];
+  });
+  if (!pts.length) return [];
+  const [a, b] = [pts[0], pts[pts.length - 1]];
+  return [pts.length > 1 ? `${name} ${show(a.v)} → ${show(b.v)} (${pts.length} evaluations)` : `${name} ${show(b.v)} at step ${b.step}`];
+};
+
+/** One line about the curve: the training loss and the validation bound (or error) from first to last, the gradient norm's median. */
 export const curveSummary = ({ steps, evals }: Metrics): string => {
   const parts: string[] = [];
   if (steps.length) {
@@ -79,11 +98,11 @@ export const curveSummary = ({ steps, evals }: Metrics): string => {
     const best = Math.min(...steps.map((s) => s.loss));
     parts.push(`training loss ${fmt(a.loss)} → ${fmt(b.loss)} (steps ${a.step}–${b.step}, lowest ${fmt(best)})`);
   }
-  if (evals.length) {
-    const [a, b] = [evals[0], evals[evals.length - 1]];
-    parts.push(evals.length > 1 ? `validation bound ${fmt(a.bound)} → ${fmt(b.bound)} (${evals.length} evaluations)` : `validation bound ${fmt(b.bound)} at step ${b.step}`);
-  }
+  parts.push(...evalTrend(evals, 'validation bound', (e) => e.bound, fmt), ...evalTrend(evals, 'validation error', (e) => e.error, percent));
   const norms = steps.map((s) => s.gradNorm).filter((g): g is number => g !== undefined).sort((x, y) => x - y);
   if (norms.length) parts.push(`gradient norm median ${fmt(norms[Math.floor(norms.length / 2)])}`);
   return parts.join(', ');
 };
+
+/** The run's curve in one line (curveSummary), or why its metrics cannot be read. */
+export const runCurve = (path: string): string => E.match((e: Error) => e.message, curveSummary)(readMetrics(path));
