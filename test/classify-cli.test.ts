@@ -48,6 +48,20 @@ describe('draw classify', () => {
     for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
   }, 120_000);
 
+  it('--canvases-per-digit is recorded in the checkpoint, and --resume continues on the same images, bit-exactly', async () => {
+    const k = ['--canvases-per-digit', '3', '--steps'];
+    const r = await classifyWith([...tiny, ...k, '4', '--out', join(dir, 'k-straight')]);
+    expect(r).toMatchObject({ canvasesPerDigit: 3, step: 4 });
+    await classifyWith([...tiny, ...k, '2', '--out', join(dir, 'k-split')]);
+    expect(await classifyWith(['--resume', '--steps', '2', '--out', join(dir, 'k-split'), '--json', '--val-images', '20'])).toMatchObject({ canvasesPerDigit: 3, step: 4 });
+    const [a, b] = [tensorsOf(join(dir, 'k-straight', 'checkpoint.safetensors')), tensorsOf(join(dir, 'k-split', 'checkpoint.safetensors'))];
+    expect(b.meta).toMatchObject({ step: 4, canvasesPerDigit: 3 });
+    for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
+    // one canvas per digit is another run: the batches hold other images
+    await classifyWith([...tiny, '--steps', '4', '--out', join(dir, 'k-one')]);
+    expect(tensorsOf(join(dir, 'k-one', 'checkpoint.safetensors')).tensors['out.b'].data).not.toEqual(a.tensors['out.b'].data);
+  }, 120_000);
+
   it('--init starts a new run from a classifier\'s parameters, at step 0; more glimpses fit, other sizes are refused', async () => {
     const from = join(dir, 'a', 'checkpoint.safetensors');
     // a rate so small that one step leaves float32 parameters as they were: what the run starts from; 3 glimpses where it had 2
@@ -77,6 +91,17 @@ describe('draw train --dataset', () => {
     expect(coloured).toBeGreaterThan(100);
   }, 120_000);
 
+  it('--canvases-per-digit goes into config.json and the checkpoint, and --config reruns it bit-exactly', async () => {
+    await train(parseFlags(['train', '--dataset', 'two-digit', ...small, '--steps', '2', '--canvases-per-digit', '2', '--out', join(dir, 'two-k')]).flags);
+    const config = JSON.parse(readFileSync(join(dir, 'two-k', 'config.json'), 'utf8'));
+    expect(config.data).toMatchObject({ dataset: 'two-digit', canvasesPerDigit: 2 });
+    await train(parseFlags(['train', '--config', join(dir, 'two-k', 'config.json'), '--json', '--out', join(dir, 'two-k-again')]).flags);
+    const [a, b] = [tensorsOf(join(dir, 'two-k', 'checkpoint.safetensors')), tensorsOf(join(dir, 'two-k-again', 'checkpoint.safetensors'))];
+    expect(b.meta).toEqual(a.meta);
+    expect(a.meta).toMatchObject({ canvasesPerDigit: 2 });
+    for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
+  }, 120_000);
+
   it('two-digit trains on 60×60 canvases, and eval and sample use the run\'s data set', async () => {
     await train(parseFlags(['train', '--dataset', 'two-digit', ...small, '--steps', '2', '--out', join(dir, 'two')]).flags);
     expect(png(join(dir, 'two', 'samples.png')).width).toBe(8 * 60 * 3 + 7);
@@ -99,6 +124,8 @@ describe('mistakes are one line, exit 2', () => {
     '--dataset colour-mnist keeps grey values: --binarisation threshold does not apply'));
   it('a preset of the wrong size for the data set', () => fails(['train', '--dataset', 'two-digit', '--preset', 'fast', '--steps', '1', '--out', join(dir, 'x')],
     '--dataset two-digit has 60×60 images, the model expects 28×28'));
+  it('canvases per digit of MNIST itself', () => fails(['classify', '--dataset', 'mnist', '--canvases-per-digit', '2'],
+    '--canvases-per-digit applies to the data sets synthesised from MNIST (--dataset cluttered, two-digit, colour-mnist), not to MNIST'));
   it('resuming a DRAW run with classify', () => fails(['classify', '--resume', '--out', join(dir, 'colour')],
     `--resume: ${join(dir, 'colour', 'checkpoint.safetensors')} was not written by 'draw classify'`));
 });

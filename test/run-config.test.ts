@@ -37,7 +37,7 @@ describe('config.json', () => {
       format: 'draw-ts/run-config/1',
       model: { A: 28, B: 28, channels: 1, T: 2, encSize: 8, decSize: 8, zSize: 3, readN: 2, writeN: 3, readAttention: true, writeAttention: true },
       optimizer: { name: 'adam', lr: 0.01, lrHalfLife: null, clip: 10 },
-      data: { dataset: 'mnist', binarisation: 'sample', images: null, labels: null },
+      data: { dataset: 'mnist', binarisation: 'sample', images: null, labels: null, canvasesPerDigit: 1 },
       training: { batch: 10, steps: 3, epochs: null, minutes: null, evalEvery: 1000, checkpointEvery: 1000, validationImages: 20, threads: Math.min(availableParallelism(), 10) },
       seed: 4,
       init: null,

@@ -83,6 +83,20 @@ describe('cluttered translated MNIST', () => {
     expect(sha(renderImages(loadSynthetic('cluttered', {}, mnist).train, 8))).toBe('5fd26906ba36b48d');
   });
 
+  it('with K canvases per digit, holds each training digit in K canvases of its own; validation and test keep one', () => {
+    const one = loadSynthetic('cluttered', { seed: 7 }, mnist);
+    const three = loadSynthetic('cluttered', { seed: 7, canvasesPerDigit: 3 }, mnist);
+    expect([three.train.n, three.validation.n, three.test.n]).toEqual([150_000, 10_000, 10_000]);
+    expect(sha(renderImages(three.train, 4))).toBe(sha(renderImages(one.train, 4))); // the first 50k are the one-canvas set
+    const canvas = (i: number) => { const out = new Float32Array(100 * 100); three.train.render(i, out, 0); return out; };
+    for (const i of [0, 50_000, 100_000]) expect(three.train.labels[i]).toBe(digits.labels[0]);
+    expect(sha(canvas(50_000))).not.toBe(sha(canvas(0)));
+    expect(sha(canvas(100_000))).not.toBe(sha(canvas(50_000)));
+    expect(covers(canvas(100_000), 100, clutteredLayout(digits, 7, 'train', 100_000).digit)).toBe(true); // digit 0 again, elsewhere
+    expect(clutteredLayout(digits, 7, 'train', 100_000).digit.index).toBe(0);
+    expect(() => loadSynthetic('cluttered', { canvasesPerDigit: 0 }, mnist)).toThrow('canvasesPerDigit must be an integer ≥ 1, got 0');
+  });
+
   it('builds validation from the held-out 10k and test from t10k, with their own streams', () => {
     const s = loadSynthetic('cluttered', { seed: 7 }, mnist);
     expect([s.train.n, s.validation.n, s.test.n]).toEqual([50_000, 10_000, 10_000]);

@@ -17,7 +17,9 @@ import { valuesPerImage } from '../data/source.ts';
 import { glimpseBox } from '../models/draw/glimpse.ts';
 import { ram, ramPresets, checkRamConfig, classificationError, trainClassifier, type RamConfig, type RamModel, type Classification } from '../models/ram/index.ts';
 import { initTrainState, restoreTrainState, type TrainState } from '../optim/index.ts';
-import { type Flags, int, positive, halfLifeField, backendOf, datasetOf, refuseMixedStarts, threadsFor, type DatasetName, UsageError } from './options.ts';
+import {
+  type Flags, int, positive, halfLifeField, backendOf, canvasesField, canvasesOf, datasetOf, refuseMixedStarts, threadsFor, type DatasetName, UsageError,
+} from './options.ts';
 import { checkpointPath, compileOrThrow, loadData, loadSplits, optimizerFor, refuseToReplaceRun, saveRun } from './session.ts';
 import { runSession, sessionSummary } from './run-session.ts';
 
@@ -35,6 +37,8 @@ export interface ClassifierMeta {
   readonly clip: number;
   /** Threads of the data-parallel step (absent: 1). */
   readonly threads?: number;
+  /** Training images per training digit (absent: 1). */
+  readonly canvasesPerDigit?: number;
 }
 
 interface ClassifierRun {
@@ -103,20 +107,21 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   refuseMixedStarts(f);
   const resumed = f.resume ? loadClassifierRun(f.checkpoint ?? checkpointPath(out)) : undefined;
   if (f.resume && !resumed) throw new UsageError(`--resume: ${f.checkpoint ?? checkpointPath(out)} was not written by 'draw classify'`);
-  if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.glimpses ?? f['read-n'] ?? f.hidden ?? f.dataset ?? f.threads) !== undefined)
-    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip, --glimpses, --read-n, --hidden, --dataset and --threads');
+  if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.glimpses ?? f['read-n'] ?? f.hidden ?? f.dataset ?? f.threads ?? f['canvases-per-digit']) !== undefined)
+    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip, --glimpses, --read-n, --hidden, --dataset, --threads and --canvases-per-digit');
   if (f.data !== undefined) throw new UsageError("--data is for 'train'; classify trains on --dataset (default cluttered)");
   const init = f.init === undefined ? undefined : loadClassifierRun(f.init);
   if (f.init !== undefined && !init) throw new UsageError(`--init: ${f.init} was not written by 'draw classify'`);
   const dataset = resumed?.meta.dataset ?? datasetOf(f, init?.meta.dataset ?? 'cluttered');
   if (dataset === 'two-digit') throw new UsageError('--dataset two-digit has two labels per image; classify trains on cluttered, mnist or colour-mnist');
   const t0 = performance.now();
-  const data = resumed ? loadData(resumed.meta.config, 'grey', undefined, undefined, dataset) : loadSplits('grey', undefined, undefined, dataset);
+  const spec = { binarisation: 'grey', dataset, canvasesPerDigit: resumed ? resumed.meta.canvasesPerDigit : canvasesOf(f, dataset) } as const;
+  const data = resumed ? loadData(resumed.meta.config, spec) : loadSplits(spec);
   const dataSeconds = (performance.now() - t0) / 1e3;
   const meta0: ClassifierMeta = resumed?.meta ?? {
     format: CLASSIFIER_FORMAT, config: configFrom(f, data.train, init?.meta.config), dataset, step: 0, seed: int(f, 'seed', 0) ?? 1,
     batch: int(f, 'batch') ?? 100, lr: positive(f, 'lr') ?? 3e-3, ...halfLifeField(positive(f, 'lr-half-life')), clip: positive(f, 'clip') ?? 10,
-    threads: threadsFor(int(f, 'threads'), backend, int(f, 'batch') ?? 100),
+    threads: threadsFor(int(f, 'threads'), backend, int(f, 'batch') ?? 100), ...canvasesField(spec.canvasesPerDigit),
   };
   const loop = {
     steps: int(f, 'steps'), epochs: int(f, 'epochs'), minutes: positive(f, 'minutes'), evalEvery: int(f, 'eval-every') ?? 500,
@@ -138,7 +143,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
   const glimpsesPng = r.stopped === 'aborted' ? undefined : writeGlimpses(model, r.state.params, data.test, out, backend);
   const final = r.evals[r.evals.length - 1]?.validation;
   return {
-    ...sessionSummary(session, r, meta0.batch), dataset, dataSeconds: +dataSeconds.toFixed(2), glimpses: meta0.config.T, readN: meta0.config.N,
+    ...sessionSummary(session, r, meta0.batch), dataset, ...canvasesField(meta0.canvasesPerDigit), dataSeconds: +dataSeconds.toFixed(2), glimpses: meta0.config.T, readN: meta0.config.N,
     validationError: final?.error, validationLoss: final?.loss, validationImages: final?.images, curve: runCurve(join(out, 'metrics.jsonl')),
     ...(init ? { init: f.init } : {}), checkpoint: checkpointPath(out), metrics: join(out, 'metrics.jsonl'), ...(glimpsesPng ? { glimpsesPng } : {}), backend, mode: r.mode, kernels: r.kernels, threads: r.threads,
   };
@@ -147,7 +152,7 @@ export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
 /** `draw eval` on a classifier's checkpoint: the error rate on the test split of its data set. */
 export const evaluateClassifier = (f: Flags, run: ClassifierRun): Record<string, unknown> => {
   const batch = int(f, 'batch') ?? 100;
-  const data = loadData(run.meta.config, 'grey', undefined, undefined, run.meta.dataset);
+  const data = loadData(run.meta.config, { binarisation: 'grey', dataset: run.meta.dataset });
   const program = compileOrThrow(run.model.lossGraph(batch), backendOf(f));
   const started = performance.now();
   const r = classificationError(program, run.state.params, run.model.config, data.test, batch, int(f, 'images') ?? data.test.n);

@@ -17,7 +17,7 @@ export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const images = int(f, 'images');
   const samples = int(f, 'samples');
   const backend = backendOf(f);
-  const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels, run.meta.dataset);
+  const data = loadData(run.model.config, { binarisation: run.meta.binarisation, images: f.data, labels: f.labels, dataset: run.meta.dataset });
   const n = images ?? data.test.n;
   const program = compileOrThrow(run.model.lossGraph(batch), backend);
   const started = performance.now();

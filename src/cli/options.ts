@@ -45,6 +45,7 @@ const flags = {
   images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
   data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, gif: { type: 'string' }, help: { type: 'boolean' },
   dataset: { type: 'string' }, glimpses: { type: 'string' }, hidden: { type: 'string' }, init: { type: 'string' }, temperature: { type: 'string' },
+  'canvases-per-digit': { type: 'string' },
 } as const;
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
@@ -79,6 +80,17 @@ export const refuseMixedStarts = (f: Flags): void => {
 export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min, false);
 /** A number > 0: learning rates, clipping thresholds, time budgets. */
 export const positive = (f: Flags, flag: keyof Flags): number | undefined => num(flag, f[flag] as string | undefined, false, 0, true);
+
+/** --canvases-per-digit K: a synthetic data set's training images per training digit (absent: 1); MNIST and --data have one image per digit. */
+export const canvasesOf = (f: Flags, dataset: DatasetName): number | undefined => {
+  const k = int(f, 'canvases-per-digit');
+  if (k !== undefined && dataset === 'mnist')
+    throw new UsageError(`--canvases-per-digit applies to the data sets synthesised from MNIST (--dataset cluttered, two-digit, colour-mnist), not to ${f.data === undefined ? 'MNIST' : `--data ${f.data}`}`);
+  return k;
+};
+
+/** Canvases per digit as a meta field, absent when it is 1 (so runs without it read the same). */
+export const canvasesField = (k: number | undefined): { canvasesPerDigit?: number } => (k === undefined || k === 1 ? {} : { canvasesPerDigit: k });
 
 /** A learning-rate half-life as a meta field, absent when there is none (a run's meta says nothing of a schedule it lacks). */
 export const halfLifeField = (h: number | undefined): { lrHalfLife?: number } => (h === undefined ? {} : { lrHalfLife: h });
@@ -177,6 +189,8 @@ flags
   --config FILE   train: start from a run's config.json (every run folder has one); flags given override it
   --init FILE     train, classify: a new run from that checkpoint's parameters (its model, data set and binarisation
                   unless flags say otherwise; classify: --glimpses may change), with a fresh optimiser, schedule and step count
+  --canvases-per-digit K   train, classify on a synthesised data set: K training images per training digit,
+                  each with its own places, clutter, partner digit or tint (default 1: the same images every epoch)
   --eval-every N --ckpt-every N --val-images N --binarisation sample|threshold|resample|grey
   --data IMAGES.idx[.gz] [--labels LABELS.idx[.gz]]   train on any IDX image file
   --images N (eval: test images, default all) --count N (sample: images, default 64)

@@ -8,7 +8,8 @@ import { checkConfig, type DrawConfig } from '../models/draw/index.ts';
 import { backendNames, type BackendName } from '../compiler/compile.ts';
 import type { Binarisation } from '../data/images.ts';
 import {
-  type Flags, type DatasetName, UsageError, backendOf, binarisationOf, configFrom, datasetNames, datasetOf, drawPresetOf, int, positive, presetOf, threadsFor,
+  type Flags, type DatasetName, UsageError, backendOf, binarisationOf, canvasesField, canvasesOf, configFrom, datasetNames, datasetOf, drawPresetOf, int,
+  positive, presetOf, threadsFor,
 } from './options.ts';
 
 export const RUN_CONFIG_FILE = 'config.json';
@@ -26,6 +27,8 @@ export interface RunSettings {
   readonly binarisation: Binarisation;
   /** What it trains on: MNIST, or a data set synthesised from it (--dataset). */
   readonly dataset: DatasetName;
+  /** A synthesised data set's training images per training digit (--canvases-per-digit; absent: 1). */
+  readonly canvasesPerDigit?: number;
   /** Steps, epochs and minutes as given; none given is the library's default (1,000 steps). */
   readonly steps?: number;
   readonly epochs?: number;
@@ -70,7 +73,10 @@ const SCHEMA: Record<string, Field | Record<string, Field>> = {
   format: oneOf([RUN_CONFIG_FORMAT]),
   model: modelFields,
   optimizer: { name: oneOf(['adam']), lr: posNum, lrHalfLife: orNull(posNum), clip: posNum },
-  data: { dataset: oneOf(Object.keys(datasetNames)), binarisation: oneOf(['sample', 'threshold', 'resample', 'grey']), images: orNull(text), labels: orNull(text) },
+  data: {
+    dataset: oneOf(Object.keys(datasetNames)), binarisation: oneOf(['sample', 'threshold', 'resample', 'grey']), images: orNull(text), labels: orNull(text),
+    canvasesPerDigit: posInt,
+  },
   training: {
     batch: posInt, steps: orNull(posInt), epochs: orNull(posInt), minutes: orNull(posNum),
     evalEvery: posInt, checkpointEvery: posInt, validationImages: posInt, threads: posInt,
@@ -124,7 +130,7 @@ export const readRunConfig = (path: string): Partial<RunSettings> => {
   const settings: Partial<Record<keyof RunSettings, unknown>> = {
     config: model && checkConfig(model), seed: v.seed, backend: v.backend, init: given(v.init),
     lr: v.optimizer?.lr, lrHalfLife: given(v.optimizer?.lrHalfLife), clip: v.optimizer?.clip,
-    binarisation: v.data?.binarisation, dataset: v.data?.dataset, data: given(v.data?.images), labels: given(v.data?.labels),
+    binarisation: v.data?.binarisation, dataset: v.data?.dataset, data: given(v.data?.images), labels: given(v.data?.labels), canvasesPerDigit: v.data?.canvasesPerDigit,
     batch: v.training?.batch, steps: given(v.training?.steps), epochs: given(v.training?.epochs), minutes: given(v.training?.minutes),
     evalEvery: v.training?.evalEvery, checkpointEvery: v.training?.checkpointEvery, valImages: v.training?.validationImages,
     threads: v.training?.threads,
@@ -166,7 +172,9 @@ export const resolveSettings = (f: Flags, initSource: (path: string) => InitSour
   const fromFile = (file.dataset ?? 'mnist') === dataset ? file.binarisation : undefined;
   const fromInit = (from?.dataset ?? 'mnist') === dataset ? from?.binarisation : undefined;
   const binarisation = binarisationOf({ binarisation: f.binarisation ?? fromFile ?? fromInit }, dataset);
-  return { ...merged, dataset, binarisation, threads: threadsFor(merged.threads, merged.backend, merged.batch) };
+  // canvases per digit: the flag, or the file's for the same data set
+  const canvasesPerDigit = canvasesOf(f, dataset) ?? ((file.dataset ?? 'mnist') === dataset ? file.canvasesPerDigit : undefined);
+  return { ...merged, dataset, binarisation, ...canvasesField(canvasesPerDigit), threads: threadsFor(merged.threads, merged.backend, merged.batch) };
 };
 
 const sameConfig = (a: DrawConfig, b: DrawConfig): boolean => (Object.keys(a) as (keyof DrawConfig)[]).every((k) => a[k] === b[k]);
@@ -184,7 +192,7 @@ export const runConfigJson = (s: RunSettings): string => JSON.stringify({
   format: RUN_CONFIG_FORMAT,
   model: s.config,
   optimizer: { name: 'adam', lr: s.lr, lrHalfLife: s.lrHalfLife ?? null, clip: s.clip },
-  data: { dataset: s.dataset, binarisation: s.binarisation, images: s.data ?? null, labels: s.labels ?? null },
+  data: { dataset: s.dataset, binarisation: s.binarisation, images: s.data ?? null, labels: s.labels ?? null, canvasesPerDigit: s.canvasesPerDigit ?? 1 },
   training: {
     batch: s.batch, steps: s.steps ?? null, epochs: s.epochs ?? null, minutes: s.minutes ?? null,
     evalEvery: s.evalEvery, checkpointEvery: s.checkpointEvery, validationImages: s.valImages, threads: s.threads,

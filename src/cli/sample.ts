@@ -85,7 +85,7 @@ export const writeSamples = (model: DrawModel, params: Readonly<Record<string, F
 export const sample = (f: Flags): Record<string, unknown> => {
   const run = loadModelRun(f);
   const settings = { backend: backendOf(f), count: int(f, 'count') ?? 64, seed: int(f, 'seed', 0) ?? run.meta.seed, gif: f.gif, temperature: positive(f, 'temperature') };
-  const data = loadData(run.model.config, run.meta.binarisation, f.data, f.labels, run.meta.dataset);
+  const data = loadData(run.model.config, { binarisation: run.meta.binarisation, images: f.data, labels: f.labels, dataset: run.meta.dataset });
   const pictures = writeSamples(run.model, run.state.params, data.test, ensureOutDir(f.out ?? 'runs/draw'), settings);
   return { command: 'sample', checkpoint: modelSource(f), step: run.state.step, ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }), ...pictures };
 };

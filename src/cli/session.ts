@@ -32,6 +32,8 @@ export interface RunMeta {
   readonly threads?: number;
   /** What it trained on (absent in runs from before --dataset: MNIST, or --data). */
   readonly dataset?: DatasetName;
+  /** Training images per training digit of a synthetic data set (absent: 1). */
+  readonly canvasesPerDigit?: number;
 }
 
 /** Makes the output folder; call it once every flag has been checked, so a mistake leaves no folder behind. */
@@ -111,9 +113,20 @@ export interface Data {
   readonly test: LabelledImages;
 }
 
-const splitsOf = (binarisation: Binarisation, images?: string, labels?: string, dataset: DatasetName = 'mnist'): Data => {
+/** Where a run's images come from: MNIST, a data set synthesised from it, or an IDX file of the user's. */
+export interface DataSpec {
+  readonly binarisation: Binarisation;
+  readonly dataset?: DatasetName;
+  /** An IDX image file (and its labels) instead of MNIST (--data, --labels). */
+  readonly images?: string;
+  readonly labels?: string;
+  /** Synthetic data sets: training images per training digit (--canvases-per-digit; default 1). */
+  readonly canvasesPerDigit?: number;
+}
+
+const splitsOf = ({ binarisation, images, labels, dataset = 'mnist', canvasesPerDigit }: DataSpec): Data => {
   if (!images && labels) throw new UsageError('--labels goes with --data: the labels of that image file');
-  if (dataset !== 'mnist') return loadSynthetic(dataset === 'colour-mnist' ? 'colour' : dataset, { binarisation });
+  if (dataset !== 'mnist') return loadSynthetic(dataset === 'colour-mnist' ? 'colour' : dataset, { binarisation, canvasesPerDigit });
   if (!images) return loadMnist({ binarisation });
   if (!existsSync(images)) throw new UsageError(`--data: no such file '${images}'`);
   const all = loadIdxDataset(images, labels, { binarisation });
@@ -124,8 +137,7 @@ const splitsOf = (binarisation: Binarisation, images?: string, labels?: string, 
 };
 
 /** MNIST's 50k/10k/10k, a data set synthesised from those splits (--dataset), or any IDX file split like MNIST (last 10k, or a sixth, held out), with at least one image in every split. */
-export const loadSplits = (binarisation: Binarisation, images?: string, labels?: string, dataset: DatasetName = 'mnist'): Data =>
-  nonEmpty(splitsOf(binarisation, images, labels, dataset), sourceOf(images, dataset));
+export const loadSplits = (spec: DataSpec): Data => nonEmpty(splitsOf(spec), sourceOf(spec));
 
 const nonEmpty = (data: Data, source: string): Data => {
   const empty = (['train', 'validation', 'test'] as const).find((k) => data[k].n === 0);
@@ -133,17 +145,16 @@ const nonEmpty = (data: Data, source: string): Data => {
   return data;
 };
 
-const sourceOf = (images: string | undefined, dataset: DatasetName) => images ? `--data ${images}` : dataset === 'mnist' ? 'MNIST' : `--dataset ${dataset}`;
+const sourceOf = ({ images, dataset = 'mnist' }: DataSpec) => images ? `--data ${images}` : dataset === 'mnist' ? 'MNIST' : `--dataset ${dataset}`;
 
 /** loadSplits, checked against the model: images of its size. */
-export const loadData = (config: Pick<DrawConfig, 'A' | 'B' | 'channels'>, binarisation: Binarisation, images?: string, labels?: string,
-  dataset: DatasetName = 'mnist'): Data => {
-  const data = splitsOf(binarisation, images, labels, dataset);
+export const loadData = (config: Pick<DrawConfig, 'A' | 'B' | 'channels'>, spec: DataSpec): Data => {
+  const data = splitsOf(spec);
   const { rows, cols } = data.train;
   const channels = valuesPerImage(data.train) / (rows * cols);
   if (valuesPerImage(data.train) !== config.A * config.B * config.channels)
-    throw new UsageError(`${sourceOf(images, dataset)} has ${rows}×${cols}${channels > 1 ? `×${channels}` : ''} images, the model expects ${config.B}×${config.A}${config.channels > 1 ? `×${config.channels}` : ''}`);
-  return nonEmpty(data, sourceOf(images, dataset));
+    throw new UsageError(`${sourceOf(spec)} has ${rows}×${cols}${channels > 1 ? `×${channels}` : ''} images, the model expects ${config.B}×${config.A}${config.channels > 1 ? `×${config.channels}` : ''}`);
+  return nonEmpty(data, sourceOf(spec));
 };
 
 /** Where `train` writes the checkpoint of the run in `out`. */

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { draw, type Bound } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
-import { type Flags, explicitConfig, halfLifeField, refuseMixedStarts, UsageError } from './options.ts';
+import { type Flags, canvasesField, explicitConfig, halfLifeField, refuseMixedStarts, UsageError } from './options.ts';
 import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
 import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, runCheckpoint, optimizerFor, type LoadedRun, type RunMeta } from './session.ts';
 import { initTrainState } from '../optim/index.ts';
@@ -19,8 +19,8 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   refuseMixedStarts(f);
   if (f.resume && f.config) throw new UsageError('--resume continues the run in --out as its checkpoint says: drop --config');
   const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
-  if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.threads) !== undefined)
-    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip and --threads');
+  if (resumed && (f.batch ?? f.lr ?? f['lr-half-life'] ?? f.seed ?? f.clip ?? f.threads ?? f['canvases-per-digit']) !== undefined)
+    throw new UsageError('--resume continues the run as it was: drop --batch, --lr, --lr-half-life, --seed, --clip, --threads and --canvases-per-digit');
   if (resumed && f.dataset !== undefined && f.dataset !== (resumed.meta.dataset ?? 'mnist'))
     throw new UsageError(`--resume continues the run on its own data set (${resumed.meta.dataset ?? 'mnist'}): drop --dataset ${f.dataset}`);
   let init: LoadedRun | undefined; // --init's checkpoint, read once: its meta for the settings, its parameters to start from
@@ -28,14 +28,14 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: settings.config, step: 0, seed: settings.seed, batch: settings.batch,
     lr: settings.lr, ...halfLifeField(settings.lrHalfLife), clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
-    ...(settings.dataset === 'mnist' ? {} : { dataset: settings.dataset }),
+    ...(settings.dataset === 'mnist' ? {} : { dataset: settings.dataset }), ...canvasesField(settings.canvasesPerDigit),
   };
   const { config, batch, seed } = meta0;
   const dataset = meta0.dataset ?? 'mnist';
   const threads = meta0.threads ?? 1; // runs from before threads ran the one-graph step
   const { epochs, minutes, steps, evalEvery, checkpointEvery, valImages, backend } = settings;
   const model = resumed?.model ?? init?.model ?? draw(config);
-  const data = loadData(config, meta0.binarisation, settings.data, settings.labels, dataset);
+  const data = loadData(config, { binarisation: meta0.binarisation, images: settings.data, labels: settings.labels, dataset, canvasesPerDigit: meta0.canvasesPerDigit });
   // trainModel refuses this too; here the message can name the flag and the file
   if (data.train.n < batch)
     throw new UsageError(`${settings.data ? `--data ${settings.data}` : 'MNIST'} has ${data.train.n} training images, fewer than one batch of ${batch} (--batch)`);
@@ -57,7 +57,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const final = r.evals[r.evals.length - 1]?.validation;
   const metricsPath = join(out, 'metrics.jsonl');
   return {
-    ...sessionSummary(session, r, batch), ...(dataset === 'mnist' ? {} : { dataset }),
+    ...sessionSummary(session, r, batch), ...(dataset === 'mnist' ? {} : { dataset }), ...canvasesField(meta0.canvasesPerDigit),
     validationBound: final?.bound, validationImages: final?.images,
     curve: runCurve(metricsPath),
     ...(settings.init === undefined ? {} : { init: settings.init }),
