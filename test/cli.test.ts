@@ -41,7 +41,7 @@ describe('draw train', () => {
     await run([...tiny, '--steps', '6', '--out', join(dir, 'straight')]);
     await run([...tiny, '--steps', '3', '--out', join(dir, 'split')]);
     await run(['--resume', '--steps', '3', '--out', join(dir, 'split'), '--json', '--val-images', '20']);
-    await expect(run(['--resume', '--threads', '1', '--out', join(dir, 'split')])).rejects.toThrow(/drop --batch, --lr, --lr-half-life, --seed, --clip and --threads/);
+    await expect(run(['--resume', '--threads', '1', '--out', join(dir, 'split')])).rejects.toThrow(/drop --batch, --lr, --lr-half-life, --seed, --clip, --threads and --canvases-per-digit/);
     const a = tensorsOf(join(dir, 'straight', 'checkpoint.safetensors'));
     const b = tensorsOf(join(dir, 'split', 'checkpoint.safetensors'));
     expect((b.meta as { step: number }).step).toBe(6);
