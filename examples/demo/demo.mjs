@@ -101,14 +101,19 @@ const main = async () => {
     e.preventDefault();
     const seed = Number($('seed').value) | 0;
     const temperature = Number($('temperature').value);
-    if (!(Number.isFinite(temperature) && temperature > 0)) {
-      $('error').textContent = `error: temperature must be a positive number, got '${$('temperature').value}'`;
+    $('draw').disabled = true;
+    setState('drawing');
+    let drawing;
+    try {
+      drawing = gen.generate({ count: gen.manifest.batch, seed, temperature });
+    } catch (err) {
+      // the runtime refuses a temperature that is not positive, naming it: the page says so and stays ready
+      $('error').textContent = `error: ${err.message}`;
+      $('draw').disabled = false;
+      setState('ready');
       return;
     }
     $('error').textContent = '';
-    $('draw').disabled = true;
-    setState('drawing');
-    const drawing = gen.generate({ count: gen.manifest.batch, seed, temperature });
     $('mode').textContent = `${gen.kernel()} (${gen.webgl() ? 'WebGL' : 'CPU fallback, no WebGL'})`;
     const frames = [];
     for (let t = 0; t < T; t++) {
