@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { PNG } from 'pngjs';
 import { plot } from '../src/cli/plot.ts';
-import { CURVE_COLOURS, type CurveName } from '../src/io/curves.ts';
+import { CURVE_COLOURS, SEGMENT_COLOUR, type CurveName } from '../src/io/curves.ts';
 import { chromium, CHROMIUM, itNeeds } from './system.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-plot-'));
@@ -48,6 +48,24 @@ const pixelsOf = (png: PNG, hex: string): Pixels => {
   for (let y = 0; y < png.height; y++) for (let x = 0; x < png.width; x++) {
     const at = 4 * (y * png.width + x);
     if (want.every((c, k) => Math.abs(png.data[at + k] - c) <= 12)) {
+      xs.push(x);
+      ys.push(y);
+    }
+  }
+  return { xs, ys };
+};
+
+/** Where `hex`, faded into the white background by anti-aliasing (any opacity from a fifth up), appears. */
+const tintsOf = (png: PNG, hex: string): Pixels => {
+  const depth = [1, 3, 5].map((i) => 255 - parseInt(hex.slice(i, i + 2), 16)); // how far each channel is below white
+  const deepest = depth.indexOf(Math.max(...depth));
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let y = 0; y < png.height; y++) for (let x = 0; x < png.width; x++) {
+    const at = 4 * (y * png.width + x);
+    const d = [0, 1, 2].map((k) => 255 - png.data[at + k]);
+    const opacity = d[deepest] / depth[deepest];
+    if (opacity > 0.2 && d.every((dk, k) => Math.abs(dk - opacity * depth[k]) <= 12)) {
       xs.push(x);
       ys.push(y);
     }
@@ -164,5 +182,39 @@ describe('draw plot errors: one line, exit 2', () => {
     await expect(plot({}, [none])).rejects.toThrow(`metrics ${join(none, 'metrics.jsonl')} holds no training or validation records`);
     await expect(plot({}, [])).rejects.toThrow('plot needs the run folder: draw plot RUN_DIR');
     fails(['plot', bad], `metrics ${join(bad, 'metrics.jsonl')} line 2: not JSON (Unexpected end of JSON input)`);
+  }, 60_000);
+});
+
+describe('draw plot on a run resumed across sessions and machines', () => {
+  /** 1,000 steps in three segments (steps 0–400 on one machine, 400–700 on another, 700–1000 on the first). */
+  const resumedMetrics = (): string => {
+    const segment = (step: number, machine: string) => JSON.stringify({ step, segment: { startedAt: '2026-12-07T18:00:00.000Z', machine, threads: 1 }, wallSeconds: step * 0.5 });
+    const lines = syntheticMetrics().trim().split('\n');
+    const at = (step: number) => lines.findIndex((l) => JSON.parse(l).step > step);
+    lines.splice(at(700), 0, segment(700, 'CPU A'));
+    lines.splice(at(400), 0, segment(400, 'CPU B'));
+    return `${[segment(0, 'CPU A'), ...lines].join('\n')}\n`;
+  };
+  it('names each segment with its steps, training time and machine, and rules the picture where each resumed', async () => {
+    const runDir = join(dir, 'resumed');
+    mkdirSync(runDir);
+    writeFileSync(join(runDir, 'metrics.jsonl'), resumedMetrics());
+    const r = await plot({}, [runDir]);
+    expect(r.segments).toBe(3);
+    // wall seconds: 0.5·step at each segment's start, 0.4·step + 1 at the last record (step 1000)
+    expect(r.curve).toMatch(/, 3 segments: steps 0–400 in 3\.3 min on CPU A \(1 thread\); steps 400–700 in 2\.5 min on CPU B \(1 thread\); steps 700–1000 in 51\.0 s on CPU A \(1 thread\)$/);
+    const picture = PNG.sync.read(readFileSync(r.curvesPng as string));
+    const loss = pixelsOf(picture, CURVE_COLOURS['training loss']);
+    const [x10, x1000] = [Math.min(...loss.xs), Math.max(...loss.xs)];
+    const xOf = (step: number) => x10 + ((step - 10) / 990) * (x1000 - x10);
+    // the 1.5-pixel rule is anti-aliased over two columns: find the pixels that are its colour faded into white
+    const rule = tintsOf(picture, SEGMENT_COLOUR);
+    const clusters = [...new Set(rule.xs)].sort((a, b) => a - b)
+      .reduce<number[][]>((cs, x) => (cs.length && x - cs[cs.length - 1].at(-1)! <= 1 ? (cs[cs.length - 1].push(x), cs) : [...cs, [x]]), [])
+      .filter((c) => rule.xs.filter((x) => c.includes(x)).length > 300);
+    const centres = clusters.map((c) => mean(rule.xs.filter((x) => c.includes(x))));
+    expect(centres.map((x, i) => Math.abs(x - xOf([400, 700][i])) < 3), `rules at ${centres}, steps 400 and 700 at ${xOf(400)}, ${xOf(700)}`).toEqual([true, true]);
+    const html = readFileSync(r.curvesHtml as string, 'utf8');
+    expect(html).toContain('const SEGMENTS = [{"step":400,"wallSeconds":200,"label":"resumed at step 400 on CPU B"},{"step":700,"wallSeconds":350,"label":"resumed at step 700 on CPU A"}];');
   }, 60_000);
 });

@@ -8,7 +8,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { train } from '../src/cli/train.ts';
 import { sample } from '../src/cli/sample.ts';
 import { parseFlags } from '../src/cli/options.ts';
-import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint } from '../src/io/checkpoint.ts';
 import { draw } from '../src/models/draw/index.ts';
 import type { DrawConfig } from '../src/models/draw/index.ts';
 
@@ -75,12 +75,27 @@ describe('train --init', () => {
     for (const k of Object.keys(x)) expect(Buffer.from(y[k].data.buffer).equals(Buffer.from(x[k].data.buffer)), k).toBe(true);
   }, 60_000);
 
+  it('may change the glimpse count T (no parameter depends on it), from a parameters-only file too, and --config reruns it', async () => {
+    // the shipped model's format: the parameters alone, no optimiser state
+    const bare = join(dir, 'bare.safetensors');
+    const c = checkpointOf(source);
+    const names = Object.keys(paramsOf(source));
+    saveCheckpoint(bare, { meta: c.meta, tensors: Object.fromEntries(names.map((n) => [n, c.tensors[n]])) });
+    const r = await run(['--init', bare, '--T', '5', '--steps', '1', '--lr', '1e-30', ...quiet, '--out', join(dir, 't5')]);
+    expect(r).toMatchObject({ init: bare, step: 1 });
+    expect(paramsOf(join(dir, 't5'))).toEqual(paramsOf(source));
+    expect(configOf(join(dir, 't5')).model).toEqual({ ...configOf(source).model, T: 5 });
+    await run(['--config', join(dir, 't5', 'config.json'), '--out', join(dir, 't5-rerun'), '--json']);
+    expect(configOf(join(dir, 't5-rerun')).model.T).toBe(5);
+    expect(paramsOf(join(dir, 't5-rerun'))).toEqual(paramsOf(join(dir, 't5')));
+  }, 60_000);
+
   it('refuses what cannot be: with --resume, another model, a missing file', async () => {
     expect(await refused(['--init', ckpt, '--resume', '--out', source])).toBe("--resume continues the run in --out and --init starts a new one from a checkpoint's parameters: pass one of them");
-    expect(await refused(['--init', ckpt, '--T', '3', '--out', join(dir, 'never')])).toBe(`checkpoint ${ckpt} has T = 2, but the flags ask for 3`);
+    expect(await refused(['--init', ckpt, '--enc', '9', '--out', join(dir, 'never')])).toBe(`--init checkpoint ${ckpt} has encSize = 8, but the flags ask for 9`);
     expect(await refused(['--init', join(dir, 'nope.safetensors'), '--out', join(dir, 'never')])).toContain(join(dir, 'nope.safetensors'));
     const other = join(dir, 'other.json');
-    writeFileSync(other, JSON.stringify({ ...configOf(source), model: { ...configOf(source).model, T: 3 }, init: ckpt }));
+    writeFileSync(other, JSON.stringify({ ...configOf(source), model: { ...configOf(source).model, zSize: 4 }, init: ckpt }));
     expect(await refused(['--config', other, '--out', join(dir, 'never')])).toBe(`config ${other}: its model differs from that of the --init checkpoint ${ckpt}`);
     expect(existsSync(join(dir, 'never'))).toBe(false);
     expect(await refused(['--init', ckpt, '--dataset', 'colour-mnist', '--out', join(dir, 'never')])).toBe('--dataset colour-mnist has 28×28×3 images, the model expects 28×28');

@@ -18,7 +18,7 @@ import { glimpseBox } from '../models/draw/glimpse.ts';
 import { ram, ramPresets, checkRamConfig, classificationError, trainClassifier, type RamConfig, type RamModel, type Classification } from '../models/ram/index.ts';
 import { initTrainState, restoreTrainState, type TrainState } from '../optim/index.ts';
 import {
-  type Flags, int, positive, halfLifeField, backendOf, canvasesField, canvasesOf, datasetOf, refuseMixedStarts, threadsFor, type DatasetName, UsageError,
+  type Flags, int, outFolder, positive, halfLifeField, backendOf, canvasesField, canvasesOf, datasetOf, refuseMixedStarts, threadsFor, type DatasetName, UsageError,
 } from './options.ts';
 import { checkpointPath, compileOrThrow, loadData, loadSplits, optimizerFor, refuseToReplaceRun, saveRun } from './session.ts';
 import { runSession, sessionSummary } from './run-session.ts';
@@ -101,8 +101,8 @@ const refuseOtherShapes = (path: string | undefined, from: RamModel, to: RamMode
 
 const percent = (v: Classification) => `${(100 * v.error).toFixed(2)}%`;
 
-export const classify = async (f: Flags): Promise<Record<string, unknown>> => {
-  const out = f.out ?? 'runs/classify';
+export const classify = async (f: Flags, operands: readonly string[] = []): Promise<Record<string, unknown>> => {
+  const out = outFolder(f, operands, 'runs/classify');
   const backend = backendOf(f);
   refuseMixedStarts(f);
   const resumed = f.resume ? loadClassifierRun(f.checkpoint ?? checkpointPath(out)) : undefined;

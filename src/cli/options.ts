@@ -53,9 +53,9 @@ export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] exte
 export const parseFlags = (argv: readonly string[]): { command: string | undefined; flags: Flags; operands: string[] } => {
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options: flags, allowPositionals: true, strict: true });
-    // only plot takes an operand (its run folder)
+    // plot takes an operand, its run folder; so do train and classify with --resume (the run to continue)
     const operands = positionals.slice(1);
-    const allowed = positionals[0] === 'plot' ? 1 : 0;
+    const allowed = positionals[0] === 'plot' || (values.resume && ['train', 'classify'].includes(positionals[0])) ? 1 : 0;
     if (operands.length > allowed) throw new UsageError(`unexpected argument '${operands[allowed]}'`);
     return { command: positionals[0], flags: values as Flags, operands };
   } catch (e) {
@@ -75,6 +75,13 @@ const num = (flag: string, v: string | undefined, integer: boolean, min: number,
 export const refuseMixedStarts = (f: Flags): void => {
   if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
   if (f.resume && f.init) throw new UsageError('--resume continues the run in --out and --init starts a new one from a checkpoint\'s parameters: pass one of them');
+};
+
+/** The run folder: --out, or the folder `train --resume DIR` names; both at once must agree. */
+export const outFolder = (f: Flags, operands: readonly string[], fallback: string): string => {
+  const [named] = operands;
+  if (named !== undefined && f.out !== undefined && named !== f.out) throw new UsageError(`--resume ${named} and --out ${f.out} name two run folders: pass one of them`);
+  return named ?? f.out ?? fallback;
 };
 
 export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min, false);
@@ -185,7 +192,7 @@ flags
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw; classify: runs/classify) --checkpoint FILE
   --pretrained   eval, sample, export: the DRAW model that ships with draw-ts instead of --checkpoint
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)
-  --resume (continue the run in --out) | --overwrite (replace it; without either, a run there is kept)
+  --resume [DIR] (continue the run in DIR or --out) | --overwrite (replace it; without either, a run there is kept)
   --config FILE   train: start from a run's config.json (every run folder has one); flags given override it
   --init FILE     train, classify: a new run from that checkpoint's parameters (its model, data set and binarisation
                   unless flags say otherwise; classify: --glimpses may change), with a fresh optimiser, schedule and step count

@@ -1,8 +1,8 @@
 // `draw plot RUN_DIR`: a run's metrics.jsonl as curves.png and curves.html in that folder (or --out).
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { readMetrics, curveSummary, lastWallSeconds } from '../io/metrics.ts';
-import { curvePanels } from '../io/curves.ts';
+import { readMetrics, curveSummary, lastWallSeconds, duration } from '../io/metrics.ts';
+import { curvePanels, segmentMarks } from '../io/curves.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { ensureOutDir } from './session.ts';
 import { type Flags, UsageError } from './options.ts';
@@ -22,8 +22,6 @@ const renderers = async () => {
   }
 };
 
-const duration = (s: number): string => (s < 90 ? `${s.toFixed(1)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(2)} h`);
-
 export const plot = async (f: Flags, operands: readonly string[]): Promise<Record<string, unknown>> => {
   const runDir = operands[0];
   if (runDir === undefined) throw new UsageError('plot needs the run folder: draw plot RUN_DIR');
@@ -37,11 +35,12 @@ export const plot = async (f: Flags, operands: readonly string[]): Promise<Recor
   const summary = curveSummary(m);
   const panels = curvePanels(m);
   const { renderCurvesPng, curvesHtml } = await renderers();
-  const png = await renderCurvesPng(panels, title);
-  const html = curvesHtml(panels, title, summary, wall !== undefined);
+  const segments = segmentMarks(m);
+  const png = await renderCurvesPng(panels, title, segments);
+  const html = curvesHtml(panels, title, summary, wall !== undefined, segments);
   const out = ensureOutDir(f.out ?? runDir);
   const files = { curvesPng: join(out, 'curves.png'), curvesHtml: join(out, 'curves.html') };
   writeFileAtomic(files.curvesPng, png, 'image');
   writeFileAtomic(files.curvesHtml, Buffer.from(html), 'page');
-  return { command: 'plot', metrics: metricsPath, curve: summary, ...files };
+  return { command: 'plot', metrics: metricsPath, curve: summary, segments: m.segments.length || 1, ...files };
 };

@@ -147,17 +147,19 @@ export interface InitSource {
 
 /**
  * The settings of a new run: flags given explicitly, else the config file's (`--config`), else the defaults.
- * With --init (flag or file), `initSource` reads that checkpoint: its model is the run's (a flag or file that
- * asks for another is refused), and its data set and binarisation are the defaults.
+ * With --init (flag or file), `initSource` reads that checkpoint: its model is the run's unless flags or the file
+ * change the glimpse count T (one that asks for other parameter shapes is refused), and its data set and
+ * binarisation are the defaults.
  */
 export const resolveSettings = (f: Flags, initSource: (path: string) => InitSource): RunSettings => {
   const file = f.config === undefined ? {} : readRunConfig(f.config);
   const init = f.init ?? file.init;
   const from = init === undefined ? undefined : initSource(init);
-  if (from && file.config && !sameConfig(file.config, from.config))
+  if (from && file.config && !sameShapes(file.config, from.config))
     throw new UsageError(`config ${f.config}: its model differs from that of the --init checkpoint ${init}`);
   const dataset = f.dataset !== undefined || f.data !== undefined ? datasetOf(f) : file.dataset ?? from?.dataset ?? datasetOf(f);
-  const base = from?.config ?? (f.preset === undefined ? file.config ?? presetOf(undefined, drawPresetOf(dataset)) : presetOf(f.preset));
+  // with --init, a preset or file that asked for other parameter shapes was refused above: they may only change T
+  const base = f.preset !== undefined ? presetOf(f.preset) : file.config ?? from?.config ?? presetOf(undefined, drawPresetOf(dataset));
   const flags: Partial<Record<keyof RunSettings, unknown>> = {
     config: configFrom(f, base), init, seed: int(f, 'seed', 0), batch: int(f, 'batch'), lr: positive(f, 'lr'), lrHalfLife: positive(f, 'lr-half-life'), clip: positive(f, 'clip'),
     steps: int(f, 'steps'), epochs: int(f, 'epochs'), minutes: positive(f, 'minutes'),
@@ -177,7 +179,8 @@ export const resolveSettings = (f: Flags, initSource: (path: string) => InitSour
   return { ...merged, dataset, binarisation, ...canvasesField(canvasesPerDigit), threads: threadsFor(merged.threads, merged.backend, merged.batch) };
 };
 
-const sameConfig = (a: DrawConfig, b: DrawConfig): boolean => (Object.keys(a) as (keyof DrawConfig)[]).every((k) => a[k] === b[k]);
+/** Configs whose parameters have the same shapes: every field but T (the glimpse count shapes no parameter). */
+const sameShapes = (a: DrawConfig, b: DrawConfig): boolean => (Object.keys(a) as (keyof DrawConfig)[]).every((k) => k === 'T' || a[k] === b[k]);
 
 const versionOfDrawTs = (): string => {
   try {

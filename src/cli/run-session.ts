@@ -2,12 +2,13 @@
 // (made only once the programs compile), metrics.jsonl, the progress bar, Ctrl-C (a checkpoint, then
 // exit 130), a diverged run reported in one line with where its last good state is, and the summary.
 import { appendFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import cliProgress from 'cli-progress';
 import type { LoopOptions, LoopResult } from '../models/train-loop.ts';
 import type { TrainState } from '../optim/index.ts';
-import { readMetrics, lastWallSeconds } from '../io/metrics.ts';
+import { readMetrics, lastWallSeconds, keepRecordsUpTo } from '../io/metrics.ts';
 import { ensureOutDir, checkpointPath } from './session.ts';
 import { UsageError } from './options.ts';
 
@@ -24,6 +25,9 @@ export interface SessionSettings<V> {
   /** Once the folder of a new (not resumed) run is made: write what describes it (config.json). */
   readonly onNewRun?: () => void;
 }
+
+/** The processor as the OS names it, with the cores it has: what a segment of a long run ran on. */
+const machineName = (): string => `${cpus()[0]?.model.trim() || 'unknown processor'}, ${availableParallelism()} cores`;
 
 type Hooks<V> = Pick<LoopOptions<V>, 'signal' | 'onStart' | 'onStep' | 'onEval' | 'onCheckpoint'>;
 
@@ -49,15 +53,16 @@ export const runSession = async <V>(s: SessionSettings<V>, start: (hooks: Hooks<
     result = await start({
       signal: abort.signal,
       // the folder is made once the programs compile, so no mistake found before then leaves one behind
-      onStart: ({ toStep }) => {
+      onStart: ({ toStep, fromStep, threads }) => {
         ensureOutDir(s.out);
         if (!s.resumed) {
           writeFileSync(metricsPath, '');
           s.onNewRun?.();
-        }
+        } else keepRecordsUpTo(metricsPath, fromStep);
         endStep = toStep;
         const before = s.resumed ? E.getOrElseW(() => undefined)(E.map(lastWallSeconds)(readMetrics(metricsPath))) : undefined;
         wallZero = performance.now() - 1e3 * (before ?? 0);
+        log({ step: fromStep, segment: { startedAt: new Date().toISOString(), machine: machineName(), threads } });
         bar?.start(Number.isFinite(endStep) ? endStep : s.startStep + 1, s.startStep, { loss: '-', val: '-', ips: '-' });
       },
       onStep: (r) => {

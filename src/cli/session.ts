@@ -86,6 +86,20 @@ export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = 
   return { meta, model, state: state.right };
 };
 
+/**
+ * The parameters `--init FILE` starts a new run from: a training checkpoint or a parameters-only model file
+ * (the shipped one, say). Only the fields that decide parameter shapes must agree with the flags: the glimpse
+ * count T shapes no parameter, so a warm start may change it (a T=10 model starting a T=64 run).
+ */
+export const loadInitRun = (path: string, expect: Partial<DrawConfig>): LoadedRun => {
+  const p = loadPretrained(path);
+  if (E.isLeft(p)) throw new UsageError(`--init ${p.left.message}`);
+  const { T: _glimpses, ...shapes } = expect;
+  const meta = p.right.meta as unknown as RunMeta;
+  checkAsked(`--init checkpoint ${path}`, meta.config, shapes);
+  return { meta, model: p.right.model, state: { step: meta.step, params: p.right.params, opt: {} } };
+};
+
 /** The model `--checkpoint FILE` names, or with `--pretrained` the one that ships with the package (parameters only). */
 export const loadModelRun = (f: Flags): LoadedRun => {
   if (!f.pretrained) return loadRun(f.checkpoint, explicitConfig(f));

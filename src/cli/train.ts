@@ -4,18 +4,18 @@
 import { join } from 'node:path';
 import { draw, type Bound } from '../models/draw/index.ts';
 import { train as trainModel } from '../models/draw/train.ts';
-import { type Flags, canvasesField, explicitConfig, halfLifeField, refuseMixedStarts, UsageError } from './options.ts';
+import { type Flags, outFolder, canvasesField, explicitConfig, halfLifeField, refuseMixedStarts, UsageError } from './options.ts';
 import { resolveSettings, writeRunConfig, RUN_CONFIG_FILE } from './run-config.ts';
-import { checkpointPath, refuseToReplaceRun, loadRun, saveRun, loadData, runCheckpoint, optimizerFor, type LoadedRun, type RunMeta } from './session.ts';
+import { checkpointPath, refuseToReplaceRun, loadRun, loadInitRun, saveRun, loadData, runCheckpoint, optimizerFor, type LoadedRun, type RunMeta } from './session.ts';
 import { initTrainState } from '../optim/index.ts';
 import { runSession, sessionSummary } from './run-session.ts';
 import { writeSamples } from './sample.ts';
 import { runCurve } from '../io/metrics.ts';
 
-export const train = async (f: Flags): Promise<Record<string, unknown>> => {
+export const train = async (f: Flags, operands: readonly string[] = []): Promise<Record<string, unknown>> => {
   // Every flag, the data and (in trainModel, before onStart) the compiled programs are checked before
   // the disk is touched, so a mistake costs nothing: no folder made, no run replaced.
-  const out = f.out ?? 'runs/draw';
+  const out = outFolder(f, operands, 'runs/draw');
   refuseMixedStarts(f);
   if (f.resume && f.config) throw new UsageError('--resume continues the run in --out as its checkpoint says: drop --config');
   const resumed = f.resume ? loadRun(f.checkpoint ?? runCheckpoint(out), explicitConfig(f)) : undefined;
@@ -24,7 +24,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   if (resumed && f.dataset !== undefined && f.dataset !== (resumed.meta.dataset ?? 'mnist'))
     throw new UsageError(`--resume continues the run on its own data set (${resumed.meta.dataset ?? 'mnist'}): drop --dataset ${f.dataset}`);
   let init: LoadedRun | undefined; // --init's checkpoint, read once: its meta for the settings, its parameters to start from
-  const settings = resolveSettings(resumed ? { ...f, dataset: resumed.meta.dataset } : f, (path) => (init = loadRun(path, explicitConfig(f))).meta);
+  const settings = resolveSettings(resumed ? { ...f, dataset: resumed.meta.dataset } : f, (path) => (init = loadInitRun(path, explicitConfig(f))).meta);
   const meta0: RunMeta = resumed?.meta ?? {
     format: 'draw-ts/1', config: settings.config, step: 0, seed: settings.seed, batch: settings.batch,
     lr: settings.lr, ...halfLifeField(settings.lrHalfLife), clip: settings.clip, binarisation: settings.binarisation, threads: settings.threads,
@@ -34,7 +34,7 @@ export const train = async (f: Flags): Promise<Record<string, unknown>> => {
   const dataset = meta0.dataset ?? 'mnist';
   const threads = meta0.threads ?? 1; // runs from before threads ran the one-graph step
   const { epochs, minutes, steps, evalEvery, checkpointEvery, valImages, backend } = settings;
-  const model = resumed?.model ?? init?.model ?? draw(config);
+  const model = resumed?.model ?? draw(config);
   const data = loadData(config, { binarisation: meta0.binarisation, images: settings.data, labels: settings.labels, dataset, canvasesPerDigit: meta0.canvasesPerDigit });
   // trainModel refuses this too; here the message can name the flag and the file
   if (data.train.n < batch)

@@ -3,7 +3,7 @@
 // with a cursor that reads values off, and an x axis of step or, where the run recorded it, wall time.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { CurvePanel } from './curves.ts';
+import { SEGMENT_COLOUR, type CurvePanel, type SegmentMark } from './curves.ts';
 
 const require = createRequire(import.meta.url);
 const uplotFile = (name: string): string => readFileSync(require.resolve(`uplot/dist/${name}`), 'utf8');
@@ -38,6 +38,22 @@ const draw = (axis) => {
       series: [{ label: axis === 'wall' ? 'seconds' : 'step' }, ...panel.curves.map((c) => ({
         label: c.name, stroke: c.colour, width: c.sparse ? 2 : 1.5, spanGaps: true, points: { show: c.sparse },
       }))],
+      hooks: { draw: [(u) => {
+        // a dashed rule where a resumed run went on
+        const ctx = u.ctx;
+        ctx.save();
+        ctx.strokeStyle = SEGMENT_COLOUR;
+        ctx.setLineDash([6, 4]);
+        for (const g of SEGMENTS) {
+          if (key(g) === undefined) continue;
+          const px = u.valToPos(key(g), 'x', true);
+          ctx.beginPath();
+          ctx.moveTo(px, u.bbox.top);
+          ctx.lineTo(px, u.bbox.top + u.bbox.height);
+          ctx.stroke();
+        }
+        ctx.restore();
+      }] },
     }, [xs, ...ys], root));
   }
 };
@@ -46,8 +62,8 @@ if (select) select.addEventListener('change', () => draw(select.value));
 draw('step');
 `;
 
-/** The page: `title` and `summary` as text, the panels as uPlot charts. */
-export const curvesHtml = (panels: readonly CurvePanel[], title: string, summary: string, hasWallTime: boolean): string => `<!doctype html>
+/** The page: `title` and `summary` as text, the panels as uPlot charts, the segments' starts as rules. */
+export const curvesHtml = (panels: readonly CurvePanel[], title: string, summary: string, hasWallTime: boolean, segments: readonly SegmentMark[] = []): string => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -63,6 +79,8 @@ ${hasWallTime ? '<p><label>x axis <select id="axis"><option value="step">step</o
 <script>${uplotFile('uPlot.iife.min.js')}</script>
 <script>
 const PANELS = ${scriptJson(panels)};
+const SEGMENTS = ${scriptJson(segments)};
+const SEGMENT_COLOUR = ${scriptJson(SEGMENT_COLOUR)};
 ${PAGE_SCRIPT}</script>
 </body>
 </html>

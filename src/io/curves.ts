@@ -3,6 +3,18 @@
 // record is left out, so a DRAW run shows its bound and a classifier run its error.
 import type { Metrics } from './metrics.ts';
 
+/** Where a resumed run went on (a later session, perhaps another machine): a dashed pink rule across every panel. */
+export interface SegmentMark {
+  readonly step: number;
+  readonly wallSeconds?: number;
+  readonly label: string;
+}
+export const SEGMENT_COLOUR = '#e377c2'; // Tableau 10's pink: no curve's colour, nor the axes' grey
+
+/** The marks of a run's segments after the first (the first starts the run and needs none). */
+export const segmentMarks = (m: Metrics): SegmentMark[] =>
+  m.segments.slice(1).map((g) => ({ step: g.step, wallSeconds: g.wallSeconds, label: `resumed at step ${g.step}${g.machine === undefined ? '' : ` on ${g.machine}`}` }));
+
 /** Each series' colour (Tableau 10), fixed so that a picture reads the same from run to run. */
 export const CURVE_COLOURS = {
   'training loss': '#1f77b4',

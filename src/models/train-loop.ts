@@ -94,6 +94,8 @@ export interface StartRecord {
   /** The run goes from step `fromStep` to at most `toStep` (Infinity under a time budget alone). */
   readonly fromStep: number;
   readonly toStep: number;
+  /** Threads the step runs on. */
+  readonly threads: number;
 }
 
 export interface StepRecord {
@@ -187,7 +189,7 @@ const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D
     let state = o.state ?? initTrainState(model.init(seed), model.paramShapes, optimizer);
     const startStep = state.step;
     const endStep = Math.min(Number.MAX_SAFE_INTEGER, startStep + steps);
-    o.onStart?.({ compileSeconds, kernels: runner.kernels, fromStep: startStep, toStep: endStep === Number.MAX_SAFE_INTEGER ? Infinity : endStep });
+    o.onStart?.({ compileSeconds, kernels: runner.kernels, fromStep: startStep, toStep: endStep === Number.MAX_SAFE_INTEGER ? Infinity : endStep, threads });
     const deadline = minutes ? Date.now() + minutes * 60_000 : Infinity;
     const feedsFor = model.batcher(batch);
     const history: StepRecord[] = [];
