@@ -34,6 +34,14 @@ describe('the pretrained model', () => {
     expect(r.testBound as number).toBeLessThan(120);
   }, 120_000);
 
+  it('its bound on the first 200 test images is the figure the README gives (within 0.05 nats)', () => {
+    const readme = readFileSync('README.md', 'utf8').replace(/\s+/g, ' ');
+    const recorded = /`npm run draw -- eval --pretrained --images 200`[^*]*\*\*([\d.]+) nats\*\*/.exec(readme);
+    expect(recorded, 'the README names the 200-image figure').not.toBeNull();
+    const r = evaluateCommand(parseFlags(['eval', '--pretrained', '--images', '200']).flags);
+    expect(Math.abs((r.testBound as number) - Number(recorded![1]))).toBeLessThan(0.05);
+  }, 120_000);
+
   it('sample --pretrained writes the pictures', () => {
     const r = sample(parseFlags(['sample', '--pretrained', '--count', '4', '--out', join(dir, 's')]).flags);
     for (const f of ['samples.png', 'steps.png', 'reconstructions.png']) expect(existsSync(join(dir, 's', f))).toBe(true);
