@@ -2,7 +2,7 @@
 //   manifest.json    format, config, batch, tensor table, sha256 of the two files below and its own
 //   program.json     the generation graph lowered to gpu.js kernels (sources, sizes, order)
 //   weights.bin      the parameters the program reads, float32 little-endian
-//   runtime.mjs      loads and checks the three files, runs the kernels (gpujs-runner.ts), no imports
+//   runtime.mjs      loads and checks the three files, runs the kernels (src/compiler/backends/gpujs/runner.ts), no imports
 //   generate.mjs     Node command: PNG grid (and drawing steps) of generated digits; needs gpu.js
 //   gpu-browser.js   gpu.js's browser build, so a page can load the folder as it is
 //   package.json     { dependencies: gpu.js } for `npm install` where the folder is copied

@@ -3,7 +3,7 @@
 // writing a weight-sized result that the next kernel adds up. As ONE product with the operands
 // concatenated along K, [X_1ᵀ … X_Tᵀ]·[dG_1; …; dG_T], it is one long sgemm (K = T·batch) and no
 // intermediate sums. The concatenations are views that the packing loops resolve piece by piece
-// (cpu.ts). Not for gpu.js: a shader reading T textures exceeds WebGL's texture units.
+// (render.ts). Not for gpu.js: a shader reading T textures exceeds WebGL's texture units.
 import { emit, type Node, type Tensor, type Builder } from '../../../dsl/tensor.ts';
 import { sameShape } from '../../../dsl/shape.ts';
 import { rebuild, type Graph } from '../../graph.ts';

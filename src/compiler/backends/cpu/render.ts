@@ -1,6 +1,6 @@
 // The CPU backend: each fused kernel is rendered as specialised JavaScript (typed-array loops, shapes
 // and strides as literals) and built once with `new Function`. Contractions pack their operands into
-// the WebAssembly sgemm's panel layout and call it (wasm-gemm.ts).
+// the WebAssembly sgemm's panel layout and call it (gemm.ts).
 import { primitives } from '../../../dsl/primitives.ts';
 import { symbolicWith, unravel } from '../../../dsl/indexing.ts';
 import { size, type Shape } from '../../../dsl/shape.ts';
