@@ -59,7 +59,8 @@ const classify = (l: Lowering): string[] => {
   const state = new Set([...l.graph.inputs].filter(([name]) => isOptName(name) || name === STEP).map(([, id]) => id));
   return l.kernels.map((kernel, i) => {
     const cls = kernelClass(l.nodes, kernel);
-    if (cls === 'matmul') return contractionSize({ nodes: l.nodes, mat: l.mat, kernel }).batch > 1 ? 'filterbank' : 'matmul';
+    if (cls === 'matmul')
+      return contractionSize({ nodes: l.nodes, mat: l.mat, kernel }).batch > 1 ? 'filterbank' : 'matmul';
     if (kernel.reads.some((r) => state.has(r)) || (!forLoss[i] && size(kernel.shape) === 1)) return 'optimiser';
     return cls === 'elementwise' ? cls : 'reduction';
   });
@@ -106,11 +107,26 @@ for (const T of Ts) {
     e.flops += flopsOf(l, l.kernels[i]);
   });
   const total = Object.values(byClass).reduce((a, e) => a + e.ms, 0);
-  shares.push(`T=${T}: ${Object.entries(byClass).sort((a, b) => b[1].ms - a[1].ms).map(([k, e]) => `${k} ${((100 * e.ms) / total).toFixed(0)}% (${e.ms.toFixed(0)} ms)`).join(', ')}`);
+  shares.push(
+    `T=${T}: ${Object.entries(byClass)
+      .sort((a, b) => b[1].ms - a[1].ms)
+      .map(([k, e]) => `${k} ${((100 * e.ms) / total).toFixed(0)}% (${e.ms.toFixed(0)} ms)`)
+      .join(', ')}`,
+  );
   const gflops = (c: string) => (byClass[c] ? byClass[c].flops / 1e6 / byClass[c].ms : 0);
   const rss = process.memoryUsage().rss;
-  rows.push({ T, 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, kernels: program.stats.kernels,
-    'matmul GFLOP/s': gflops('matmul'), 'filterbank GFLOP/s': gflops('filterbank'), 'trace+grad s': traceMs / 1e3, 'compile s': compileMs / 1e3, 'RSS MiB': rss / 2 ** 20 });
+  rows.push({
+    T,
+    'median ms': t.medianMs,
+    'min ms': t.minMs,
+    'max ms': t.maxMs,
+    kernels: program.stats.kernels,
+    'matmul GFLOP/s': gflops('matmul'),
+    'filterbank GFLOP/s': gflops('filterbank'),
+    'trace+grad s': traceMs / 1e3,
+    'compile s': compileMs / 1e3,
+    'RSS MiB': rss / 2 ** 20,
+  });
   result[`T${T}_step_ms`] = +t.medianMs.toFixed(1);
   result[`T${T}_trace_grad_s`] = +(traceMs / 1e3).toFixed(2);
   result[`T${T}_compile_s`] = +(compileMs / 1e3).toFixed(2);
@@ -123,20 +139,43 @@ for (const T of Ts) {
   // the step as train() runs it, on each thread count, interleaved
   const runners = [];
   for (const threads of threadCounts)
-    runners.push(await stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: 10, threads, batchAxes: dataBatchAxes }));
+    runners.push(
+      await stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), opt, {
+        clip: 10,
+        threads,
+        batchAxes: dataBatchAxes,
+      }),
+    );
   const start = state;
   // the baseline from our initial parameters: it advances its own state, ours reruns `start`; the
   // work per step is the same either way
-  const baselines = (['explicit-transposes', 'autodiff'] as const).map((products) => tfjsDraw(config, model.init(1), model.paramShapes, batch, { lr: 1e-3, clip: 10, products }));
+  const baselines = (['explicit-transposes', 'autodiff'] as const).map((products) =>
+    tfjsDraw(config, model.init(1), model.paramShapes, batch, { lr: 1e-3, clip: 10, products }),
+  );
   // 8 warm-up rounds: a worker compiles its kernels afresh, and V8 optimises them (the WebAssembly ones
   // from their first tier up) over the first 6–8 steps (bench/NOTES.md); each runner's state after a
   // step lands in a spare, as the training loop's does, so no round allocates
   const spares = runners.map(() => initTrainState(model.init(1), model.paramShapes, opt));
-  const [tfjs, tfjsAutodiff, ...timings] = await interleaved([...baselines.map((b) => async () => b.step(x, eps)),
-    ...runners.map((r, i) => async () => advance(start, await r.run(start, { x, eps }), spares[i]))], { warmup: 8, rounds: runs });
+  const [tfjs, tfjsAutodiff, ...timings] = await interleaved(
+    [
+      ...baselines.map((b) => async () => b.step(x, eps)),
+      ...runners.map((r, i) => async () => advance(start, await r.run(start, { x, eps }), spares[i])),
+    ],
+    { warmup: 8, rounds: runs },
+  );
   timings.forEach((t, i) => {
-    threadRows.push({ T, threads: threadCounts[i], 'median ms': t.medianMs, 'min ms': t.minMs, 'max ms': t.maxMs, [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs,
-      'TF.js WASM ms': tfjs.medianMs, 'TF.js / ours': tfjs.medianMs / t.medianMs, 'TF.js autodiff ms': tfjsAutodiff.medianMs, 'TF.js autodiff / ours': tfjsAutodiff.medianMs / t.medianMs });
+    threadRows.push({
+      T,
+      threads: threadCounts[i],
+      'median ms': t.medianMs,
+      'min ms': t.minMs,
+      'max ms': t.maxMs,
+      [`speed-up vs ${threadCounts[0]} thread(s)`]: timings[0].medianMs / t.medianMs,
+      'TF.js WASM ms': tfjs.medianMs,
+      'TF.js / ours': tfjs.medianMs / t.medianMs,
+      'TF.js autodiff ms': tfjsAutodiff.medianMs,
+      'TF.js autodiff / ours': tfjsAutodiff.medianMs / t.medianMs,
+    });
     result[`T${T}_step_ms_threads${threadCounts[i]}`] = +t.medianMs.toFixed(1);
   });
   const range = (t: Timing) => `${t.medianMs.toFixed(0)} ms (${t.minMs.toFixed(0)}–${t.maxMs.toFixed(0)})`;
@@ -144,7 +183,9 @@ for (const T of Ts) {
   result[`T${T}_tfjs_wasm_ms`] = +tfjs.medianMs.toFixed(1);
   result[`T${T}_vs_tfjs_wasm`] = +(tfjs.medianMs / timings[threadCounts.indexOf(headlineThreads)].medianMs).toFixed(2);
   result[`T${T}_tfjs_wasm_autodiff_ms`] = +tfjsAutodiff.medianMs.toFixed(1);
-  result[`T${T}_vs_tfjs_wasm_autodiff`] = +(tfjsAutodiff.medianMs / timings[threadCounts.indexOf(headlineThreads)].medianMs).toFixed(2);
+  result[`T${T}_vs_tfjs_wasm_autodiff`] = +(
+    tfjsAutodiff.medianMs / timings[threadCounts.indexOf(headlineThreads)].medianMs
+  ).toFixed(2);
   baselines.forEach((b) => b.dispose());
   runners.forEach((r) => r.dispose());
 }
@@ -153,7 +194,11 @@ if (!jsonOnly) {
   console.log(table(rows));
   console.log(table(threadRows));
   shares.forEach((s) => console.log(`time per kernel class, ${s}`));
-  console.log(`baseline: TensorFlow.js ${wasm.tfjs} WASM backend (${wasm.binary}, SIMD ${wasm.simd ? 'on' : 'off'}, ${wasm.threads} thread), same step, same process, products with explicit transposes: ${tfjsRanges.join('; ')}`);
-  Ts.forEach((T) => console.log(`T=${T}: TF.js WASM step / ours at ${headlineThreads} thread(s) = ${result[`T${T}_vs_tfjs_wasm`]}`));
+  console.log(
+    `baseline: TensorFlow.js ${wasm.tfjs} WASM backend (${wasm.binary}, SIMD ${wasm.simd ? 'on' : 'off'}, ${wasm.threads} thread), same step, same process, products with explicit transposes: ${tfjsRanges.join('; ')}`,
+  );
+  Ts.forEach((T) =>
+    console.log(`T=${T}: TF.js WASM step / ours at ${headlineThreads} thread(s) = ${result[`T${T}_vs_tfjs_wasm`]}`),
+  );
 }
 console.log(JSON.stringify(result));

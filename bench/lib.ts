@@ -23,7 +23,10 @@ export const time = (fn: () => void, { warmup = 2, runs = 10, budgetMs = 20000 }
  * Times async functions round by round, each round running every one of them once in turn, so a
  * change in machine load hits them all alike. Medians per function after `warmup` rounds.
  */
-export const interleaved = async (fns: readonly (() => Promise<unknown>)[], { warmup = 1, rounds = 5 } = {}): Promise<Timing[]> => {
+export const interleaved = async (
+  fns: readonly (() => Promise<unknown>)[],
+  { warmup = 1, rounds = 5 } = {},
+): Promise<Timing[]> => {
   const ts = fns.map(() => [] as number[]);
   for (let r = 0; r < warmup + rounds; r++)
     for (const [i, fn] of fns.entries()) {
@@ -39,8 +42,13 @@ export const interleaved = async (fns: readonly (() => Promise<unknown>)[], { wa
 
 export const table = (rows: readonly Record<string, string | number>[]): string => {
   const cols = Object.keys(rows[0] ?? {});
-  const cell = (v: string | number) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)) : v);
+  const cell = (v: string | number) =>
+    typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)) : v;
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(cell(r[c])).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padStart(widths[i])).join('  ');
-  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => String(cell(r[c])))))].join('\n');
+  return [
+    line(cols),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map((r) => line(cols.map((c) => String(cell(r[c]))))),
+  ].join('\n');
 };

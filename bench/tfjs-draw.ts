@@ -62,7 +62,10 @@ const unflaggedProduct = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]
   save([a, b]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy, [sa, sb]) => [tf.matMul(dy as tf.Tensor2D, swapLast(sb) as tf.Tensor2D), tf.matMul(swapLast(sa) as tf.Tensor2D, dy as tf.Tensor2D)],
+    gradFunc: (dy, [sa, sb]) => [
+      tf.matMul(dy as tf.Tensor2D, swapLast(sb) as tf.Tensor2D),
+      tf.matMul(swapLast(sa) as tf.Tensor2D, dy as tf.Tensor2D),
+    ],
   };
 }) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -73,7 +76,11 @@ const matMulFor = (products: Products): MatMul =>
 
 /** Our parameter names under a prefix, with the prefix removed (as params.ts `scope`). */
 const scope = (p: Vars, prefix: string): Vars =>
-  Object.fromEntries(Object.entries(p).filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]));
+  Object.fromEntries(
+    Object.entries(p)
+      .filter(([n]) => n.startsWith(prefix))
+      .map(([n, t]) => [n.slice(prefix.length), t]),
+  );
 
 const affine = (mm: MatMul, p: Vars, x: tf.Tensor): tf.Tensor => tf.add(mm(x, p.w), p.b);
 
@@ -139,7 +146,13 @@ const drawLoss = (mm: MatMul, p: Vars, c: DrawConfig, x: tf.Tensor, eps: tf.Tens
     enc = lstm(mm, pEnc, tf.concat([r, dec.h], 1), enc);
     const [mu, logSigma] = tf.split(affine(mm, pQ, enc.h), 2, 1);
     // latent.ts klStdNormal: ½ Σ_j (μ² + σ² − log σ²) − ½Z
-    kl = tf.add(kl, tf.sub(tf.mul(tf.sum(tf.add(tf.add(tf.square(mu), tf.exp(tf.mul(logSigma, 2))), tf.mul(logSigma, -2)), -1), 0.5), 0.5 * c.zSize));
+    kl = tf.add(
+      kl,
+      tf.sub(
+        tf.mul(tf.sum(tf.add(tf.add(tf.square(mu), tf.exp(tf.mul(logSigma, 2))), tf.mul(logSigma, -2)), -1), 0.5),
+        0.5 * c.zSize,
+      ),
+    );
     dec = lstm(mm, pDec, tf.add(mu, tf.mul(tf.exp(logSigma), epsT)), dec);
     canvas = tf.add(canvas, write(mm, pWrite, dec.h, c));
   });
@@ -170,19 +183,29 @@ export interface TfjsDraw {
  * `init` (draw(config).init(seed): names and shapes as `shapes`). Data as our step takes it: x
  * [batch, B·A], eps [T, batch, Z]. Call initTfjsWasm first (or any tfjs backend: the model is plain tfjs).
  */
-export const tfjsDraw = (config: DrawConfig, init: Readonly<Record<string, Float32Array>>,
-  shapes: Readonly<Record<string, Shape>>, batch: number, opts: TfjsDrawOptions): TfjsDraw => {
+export const tfjsDraw = (
+  config: DrawConfig,
+  init: Readonly<Record<string, Float32Array>>,
+  shapes: Readonly<Record<string, Shape>>,
+  batch: number,
+  opts: TfjsDrawOptions,
+): TfjsDraw => {
   if (config.channels !== 1 || !config.readAttention || !config.writeAttention)
     throw new Error('tfjsDraw: the baseline covers one channel with read and write attention');
   const names = Object.keys(shapes);
   // tfjs keys variables by a global name: ours are kept in this map, tfjs's are generated
-  const vars = Object.fromEntries(names.map((n) => [n, tf.tidy(() => tf.variable(tf.tensor(init[n], [...shapes[n]])))]));
+  const vars = Object.fromEntries(
+    names.map((n) => [n, tf.tidy(() => tf.variable(tf.tensor(init[n], [...shapes[n]])))]),
+  );
   const ours = new Map(names.map((n) => [vars[n].name, n]));
   const varList = names.map((n) => vars[n]);
   const mm = matMulFor(opts.products);
   const optimizer = tf.train.adam(opts.lr, 0.9, 0.999, 1e-8);
   const data = dataSpecs(config, batch);
-  const feed = (x: Float32Array, eps: Float32Array) => ({ x: tf.tensor(x, [...data.x]), eps: tf.tensor(eps, [...data.eps]) });
+  const feed = (x: Float32Array, eps: Float32Array) => ({
+    x: tf.tensor(x, [...data.x]),
+    eps: tf.tensor(eps, [...data.eps]),
+  });
   const gradients = (x: Float32Array, eps: Float32Array) => {
     const d = feed(x, eps);
     return tf.variableGrads(() => drawLoss(mm, vars, config, d.x, d.eps), varList);
@@ -190,7 +213,10 @@ export const tfjsDraw = (config: DrawConfig, init: Readonly<Record<string, Float
   return {
     lossAndGrads: (x, eps) => {
       const { value, grads } = tf.tidy(() => gradients(x, eps));
-      const out = { loss: value.dataSync()[0], grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [ours.get(k)!, g.dataSync() as Float32Array])) };
+      const out = {
+        loss: value.dataSync()[0],
+        grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [ours.get(k)!, g.dataSync() as Float32Array])),
+      };
       tf.dispose([value, grads]);
       return out;
     },

@@ -13,5 +13,14 @@ const test = loadSynthetic(kind as SyntheticKind, { binarisation: 'sample' }).te
 const from = Number(first);
 const n = Math.max(0, Math.min(Number(count), test.n - from));
 const indices = Int32Array.from({ length: n }, (_, i) => from + i);
-writeImageGrid(out, gatherBatch(test, indices), { rows: test.rows, cols: test.cols, channels: test.channels ?? 1, scale: 3, count: n, gridCols: Math.ceil(Math.sqrt(n)) });
-console.log(`${out}: ${n} ${kind} test images from #${from}, labels ${Array.from(gatherLabels(test, indices)).join(' ')}`);
+writeImageGrid(out, gatherBatch(test, indices), {
+  rows: test.rows,
+  cols: test.cols,
+  channels: test.channels ?? 1,
+  scale: 3,
+  count: n,
+  gridCols: Math.ceil(Math.sqrt(n)),
+});
+console.log(
+  `${out}: ${n} ${kind} test images from #${from}, labels ${Array.from(gatherLabels(test, indices)).join(' ')}`,
+);

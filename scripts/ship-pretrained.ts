@@ -10,10 +10,14 @@ const [from, ...rest] = process.argv.slice(2);
 if (!from) throw new Error('usage: ship-pretrained.ts CHECKPOINT [--note KEY=VALUE ...]');
 const ck = loadCheckpoint(from);
 if (E.isLeft(ck)) throw new Error(ck.left.message);
-const notes = Object.fromEntries(rest.filter((a) => a !== '--note').map((a) => {
-  const [k, v] = a.split('=');
-  return [k, Number.isFinite(Number(v)) ? Number(v) : v];
-}));
+const notes = Object.fromEntries(
+  rest
+    .filter((a) => a !== '--note')
+    .map((a) => {
+      const [k, v] = a.split('=');
+      return [k, Number.isFinite(Number(v)) ? Number(v) : v];
+    }),
+);
 const tensors = Object.fromEntries(Object.entries(ck.right.tensors).filter(([name]) => !isOptName(name)));
 saveCheckpoint(PRETRAINED_FILE, { meta: { ...(ck.right.meta as object), shippedFrom: from, ...notes }, tensors });
 const back = loadPretrained();

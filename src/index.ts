@@ -11,7 +11,13 @@ export { evaluate, EvaluateError, type Feeds } from './compiler/evaluate.ts';
 export { verify, inline, GraphError, type Graph } from './compiler/graph.ts';
 export { simplify, eliminateDeadCode } from './compiler/passes.ts';
 export {
-  compile, backendNames, CompileError, type BackendName, type CompileOptions, type Program, type ProgramStats,
+  compile,
+  backendNames,
+  CompileError,
+  type BackendName,
+  type CompileOptions,
+  type Program,
+  type ProgramStats,
 } from './compiler/compile.ts';
 export { unwrap } from './util.ts';
 export { useGpuJs, type GpuJsModule } from './compiler/backends/gpujs/load.ts';
@@ -21,13 +27,34 @@ export { webWorkerPort, type WorkerPort, type SpawnWorker } from './parallel/por
 export { remoteProgram, type RemoteProgram } from './parallel/remote-program.ts';
 export { toPlainGraph, fromPlainGraph, type PlainGraph } from './compiler/graph.ts';
 export {
-  type Binarisation, type Dataset, type Images, type LoadOptions, type Pixels, DEFAULT_BINARISATION_SEED,
-  convertPixels, binariseBatch, sliceDataset, shuffledBatches, gatherBatch, gatherLabels, pixelAt, pixelValues,
+  type Binarisation,
+  type Dataset,
+  type Images,
+  type LoadOptions,
+  type Pixels,
+  DEFAULT_BINARISATION_SEED,
+  convertPixels,
+  binariseBatch,
+  sliceDataset,
+  shuffledBatches,
+  gatherBatch,
+  gatherLabels,
+  pixelAt,
+  pixelValues,
 } from './data/images.ts';
 export { type ImageSource, renderImages, valuesPerImage } from './data/source.ts';
 export {
-  type Digits, type SyntheticKind, type Split, type CanvasBinarisation, type SyntheticOptions, CLUTTERED, TWO_DIGIT, DEFAULT_SYNTHETIC_SEED,
-  cluttered, twoDigit, colourDigits,
+  type Digits,
+  type SyntheticKind,
+  type Split,
+  type CanvasBinarisation,
+  type SyntheticOptions,
+  CLUTTERED,
+  TWO_DIGIT,
+  DEFAULT_SYNTHETIC_SEED,
+  cluttered,
+  twoDigit,
+  colourDigits,
 } from './data/synthetic.ts';
 export * from './models/draw/index.ts';
 export * from './models/ram/index.ts';

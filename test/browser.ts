@@ -10,34 +10,57 @@ import { serveDemo } from '../examples/demo/serve.ts';
 import { CHROMIUM } from './system.ts';
 
 const ARGS = [
-  '--no-sandbox', '--disable-dev-shm-usage',
+  '--no-sandbox',
+  '--disable-dev-shm-usage',
   // WebGL without a GPU: ANGLE on SwiftShader
-  '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+  '--ignore-gpu-blocklist',
   // no traffic but to the demo server
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', '--no-proxy-server',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps',
-  '--disable-domain-reliability', '--disable-client-side-phishing-detection', '--no-first-run', '--no-pings',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+  '--no-proxy-server',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-default-apps',
+  '--disable-domain-reliability',
+  '--disable-client-side-phishing-detection',
+  '--no-first-run',
+  '--no-pings',
   '--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication',
 ];
 
 const launch = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
 
-const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
+const MIME: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+};
 
 /** Serves the files of `root` on 127.0.0.1 (a built page); resolves to its URL and a close(). */
 const serveFolder = async (root: string) => {
   const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(
+      /^(\.\.[/\\])+/,
+      '',
+    );
     try {
       const body = readFileSync(join(root, path.endsWith('/') ? `${path}index.html` : path));
-      res.writeHead(200, { 'content-type': MIME[extname(path)] ?? (path.endsWith('/') ? MIME['.html'] : 'application/octet-stream') });
+      res.writeHead(200, {
+        'content-type': MIME[extname(path)] ?? (path.endsWith('/') ? MIME['.html'] : 'application/octet-stream'),
+      });
       res.end(body);
     } catch {
       res.writeHead(404).end();
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 };
 
 /** Opens the built page in `dir` with `query`, waits for body[data-state] done or error, returns window.trainResult. */
@@ -50,7 +73,9 @@ export const trainInBrowser = async (dir: string, query: string): Promise<Record
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(site.url + query);
     await page.waitForSelector('body[data-state=done], body[data-state=error]', { timeout: 240_000 });
-    const result = await page.evaluate(() => (window as unknown as { trainResult: Record<string, unknown> }).trainResult);
+    const result = await page.evaluate(
+      () => (window as unknown as { trainResult: Record<string, unknown> }).trainResult,
+    );
     return errors.length ? { ...result, error: [result.error, ...errors].filter(Boolean).join('\n') } : result;
   } finally {
     await browser.close();
@@ -71,7 +96,10 @@ export interface PageResult {
 }
 
 /** Serves `model`, draws `seed` at `temperature` on the page, and reads back what it shows. */
-export const demoInBrowser = async (model: string, { seed, temperature = 1, screenshot }: { seed: number; temperature?: number; screenshot: string }): Promise<PageResult> => {
+export const demoInBrowser = async (
+  model: string,
+  { seed, temperature = 1, screenshot }: { seed: number; temperature?: number; screenshot: string },
+): Promise<PageResult> => {
   const demo = await serveDemo({ model, port: 0 });
   const browser = await launch();
   try {
@@ -87,13 +115,24 @@ export const demoInBrowser = async (model: string, { seed, temperature = 1, scre
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
     const shown = await page.evaluate(async () => {
-      const r = (window as unknown as { drawResult?: { images: number[]; channels: number; scale: number; origins: [number, number][] } }).drawResult;
+      const r = (
+        window as unknown as {
+          drawResult?: { images: number[]; channels: number; scale: number; origins: [number, number][] };
+        }
+      ).drawResult;
       if (!r) return { images: [], canvasPixels: [], gif: [], canvasSize: [0, 0] as [number, number] };
       const canvas = document.getElementById('digits') as HTMLCanvasElement;
       const px = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
       const side = Math.round(Math.sqrt(r.images.length / r.origins.length / r.channels));
-      const canvasPixels = r.origins.flatMap(([ox, oy]) => [0, 1, 2].flatMap((q) => Array.from({ length: side * side }, (_, i) =>
-        px.data[4 * ((oy + Math.floor(i / side) * r.scale) * canvas.width + ox + (i % side) * r.scale) + q])));
+      const canvasPixels = r.origins.flatMap(([ox, oy]) =>
+        [0, 1, 2].flatMap((q) =>
+          Array.from(
+            { length: side * side },
+            (_, i) =>
+              px.data[4 * ((oy + Math.floor(i / side) * r.scale) * canvas.width + ox + (i % side) * r.scale) + q],
+          ),
+        ),
+      );
       const link = document.getElementById('gif') as HTMLAnchorElement;
       const gif = link.hidden ? [] : Array.from(new Uint8Array(await (await fetch(link.href)).arrayBuffer()));
       return { images: r.images, canvasPixels, gif, canvasSize: [canvas.width, canvas.height] as [number, number] };

@@ -27,7 +27,13 @@ const layOut = (version: number, headerStart: number, header: Buffer, payload: B
 /** The layout version 1 wrote (builds before 2026-12): header at byte 16 with the payload's sha256, no digest of the header. */
 export const encodeV1 = (ckpt: Checkpoint): Buffer => {
   const payload = Buffer.concat(Object.values(ckpt.tensors).map((t) => bytesOf(t.data)));
-  const header = Buffer.from(JSON.stringify({ meta: ckpt.meta, tensors: entriesOf(ckpt), sha256: createHash('sha256').update(payload).digest('hex') }));
+  const header = Buffer.from(
+    JSON.stringify({
+      meta: ckpt.meta,
+      tensors: entriesOf(ckpt),
+      sha256: createHash('sha256').update(payload).digest('hex'),
+    }),
+  );
   return layOut(1, 16, header, payload);
 };
 

@@ -7,7 +7,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fillNormal, seedRng } from '../src/dsl/rng.ts';
 import {
-  CHECKPOINT_FILE, encodeCheckpoint, decodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointError,
+  CHECKPOINT_FILE,
+  encodeCheckpoint,
+  decodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type Checkpoint,
+  type CheckpointError,
 } from '../src/io/checkpoint.ts';
 import { SAFETENSORS_CHECKSUM_AT } from '../src/io/safetensors.ts';
 import { encodeV1, encodeV2 } from './checkpoint-legacy.ts';
@@ -22,8 +28,17 @@ const makeCheckpoint = (): Checkpoint => {
   w.set([-0, 1e-45, 3.4028234663852886e38, -3.4028234663852886e38], 0);
   const b = new Float32Array([0.1, -0.2, 0.3]);
   return {
-    meta: { config: { T: 10, read: 'attention' }, step: 1234, rng: seedRng(42), opt: { lr: 1e-3, betas: [0.9, 0.999] } },
-    tensors: { 'enc/W': { shape: [256, 100], data: w }, 'enc/b': { shape: [3], data: b }, empty: { shape: [0, 4], data: new Float32Array(0) } },
+    meta: {
+      config: { T: 10, read: 'attention' },
+      step: 1234,
+      rng: seedRng(42),
+      opt: { lr: 1e-3, betas: [0.9, 0.999] },
+    },
+    tensors: {
+      'enc/W': { shape: [256, 100], data: w },
+      'enc/b': { shape: [3], data: b },
+      empty: { shape: [0, 4], data: new Float32Array(0) },
+    },
   };
 };
 
@@ -51,8 +66,9 @@ describe('checkpoint round trip', () => {
 
   it('rejects tensors whose shape does not match their data', () => {
     const p = join(tmp, 'shape.ckpt');
-    expect(() => saveCheckpoint(p, { meta: {}, tensors: { w: { shape: [2, 3], data: new Float32Array(5) } } }))
-      .toThrow('checkpoint tensor w: shape [2, 3] has 6 elements but data has 5');
+    expect(() => saveCheckpoint(p, { meta: {}, tensors: { w: { shape: [2, 3], data: new Float32Array(5) } } })).toThrow(
+      'checkpoint tensor w: shape [2, 3] has 6 elements but data has 5',
+    );
     expect(existsSync(p)).toBe(false);
   });
 });
@@ -87,18 +103,23 @@ describe('checkpoint verification', () => {
     const missing = join(tmp, 'run', 'ckpt.bin');
     expect(errorOf(loadCheckpoint(missing)).message).toBe(`checkpoint ${missing} is missing`);
     const png = write('not.ckpt', Buffer.from('\x89PNG\r\n\x1a\n and more bytes'));
-    expect(errorOf(loadCheckpoint(png)).message).toBe(`checkpoint ${png} is not a DRAW checkpoint (neither safetensors nor DRAWCKPT)`);
+    expect(errorOf(loadCheckpoint(png)).message).toBe(
+      `checkpoint ${png} is not a DRAW checkpoint (neither safetensors nor DRAWCKPT)`,
+    );
     const v3 = encodeV2(makeCheckpoint());
     v3.writeUInt32LE(3, 8);
-    expect(errorOf(loadCheckpoint(write('v3.ckpt', v3))).message).toMatch(/has DRAWCKPT format version 3; this build reads versions 1 and 2 \(and safetensors\)$/);
+    expect(errorOf(loadCheckpoint(write('v3.ckpt', v3))).message).toMatch(
+      /has DRAWCKPT format version 3; this build reads versions 1 and 2 \(and safetensors\)$/,
+    );
     const hdr = Buffer.from(good);
     hdr[8 + '{"__metadata__":'.length] = 0x5b; // '[' where the metadata's '{' belongs
     expect(errorOf(loadCheckpoint(write('hdr.ckpt', hdr))).kind).toBe('bad-header');
     const ctl = Buffer.from(good);
     ctl.write('\u0000\n\u001b', good.indexOf('"config":') + 9, 'latin1'); // where a value belongs: JSON.parse quotes its input
     const ctlPath = write('ctl.ckpt', ctl);
-    expect(errorOf(loadCheckpoint(ctlPath)).message)
-      .toMatch(new RegExp(`^checkpoint ${ctlPath} has an unreadable header \\(.*\\\\u0000\\\\u000a\\\\u001b.*\\)$`));
+    expect(errorOf(loadCheckpoint(ctlPath)).message).toMatch(
+      new RegExp(`^checkpoint ${ctlPath} has an unreadable header \\(.*\\\\u0000\\\\u000a\\\\u001b.*\\)$`),
+    );
     const extra = Buffer.concat([good, Buffer.alloc(4)]);
     expect(errorOf(loadCheckpoint(write('extra.ckpt', extra))).message).toMatch(/is corrupt: 4 unexpected bytes/);
   });
@@ -142,14 +163,24 @@ describe('non-finite values', () => {
     saveCheckpoint(path, makeCheckpoint());
     const before = readFileSync(path);
     const bad = new Float32Array([0, 1, Infinity]);
-    expect(() => saveCheckpoint(path, { meta: {}, tensors: { 'dec.w': { shape: [3], data: bad } } }))
-      .toThrow('checkpoint tensor dec.w: element 2 is Infinity; a checkpoint holds finite values only');
+    expect(() => saveCheckpoint(path, { meta: {}, tensors: { 'dec.w': { shape: [3], data: bad } } })).toThrow(
+      'checkpoint tensor dec.w: element 2 is Infinity; a checkpoint holds finite values only',
+    );
     expect(readFileSync(path).equals(before)).toBe(true);
   });
 
   it('in a file (as an older build could write) are refused on load, naming the tensor', () => {
-    const buf = encodeV1({ meta: {}, tensors: { ok: { shape: [1], data: new Float32Array([1]) }, 'q.mu': { shape: [2], data: new Float32Array([0, NaN]) } } });
-    expect(errorOf(decodeCheckpoint(buf, 'nan.bin'))).toMatchObject({ kind: 'non-finite', message: 'checkpoint nan.bin holds a non-finite value in tensor q.mu: element 1 is NaN' });
+    const buf = encodeV1({
+      meta: {},
+      tensors: {
+        ok: { shape: [1], data: new Float32Array([1]) },
+        'q.mu': { shape: [2], data: new Float32Array([0, NaN]) },
+      },
+    });
+    expect(errorOf(decodeCheckpoint(buf, 'nan.bin'))).toMatchObject({
+      kind: 'non-finite',
+      message: 'checkpoint nan.bin holds a non-finite value in tensor q.mu: element 1 is NaN',
+    });
   });
 });
 
@@ -201,7 +232,11 @@ describe('the safetensors layout, byte by byte against the specification', () =>
 
   it('offsets contiguous and in order from 0 to the end of the file, the payload float32 little-endian', () => {
     const offsets = ['enc/W', 'enc/b', 'empty'].map((k) => header[k].data_offsets as [number, number]);
-    expect(offsets).toEqual([[0, 102400], [102400, 102412], [102412, 102412]]);
+    expect(offsets).toEqual([
+      [0, 102400],
+      [102400, 102412],
+      [102412, 102412],
+    ]);
     expect(buf.length).toBe(8 + n + 102412);
     const w = ck.tensors['enc/W'].data;
     for (const i of [0, 1, 2, 3, 4, 25599]) expect(buf.readFloatLE(8 + n + 4 * i)).toBe(w[i]);
@@ -251,11 +286,17 @@ describe('the safetensors layout, byte by byte against the specification', () =>
 
 describe('safetensors checksum and metadata', () => {
   it('catches an edited header: T 3 → 7 in the metadata', () => {
-    const buf = encodeCheckpoint({ meta: { config: { T: 3 } }, tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } } });
+    const buf = encodeCheckpoint({
+      meta: { config: { T: 3 } },
+      tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } },
+    });
     const at = buf.indexOf('\\"T\\":3');
     expect(at).toBeGreaterThan(0);
     buf.write('\\"T\\":7', at, 'latin1');
-    expect(errorOf(decodeCheckpoint(buf, 'edited.safetensors'))).toMatchObject({ kind: 'corrupt', message: 'checkpoint edited.safetensors is corrupt: checksum mismatch' });
+    expect(errorOf(decodeCheckpoint(buf, 'edited.safetensors'))).toMatchObject({
+      kind: 'corrupt',
+      message: 'checkpoint edited.safetensors is corrupt: checksum mismatch',
+    });
   });
 
   it('refuses a safetensors file without the draw-ts checksum, by name', () => {
@@ -264,8 +305,9 @@ describe('safetensors checksum and metadata', () => {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(h.length));
     const foreign = Buffer.concat([len, h, Buffer.alloc(4)]);
-    expect(errorOf(decodeCheckpoint(foreign, 'hub.safetensors')).message)
-      .toBe('checkpoint hub.safetensors is a safetensors file without the draw-ts checksum (__metadata__.sha256 first in its header)');
+    expect(errorOf(decodeCheckpoint(foreign, 'hub.safetensors')).message).toBe(
+      'checkpoint hub.safetensors is a safetensors file without the draw-ts checksum (__metadata__.sha256 first in its header)',
+    );
   });
 
   it('pairs each name with its values, integer-like names and __proto__ included, and keeps meta values of every JSON type', () => {
@@ -276,38 +318,68 @@ describe('safetensors checksum and metadata', () => {
     const r = decodeCheckpoint(encodeCheckpoint({ meta, tensors }), 'names');
     if (E.isLeft(r)) throw new Error(r.left.message);
     expect(Object.keys(r.right.tensors)).toEqual(['2', '10', 'b', '__proto__']);
-    expect(Object.entries(r.right.tensors).map(([k, t]) => [k, t.data[0]])).toEqual([['2', 4], ['10', 2], ['b', 1], ['__proto__', 3]]);
+    expect(Object.entries(r.right.tensors).map(([k, t]) => [k, t.data[0]])).toEqual([
+      ['2', 4],
+      ['10', 2],
+      ['b', 1],
+      ['__proto__', 3],
+    ]);
     expect(r.right.meta).toEqual(meta);
   });
 
   it('meta must be a JSON object without a field named sha256', () => {
-    expect(() => encodeCheckpoint({ meta: [1, 2], tensors: {} })).toThrow('checkpoint meta must be a JSON object (safetensors metadata maps names to strings), got an array');
-    expect(() => encodeCheckpoint({ meta: { sha256: 'x' }, tensors: {} })).toThrow('checkpoint meta field "sha256" is reserved');
-    expect(() => encodeCheckpoint({ meta: { lr: NaN }, tensors: {} })).toThrow('checkpoint meta "lr" field "" is NaN, not a finite number');
+    expect(() => encodeCheckpoint({ meta: [1, 2], tensors: {} })).toThrow(
+      'checkpoint meta must be a JSON object (safetensors metadata maps names to strings), got an array',
+    );
+    expect(() => encodeCheckpoint({ meta: { sha256: 'x' }, tensors: {} })).toThrow(
+      'checkpoint meta field "sha256" is reserved',
+    );
+    expect(() => encodeCheckpoint({ meta: { lr: NaN }, tensors: {} })).toThrow(
+      'checkpoint meta "lr" field "" is NaN, not a finite number',
+    );
   });
 
   it('a tensor holding NaN in a file refused by name, as in a DRAWCKPT file', () => {
-    const buf = encodeCheckpoint({ meta: {}, tensors: { ok: { shape: [1], data: new Float32Array([1]) }, 'q.mu': { shape: [2], data: new Float32Array([0, 1]) } } });
+    const buf = encodeCheckpoint({
+      meta: {},
+      tensors: {
+        ok: { shape: [1], data: new Float32Array([1]) },
+        'q.mu': { shape: [2], data: new Float32Array([0, 1]) },
+      },
+    });
     const n = Number(buf.readBigUInt64LE(0));
     buf.writeFloatLE(NaN, 8 + n + 8);
     buf.fill('0', 35, 99);
     buf.write(createHash('sha256').update(buf).digest('hex'), 35, 'latin1');
-    expect(errorOf(decodeCheckpoint(buf, 'nan.safetensors'))).toMatchObject({ kind: 'non-finite', message: 'checkpoint nan.safetensors holds a non-finite value in tensor q.mu: element 1 is NaN' });
+    expect(errorOf(decodeCheckpoint(buf, 'nan.safetensors'))).toMatchObject({
+      kind: 'non-finite',
+      message: 'checkpoint nan.safetensors holds a non-finite value in tensor q.mu: element 1 is NaN',
+    });
   });
 });
 
 describe('checkpoints of older builds (DRAWCKPT) still load', () => {
-  it.each([['version 1', encodeV1], ['version 2', encodeV2]])('%s', (_, encode) => {
+  it.each([
+    ['version 1', encodeV1],
+    ['version 2', encodeV2],
+  ])('%s', (_, encode) => {
     const ck = makeCheckpoint();
     const r = decodeCheckpoint(encode(ck), 'old.bin');
     if (E.isLeft(r)) throw new Error(r.left.message);
     expect(r.right.meta).toEqual(ck.meta);
-    for (const name of Object.keys(ck.tensors)) expect(bytesOf(r.right.tensors[name].data).equals(bytesOf(ck.tensors[name].data))).toBe(true);
+    for (const name of Object.keys(ck.tensors))
+      expect(bytesOf(r.right.tensors[name].data).equals(bytesOf(ck.tensors[name].data))).toBe(true);
   });
 
   it('version 2 catches an edited header (its digest covers it); version 1 never did', () => {
-    const buf = encodeV2({ meta: { config: { T: 3 } }, tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } } });
+    const buf = encodeV2({
+      meta: { config: { T: 3 } },
+      tensors: { w: { shape: [2], data: new Float32Array([1, 2]) } },
+    });
     buf.write('"T":7', buf.indexOf('"T":3'), 'latin1');
-    expect(errorOf(decodeCheckpoint(buf, 'edited.bin'))).toMatchObject({ kind: 'corrupt', message: 'checkpoint edited.bin is corrupt: checksum mismatch' });
+    expect(errorOf(decodeCheckpoint(buf, 'edited.bin'))).toMatchObject({
+      kind: 'corrupt',
+      message: 'checkpoint edited.bin is corrupt: checksum mismatch',
+    });
   });
 });

@@ -1,7 +1,23 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import { trace, grad, evaluate, unwrap, add, mul, tanh, exp, sigmoid, matmul, concat, sliceAxis, sum, materialize, type Tensor } from '../src/index.ts';
+import {
+  trace,
+  grad,
+  evaluate,
+  unwrap,
+  add,
+  mul,
+  tanh,
+  exp,
+  sigmoid,
+  matmul,
+  concat,
+  sliceAxis,
+  sum,
+  materialize,
+  type Tensor,
+} from '../src/index.ts';
 import { compile, type BackendName } from '../src/compiler/compile.ts';
 import { fuse, type Kernel } from '../src/compiler/fuse.ts';
 import { planBuffers } from '../src/compiler/schedule.ts';
@@ -11,11 +27,16 @@ import { renderCpuKernel } from '../src/compiler/backends/cpu/render.ts';
 import { arbRandomGraph, type RandomGraph } from '../src/testing/random-graphs.ts';
 import { availableBackends } from './system.ts';
 
-const close = (ref: Record<string, Float64Array>, out: Record<string, Float32Array>, rel = 1e-4): string | undefined => {
+const close = (
+  ref: Record<string, Float64Array>,
+  out: Record<string, Float32Array>,
+  rel = 1e-4,
+): string | undefined => {
   for (const k of Object.keys(ref)) {
     const scale = ref[k].reduce((m, v) => Math.max(m, Math.abs(v)), 1);
     for (let i = 0; i < ref[k].length; i++)
-      if (!(Math.abs(ref[k][i] - out[k][i]) <= rel * scale)) return `${k}[${i}]: reference ${ref[k][i]}, compiled ${out[k][i]}`;
+      if (!(Math.abs(ref[k][i] - out[k][i]) <= rel * scale))
+        return `${k}[${i}]: reference ${ref[k][i]}, compiled ${out[k][i]}`;
   }
   return undefined;
 };
@@ -46,22 +67,40 @@ describe.each(availableBackends())('backend %s', (backend: BackendName) => {
     fc.assert(fc.property(arbRandomGraph(true), check), { numRuns, seed: 12 });
   }, 120_000);
   it('matches the reference on an LSTM cell and its gradient', () => {
-    const g = unwrap(grad(unwrap(trace((xs) => {
-      const o = lstm(xs);
-      return { ...o, loss: sum(mul(o.h2, o.h2)) };
-    }, lstmSpecs)), 'loss', ['x', 'h', 'c', 'w', 'b']));
-    const feeds = Object.fromEntries(Object.entries(lstmSpecs).map(([k, s], j) =>
-      [k, Float64Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 1.7 + j))]));
+    const g = unwrap(
+      grad(
+        unwrap(
+          trace((xs) => {
+            const o = lstm(xs);
+            return { ...o, loss: sum(mul(o.h2, o.h2)) };
+          }, lstmSpecs),
+        ),
+        'loss',
+        ['x', 'h', 'c', 'w', 'b'],
+      ),
+    );
+    const feeds = Object.fromEntries(
+      Object.entries(lstmSpecs).map(([k, s], j) => [
+        k,
+        Float64Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 1.7 + j)),
+      ]),
+    );
     expect(close(unwrap(evaluate(g, feeds)), unwrap(compile(g, { backend, poison: true })).run(feeds))).toBeUndefined();
   });
 });
 
 describe('fusion', () => {
-  const kernelsOf = (f: (xs: Record<string, Tensor>) => Tensor | Record<string, Tensor>, specs: Record<string, readonly number[]>) =>
-    fuse(simplify(unwrap(trace(f, specs)))).kernels;
+  const kernelsOf = (
+    f: (xs: Record<string, Tensor>) => Tensor | Record<string, Tensor>,
+    specs: Record<string, readonly number[]>,
+  ) => fuse(simplify(unwrap(trace(f, specs)))).kernels;
 
   it('fuses a chain of 10 elementwise ops into one kernel', () => {
-    expect(kernelsOf(({ x }) => Array.from({ length: 10 }).reduce<Tensor>((t, _, i) => (i % 2 ? tanh(t) : mul(t, 1.5)), x), { x: [4, 4] })).toHaveLength(1);
+    expect(
+      kernelsOf(({ x }) => Array.from({ length: 10 }).reduce<Tensor>((t, _, i) => (i % 2 ? tanh(t) : mul(t, 1.5)), x), {
+        x: [4, 4],
+      }),
+    ).toHaveLength(1);
   });
   it('compiles an LSTM cell forward pass to 3 kernels (gates matmul + bias, c, h)', () => {
     expect(kernelsOf(lstm, lstmSpecs)).toHaveLength(3);
@@ -78,14 +117,24 @@ describe('fusion', () => {
     expect(kernelsOf(({ x }) => tanh(materialize(exp(x))), { x: [4] })).toHaveLength(2);
   });
   it('materialises a value used twice rather than computing it twice', () => {
-    expect(kernelsOf(({ x }) => { const e = exp(x); return { a: tanh(e), b: mul(e, 2) }; }, { x: [4] })).toHaveLength(3);
+    expect(
+      kernelsOf(
+        ({ x }) => {
+          const e = exp(x);
+          return { a: tanh(e), b: mul(e, 2) };
+        },
+        { x: [4] },
+      ),
+    ).toHaveLength(3);
   });
   it('repeats up to 3 adds and multiplies of buffers in each user rather than storing them (σ from a stored tanh)', () => {
-    const users = (ops: number) => ({ x }: Record<string, Tensor>) => {
-      const t = materialize(tanh(x));
-      const s = Array.from({ length: ops - 1 }).reduce<Tensor>((v) => add(v, t), mul(0.5, t));
-      return { a: exp(s), b: tanh(s) };
-    };
+    const users =
+      (ops: number) =>
+      ({ x }: Record<string, Tensor>) => {
+        const t = materialize(tanh(x));
+        const s = Array.from({ length: ops - 1 }).reduce<Tensor>((v) => add(v, t), mul(0.5, t));
+        return { a: exp(s), b: tanh(s) };
+      };
     expect(kernelsOf(users(3), { x: [4] })).toHaveLength(3); // tanh, a, b
     expect(kernelsOf(users(4), { x: [4] })).toHaveLength(4); // tanh, s, a, b
   });
@@ -93,37 +142,60 @@ describe('fusion', () => {
 
 describe('program', () => {
   it('reuses buffers: an unrolled 32-step recurrence holds far fewer elements than one buffer per kernel', () => {
-    const g = unwrap(trace(({ x, w }) => {
-      let h: Tensor = x;
-      for (let t = 0; t < 32; t++) h = tanh(matmul(h, w));
-      return sum(h);
-    }, { x: [4, 16], w: [16, 16] }));
+    const g = unwrap(
+      trace(
+        ({ x, w }) => {
+          let h: Tensor = x;
+          for (let t = 0; t < 32; t++) h = tanh(matmul(h, w));
+          return sum(h);
+        },
+        { x: [4, 16], w: [16, 16] },
+      ),
+    );
     const p = unwrap(compile(g));
     expect(p.stats.buffers.totalElements * 8).toBeLessThan(p.stats.buffers.unpooledElements);
   });
   it('never lets two buffers live at once overlap in the arena, and every buffer fits in it (random kernel lists, seed 13)', () => {
     // kernel i writes node i+1 (node 0 is an input) and reads earlier nodes; some are graph outputs
-    const arbKernels = fc.array(fc.record({ n: fc.integer({ min: 1, max: 50 }), reads: fc.array(fc.nat(), { maxLength: 3 }), output: fc.boolean() }), { minLength: 1, maxLength: 40 });
-    fc.assert(fc.property(arbKernels, (list) => {
-      const kernels: Kernel[] = list.map((k, i) => ({ root: i + 1, shape: [k.n], reads: [...new Set(k.reads.map((r) => r % (i + 1)))] }));
-      const outputs = new Map(list.flatMap((k, i) => (k.output ? [[`o${i}`, i + 1] as const] : [])));
-      const plan = planBuffers({ outputs } as unknown as Graph, kernels);
-      const lastRead = new Map<number, number>();
-      kernels.forEach((k, step) => k.reads.forEach((r) => lastRead.set(r, step)));
-      const isOut = new Set(outputs.values());
-      // node i+1 is live from its kernel's step to its last read (to the end for outputs)
-      const live = (id: number, step: number) => step >= id - 1 && (isOut.has(id) || step <= (lastRead.get(id) ?? id - 1));
-      const range = (k: Kernel) => [plan.offsetOf.get(k.root)!, plan.offsetOf.get(k.root)! + k.shape[0]] as const;
-      kernels.forEach((k) => {
-        expect(range(k)[0] % 4, 'aligned').toBe(0);
-        expect(range(k)[1]).toBeLessThanOrEqual(plan.totalElements);
-      });
-      kernels.forEach((_, step) => {
-        const ranges = kernels.filter((k) => live(k.root, step)).map(range).sort((a, b) => a[0] - b[0]);
-        ranges.slice(1).forEach((r, i) => expect(r[0], `step ${step}`).toBeGreaterThanOrEqual(ranges[i][1]));
-      });
-      expect(plan.totalElements).toBeGreaterThanOrEqual(plan.peakLiveElements);
-    }), { numRuns: 200, seed: 13 });
+    const arbKernels = fc.array(
+      fc.record({
+        n: fc.integer({ min: 1, max: 50 }),
+        reads: fc.array(fc.nat(), { maxLength: 3 }),
+        output: fc.boolean(),
+      }),
+      { minLength: 1, maxLength: 40 },
+    );
+    fc.assert(
+      fc.property(arbKernels, (list) => {
+        const kernels: Kernel[] = list.map((k, i) => ({
+          root: i + 1,
+          shape: [k.n],
+          reads: [...new Set(k.reads.map((r) => r % (i + 1)))],
+        }));
+        const outputs = new Map(list.flatMap((k, i) => (k.output ? [[`o${i}`, i + 1] as const] : [])));
+        const plan = planBuffers({ outputs } as unknown as Graph, kernels);
+        const lastRead = new Map<number, number>();
+        kernels.forEach((k, step) => k.reads.forEach((r) => lastRead.set(r, step)));
+        const isOut = new Set(outputs.values());
+        // node i+1 is live from its kernel's step to its last read (to the end for outputs)
+        const live = (id: number, step: number) =>
+          step >= id - 1 && (isOut.has(id) || step <= (lastRead.get(id) ?? id - 1));
+        const range = (k: Kernel) => [plan.offsetOf.get(k.root)!, plan.offsetOf.get(k.root)! + k.shape[0]] as const;
+        kernels.forEach((k) => {
+          expect(range(k)[0] % 4, 'aligned').toBe(0);
+          expect(range(k)[1]).toBeLessThanOrEqual(plan.totalElements);
+        });
+        kernels.forEach((_, step) => {
+          const ranges = kernels
+            .filter((k) => live(k.root, step))
+            .map(range)
+            .sort((a, b) => a[0] - b[0]);
+          ranges.slice(1).forEach((r, i) => expect(r[0], `step ${step}`).toBeGreaterThanOrEqual(ranges[i][1]));
+        });
+        expect(plan.totalElements).toBeGreaterThanOrEqual(plan.peakLiveElements);
+      }),
+      { numRuns: 200, seed: 13 },
+    );
   });
   it('builds nothing twice: compiling an equal graph again hits the kernel cache', () => {
     const g = unwrap(trace(({ x }) => tanh(mul(exp(x), 3.25)), { x: [7, 3] }));
@@ -147,7 +219,9 @@ describe('program', () => {
     const g = unwrap(trace(({ x }) => exp(x), { x: [2] }));
     const bad = { ...g, nodes: g.nodes.set(1, { ...g.nodes.get(1)!, shape: [3] }) };
     const r = compile(bad);
-    expect(E.isLeft(r) && r.left.message).toBe('compile: invalid graph: node 1 (exp): recorded shape [3] but its rule gives [2]');
+    expect(E.isLeft(r) && r.left.message).toBe(
+      'compile: invalid graph: node 1 (exp): recorded shape [3] but its rule gives [2]',
+    );
   });
 });
 
@@ -169,6 +243,8 @@ describe('generated source', () => {
     expect(src).toMatchSnapshot();
   });
   it('matmul with concatenated operand and bias epilogue', () => {
-    expect(sources(({ x, h, w, b }) => add(matmul(concat([x, h], 1), w), b), { x: [2, 2], h: [2, 1], w: [3, 5], b: [5] })).toMatchSnapshot();
+    expect(
+      sources(({ x, h, w, b }) => add(matmul(concat([x, h], 1), w), b), { x: [2, 2], h: [2, 1], w: [3, 5], b: [5] }),
+    ).toMatchSnapshot();
   });
 });

@@ -30,8 +30,11 @@ const data = () => {
 };
 
 const runSteps = async (threads: number, steps: number) => {
-  const runner = await stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), optimizer,
-    { clip: 10, threads, batchAxes: dataBatchAxes });
+  const runner = await stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), optimizer, {
+    clip: 10,
+    threads,
+    batchAxes: dataBatchAxes,
+  });
   try {
     let state = initTrainState(model.init(3), model.paramShapes, optimizer);
     const losses: number[] = [];
@@ -60,7 +63,10 @@ describe('data-parallel training step', () => {
     const plain = structuredClone(toPlainGraph(g.right));
     const back = fromPlainGraph(plain);
     expect(E.isRight(back) && back.right.nodes.size).toBe(g.right.nodes.size);
-    const broken = { ...plain, nodes: plain.nodes.map((n, i) => (i === plain.nodes.length - 1 ? { ...n, shape: [7] } : n)) };
+    const broken = {
+      ...plain,
+      nodes: plain.nodes.map((n, i) => (i === plain.nodes.length - 1 ? { ...n, shape: [7] } : n)),
+    };
     expect(E.isLeft(fromPlainGraph(broken))).toBe(true);
   });
 
@@ -80,28 +86,37 @@ describe('data-parallel training step', () => {
     }
     const again = await runSteps(2, 3);
     expect(again.losses).toEqual(two.losses);
-    for (const [name, v] of Object.entries(two.state.params)) expect(Array.from(again.state.params[name]), name).toEqual(Array.from(v));
+    for (const [name, v] of Object.entries(two.state.params))
+      expect(Array.from(again.state.params[name]), name).toEqual(Array.from(v));
   }, 120_000);
 
   it('a worker that exits without an error rejects its pending request instead of leaving it unanswered', async () => {
     const script = join(mkdtempSync(join(tmpdir(), 'draw-worker-')), 'exits.mjs');
-    writeFileSync(script, "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => process.exit(3));\n");
+    writeFileSync(
+      script,
+      "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => process.exit(3));\n",
+    );
     const g = trace(({ x }) => sum(mul(x, x)), { x: [3] });
     if (E.isLeft(g)) throw g.left;
-    await expect(remoteProgram(g.right, {}, () => nodeWorkerPort(pathToFileURL(script)))).rejects.toThrow('worker exited (code 3)');
+    await expect(remoteProgram(g.right, {}, () => nodeWorkerPort(pathToFileURL(script)))).rejects.toThrow(
+      'worker exited (code 3)',
+    );
   }, 30_000);
 
   it('a remote program gives the local outputs through the shared buffer and through messages alike, and names a wrong feed', async () => {
     const g = trace(({ a, b }) => ({ s: sum(mul(a, b)), p: mul(a, b) }), { a: [5], b: [5] });
     if (E.isLeft(g)) throw g.left;
-    const a = Float32Array.of(1, 2, 3, 4, 5), b = Float32Array.of(0.5, -1, 2, 0.25, 3);
+    const a = Float32Array.of(1, 2, 3, 4, 5),
+      b = Float32Array.of(0.5, -1, 2, 0.25, 3);
     const want = { s: [0.5 - 2 + 6 + 1 + 15], p: [0.5, -2, 6, 1, 15] };
     const runBoth = async () => {
       const r = await remoteProgram(g.right);
       try {
         const first = await r.run({ a, b });
         const got = { s: Array.from(first.s), p: Array.from(first.p) };
-        await expect(r.run({ a: Float32Array.of(1, 2), b })).rejects.toThrow("input 'a': expected 5 values for shape [5], got 2");
+        await expect(r.run({ a: Float32Array.of(1, 2), b })).rejects.toThrow(
+          "input 'a': expected 5 values for shape [5], got 2",
+        );
         return got;
       } finally {
         r.dispose();
@@ -118,7 +133,11 @@ describe('data-parallel training step', () => {
   }, 30_000);
 
   it('refuses more threads than rows in a batch', async () => {
-    await expect(stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), optimizer, { threads: 10, batchAxes: dataBatchAxes }))
-      .rejects.toThrow(/threads must be an integer from 1 to the batch size 9, got 10/);
+    await expect(
+      stepRunner(model.loss, model.paramShapes, dataSpecs(config, batch), optimizer, {
+        threads: 10,
+        batchAxes: dataBatchAxes,
+      }),
+    ).rejects.toThrow(/threads must be an integer from 1 to the batch size 9, got 10/);
   });
 });

@@ -6,7 +6,19 @@ import { unwrap } from '../src/util.ts';
 import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
 import { availableBackends } from './system.ts';
 
-const tiny: DrawConfig = { A: 12, B: 10, channels: 1, T: 3, encSize: 16, decSize: 16, zSize: 4, readN: 2, writeN: 3, readAttention: true, writeAttention: true };
+const tiny: DrawConfig = {
+  A: 12,
+  B: 10,
+  channels: 1,
+  T: 3,
+  encSize: 16,
+  decSize: 16,
+  zSize: 4,
+  readN: 2,
+  writeN: 3,
+  readAttention: true,
+  writeAttention: true,
+};
 const batch = 5;
 
 const feedsFor = (c: DrawConfig) => {
@@ -27,10 +39,16 @@ const feedsFor = (c: DrawConfig) => {
 };
 
 describe.each(availableBackends())('compiled DRAW on %s', (backend: BackendName) => {
-  it.each([['attention', tiny], ['no attention', { ...tiny, readAttention: false, writeAttention: false }]] as const)(
-    'loss and every gradient agree with the reference evaluator (%s)', (_name, c) => {
+  it.each([
+    ['attention', tiny],
+    ['no attention', { ...tiny, readAttention: false, writeAttention: false }],
+  ] as const)(
+    'loss and every gradient agree with the reference evaluator (%s)',
+    (_name, c) => {
       const { m, feeds } = feedsFor(c);
       const d = unwrap(compiledVsReference(unwrap(m.trainingGraph(batch)), feeds, backend));
       expect(d.error, d.at).toBeLessThan(2e-4);
-    }, 60_000);
+    },
+    60_000,
+  );
 });

@@ -2,14 +2,55 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { execFileSync } from 'node:child_process';
-import { evaluate, trace, unwrap, adam, trainStep, initTrainState, stepFeeds, advance, LOSS, log, add, div, neg, square } from '../src/index.ts';
 import {
-  draw, presets, paramSpecs, initParams, dataSpecs, attend, filterbank, filterRead, rnnStep, sample, attentiveRead, plainRead,
-  attentiveWrite, DrawConfigError, type DrawConfig, type FilterShape,
+  evaluate,
+  trace,
+  unwrap,
+  adam,
+  trainStep,
+  initTrainState,
+  stepFeeds,
+  advance,
+  LOSS,
+  log,
+  add,
+  div,
+  neg,
+  square,
+} from '../src/index.ts';
+import {
+  draw,
+  presets,
+  paramSpecs,
+  initParams,
+  dataSpecs,
+  attend,
+  filterbank,
+  filterRead,
+  rnnStep,
+  sample,
+  attentiveRead,
+  plainRead,
+  attentiveWrite,
+  DrawConfigError,
+  type DrawConfig,
+  type FilterShape,
 } from '../src/models/draw/index.ts';
 import { drawProperties as P } from '../src/testing/index.ts';
 
-const tiny: DrawConfig = { A: 6, B: 6, channels: 1, T: 2, encSize: 8, decSize: 8, zSize: 3, readN: 2, writeN: 3, readAttention: true, writeAttention: true };
+const tiny: DrawConfig = {
+  A: 6,
+  B: 6,
+  channels: 1,
+  T: 2,
+  encSize: 8,
+  decSize: 8,
+  zSize: 3,
+  readN: 2,
+  writeN: 3,
+  readAttention: true,
+  writeAttention: true,
+};
 const tinyPlain: DrawConfig = { ...tiny, readAttention: false, writeAttention: false };
 /** A heavy-tailed filter: −log(1 + d²/σ²). */
 const cauchy: FilterShape = (d, sigma2) => neg(log(add(1, div(square(d), sigma2))));
@@ -21,19 +62,24 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-9) =>
  * Filter centres recovered exactly from a Gaussian row with σ² = 1: log F[a+1] − log F[a] =
  * −(2(a − μ) + 1)/2, so μ = a + ½ + log(F[a+1]/F[a]) for any neighbouring pair.
  */
-const centres = (F: Float64Array, N: number, size: number, n = 0): number[] => Array.from({ length: N }, (_, i) => {
-  const row = F.subarray((n * N + i) * size, (n * N + i + 1) * size);
-  const a = Math.min(Math.max(Math.round(row.indexOf(Math.max(...row))), 0), size - 2);
-  return a + 0.5 + Math.log(row[a + 1] / row[a]);
-});
+const centres = (F: Float64Array, N: number, size: number, n = 0): number[] =>
+  Array.from({ length: N }, (_, i) => {
+    const row = F.subarray((n * N + i) * size, (n * N + i + 1) * size);
+    const a = Math.min(Math.max(Math.round(row.indexOf(Math.max(...row))), 0), size - 2);
+    return a + 0.5 + Math.log(row[a + 1] / row[a]);
+  });
 
 describe('attention grid', () => {
   // the attention layer with zero weights: its bias is (g̃x, g̃y, log σ², log δ̃, log γ)
   const gridOf = (A: number, B: number, N: number, bias: number[]) => {
-    const out = P.run((xs) => {
-      const at = attend({ w: xs.w, b: xs.b }, xs.h, N, A, B);
-      return { ...filterbank(at.gx, at.gy, at.sigma2, at.delta, N, A, B), gx: at.gx, gy: at.gy, delta: at.delta };
-    }, { w: [4, 5], b: [5], h: [1, 4] }, { w: new Float64Array(20), b: bias, h: [1, 2, 3, 4] });
+    const out = P.run(
+      (xs) => {
+        const at = attend({ w: xs.w, b: xs.b }, xs.h, N, A, B);
+        return { ...filterbank(at.gx, at.gy, at.sigma2, at.delta, N, A, B), gx: at.gx, gy: at.gy, delta: at.delta };
+      },
+      { w: [4, 5], b: [5], h: [1, 4] },
+      { w: new Float64Array(20), b: bias, h: [1, 2, 3, 4] },
+    );
     return { out, x: centres(out.Fx, N, A), y: centres(out.Fy, N, B) };
   };
 
@@ -57,18 +103,40 @@ describe('attention grid', () => {
 describe('filterbank properties', () => {
   const opts = { numRuns: 60, seed: 11 };
   it('rows sum to 1, finite, for any centre (far outside too), stride, σ down to 3e-7, N, A, B', () =>
-    fc.assert(fc.property(P.arbFilterCase, (c) => P.rowsSumToOne(c)), opts));
+    fc.assert(
+      fc.property(P.arbFilterCase, (c) => P.rowsSumToOne(c)),
+      opts,
+    ));
   it('a Cauchy-shaped bank keeps the same guarantee', () =>
-    fc.assert(fc.property(P.arbFilterCase, (c) => P.rowsSumToOne(c, cauchy)), { ...opts, numRuns: 30 }));
+    fc.assert(
+      fc.property(P.arbFilterCase, (c) => P.rowsSumToOne(c, cauchy)),
+      { ...opts, numRuns: 30 },
+    ));
   it('mass is centred at μ_i for filters well inside the image', () => {
-    fc.assert(fc.property(P.arbInteriorFilterCase, (c) => P.massCentred(c)), opts);
-    fc.assert(fc.property(P.arbFilterCase, (c) => P.massCentred(c)), opts);
+    fc.assert(
+      fc.property(P.arbInteriorFilterCase, (c) => P.massCentred(c)),
+      opts,
+    );
+    fc.assert(
+      fc.property(P.arbFilterCase, (c) => P.massCentred(c)),
+      opts,
+    );
   });
   it('read and write are adjoint at γ = 1', () =>
-    fc.assert(fc.property(P.arbFilterCase, fc.integer({ min: 0, max: 1000 }), (c, s) => P.readWriteAdjoint(c, undefined, 2, s)), opts));
+    fc.assert(
+      fc.property(P.arbFilterCase, fc.integer({ min: 0, max: 1000 }), (c, s) => P.readWriteAdjoint(c, undefined, 2, s)),
+      opts,
+    ));
   it('reading a constant image gives γ·constant', () =>
-    fc.assert(fc.property(P.arbFilterCase, fc.double({ min: -3, max: 3, noNaN: true }), fc.double({ min: 0.05, max: 5, noNaN: true }),
-      (c, v, g) => P.constantRead(c, v, g)), opts));
+    fc.assert(
+      fc.property(
+        P.arbFilterCase,
+        fc.double({ min: -3, max: 3, noNaN: true }),
+        fc.double({ min: 0.05, max: 5, noNaN: true }),
+        (c, v, g) => P.constantRead(c, v, g),
+      ),
+      opts,
+    ));
 });
 
 describe('colour', () => {
@@ -79,11 +147,21 @@ describe('colour', () => {
     const x = Float64Array.from({ length: 60 }, (_, i) => img[i % 20] * (1 + Math.floor(i / 20))); // channel k = (k+1)·img
     const h = Float64Array.from({ length: 8 }, (_, i) => 0.1 * i - 0.3);
     const specs = { x: [1, 60], h: [1, 8], w: [8, 5], b: [5] };
-    const { out } = P.run((xs) => read.read({ 'attn.w': xs.w, 'attn.b': xs.b }, xs.x, xs.x, xs.h).value, specs,
-      { x, h, w: Float64Array.from({ length: 40 }, (_, i) => Math.cos(i) * 0.3), b: [0.1, -0.2, 0.3, -0.1, 0.2] });
+    const { out } = P.run((xs) => read.read({ 'attn.w': xs.w, 'attn.b': xs.b }, xs.x, xs.x, xs.h).value, specs, {
+      x,
+      h,
+      w: Float64Array.from({ length: 40 }, (_, i) => Math.cos(i) * 0.3),
+      b: [0.1, -0.2, 0.3, -0.1, 0.2],
+    });
     expect(read.size).toBe(2 * 3 * 4);
-    close(out.subarray(4, 8), Array.from(out.subarray(0, 4), (v) => 2 * v));
-    close(out.subarray(8, 12), Array.from(out.subarray(0, 4), (v) => 3 * v));
+    close(
+      out.subarray(4, 8),
+      Array.from(out.subarray(0, 4), (v) => 2 * v),
+    );
+    close(
+      out.subarray(8, 12),
+      Array.from(out.subarray(0, 4), (v) => 3 * v),
+    );
   });
 });
 
@@ -95,15 +173,21 @@ describe('cells', () => {
     const [x, h, c] = [0.7, -0.4, 0.3];
     const pre = [0, 1, 2, 3].map((k) => x * w[k] + h * w[4 + k] + b[k]);
     const cNext = s(pre[1]) * c + s(pre[0]) * Math.tanh(pre[3]);
-    const out = P.run((xs) => ({ ...rnnStep({ w: xs.w, b: xs.b }, xs.x, { h: xs.h, c: xs.c }) }),
-      { w: [2, 4], b: [4], x: [1, 1], h: [1, 1], c: [1, 1] }, { w, b, x: [x], h: [h], c: [c] });
+    const out = P.run(
+      (xs) => ({ ...rnnStep({ w: xs.w, b: xs.b }, xs.x, { h: xs.h, c: xs.c }) }),
+      { w: [2, 4], b: [4], x: [1, 1], h: [1, 1], c: [1, 1] },
+      { w, b, x: [x], h: [h], c: [c] },
+    );
     close(out.c, [cNext], 1e-12);
     close(out.h, [s(pre[2]) * Math.tanh(cNext)], 1e-12);
   });
 
   it('sample: z = μ + σ·ε, (μ, log σ) sliced from one layer', () => {
-    const out = P.run((xs) => ({ ...sample({ w: xs.w, b: xs.b }, xs.h, xs.eps) }),
-      { w: [1, 2], b: [2], h: [1, 1], eps: [1, 1] }, { w: [2, 3], b: [0.5, -1], h: [0.5], eps: [1.5] });
+    const out = P.run(
+      (xs) => ({ ...sample({ w: xs.w, b: xs.b }, xs.h, xs.eps) }),
+      { w: [1, 2], b: [2], h: [1, 1], eps: [1, 1] },
+      { w: [2, 3], b: [0.5, -1], h: [0.5], eps: [1.5] },
+    );
     close(out.mu, [1.5]);
     close(out.logSigma, [0.5]);
     close(out.z, [1.5 + Math.exp(0.5) * 1.5]);
@@ -120,13 +204,29 @@ describe('parameters', () => {
   it('are named, with shapes from the config', () => {
     const specs = paramSpecs(tiny);
     expect(Object.fromEntries(Object.entries(specs).map(([n, s]) => [n, s.shape]))).toEqual({
-      'read.attn.w': [8, 5], 'read.attn.b': [5],
-      'enc.w': [2 * 2 * 2 + 8 + 8, 32], 'enc.b': [32],
-      'q.w': [8, 6], 'q.b': [6],
-      'dec.w': [3 + 8, 32], 'dec.b': [32],
-      'write.attn.w': [8, 5], 'write.attn.b': [5], 'write.patch.w': [8, 9], 'write.patch.b': [9],
+      'read.attn.w': [8, 5],
+      'read.attn.b': [5],
+      'enc.w': [2 * 2 * 2 + 8 + 8, 32],
+      'enc.b': [32],
+      'q.w': [8, 6],
+      'q.b': [6],
+      'dec.w': [3 + 8, 32],
+      'dec.b': [32],
+      'write.attn.w': [8, 5],
+      'write.attn.b': [5],
+      'write.patch.w': [8, 9],
+      'write.patch.b': [9],
     });
-    expect(Object.keys(paramSpecs(tinyPlain))).toEqual(['enc.w', 'enc.b', 'q.w', 'q.b', 'dec.w', 'dec.b', 'write.w', 'write.b']);
+    expect(Object.keys(paramSpecs(tinyPlain))).toEqual([
+      'enc.w',
+      'enc.b',
+      'q.w',
+      'q.b',
+      'dec.w',
+      'dec.b',
+      'write.w',
+      'write.b',
+    ]);
   });
 
   it('initialise reproducibly: Glorot ranges, forget-gate bias 1, glimpses on N bands as wide as half their spacing', () => {
@@ -152,25 +252,33 @@ describe('parameters', () => {
 });
 
 describe('the whole model', () => {
-  it.each([['attention', tiny], ['no attention', tinyPlain], ['read attention only', { ...tiny, writeAttention: false }]] as const)(
-    'gradients of every parameter agree with finite differences: %s', (_name, c) => {
-      [0, 1].forEach((seed) => expect(P.modelGradientAgrees(c, {}, seed).error).toBeLessThan(1e-5));
-    });
+  it.each([
+    ['attention', tiny],
+    ['no attention', tinyPlain],
+    ['read attention only', { ...tiny, writeAttention: false }],
+  ] as const)('gradients of every parameter agree with finite differences: %s', (_name, c) => {
+    [0, 1].forEach((seed) => expect(P.modelGradientAgrees(c, {}, seed).error).toBeLessThan(1e-5));
+  });
 
   it('custom parts (Cauchy read, non-attentive read) train through the same machinery', () => {
     expect(P.modelGradientAgrees(tiny, { read: attentiveRead({ shape: cauchy }) }).error).toBeLessThan(1e-5);
-    expect(P.modelGradientAgrees(tiny, { read: plainRead, write: attentiveWrite({ shape: cauchy }) }).error).toBeLessThan(1e-5);
+    expect(
+      P.modelGradientAgrees(tiny, { read: plainRead, write: attentiveWrite({ shape: cauchy }) }).error,
+    ).toBeLessThan(1e-5);
   });
 
   // Tolerance 2% of C·A·B·ln 2, for recon − chance and for KL. bce(c, x) = ln 2 + c(½ − x) + r(c),
   // 0 ≤ r ≤ c²/8: the linear term averages out over random pixels, and write's 1/√T-scaled Glorot
   // init keeps |c_T| ≲ 0.3, so r costs < 1.2%; KL per latent ≈ ½μ² + log²σ is O(10⁻³) per latent
   // with q.w likewise scaled. Measured: tiny +0.03%, KL 0.02; mnistFast −0.1%, KL 0.5 (of 543).
-  it.each([['tiny', tiny, 4], ['tiny, no attention', tinyPlain, 4], ['mnistFast', presets.mnistFast, 1]] as const)(
-    'starts near chance on random binary images: %s', (_name, c, batch) => {
-      const r = P.initLossNearChance(draw(c), batch, 3);
-      expect(r.kl).toBeGreaterThan(0);
-    });
+  it.each([
+    ['tiny', tiny, 4],
+    ['tiny, no attention', tinyPlain, 4],
+    ['mnistFast', presets.mnistFast, 1],
+  ] as const)('starts near chance on random binary images: %s', (_name, c, batch) => {
+    const r = P.initLossNearChance(draw(c), batch, 3);
+    expect(r.kl).toBeGreaterThan(0);
+  });
 
   it('outputs loss = mean(recon + kl) per image, in nats', () => {
     const m = draw(tiny);
@@ -205,8 +313,18 @@ describe('the whole model', () => {
   it('reconstruct and generate report canvases and per-step attention', () => {
     const m = draw(tiny);
     const p = m.init(0);
-    const rec = unwrap(evaluate(unwrap(trace((xs) => m.reconstruct(xs, { x: xs.x, eps: xs.eps }), m.specs(2))), { ...p, ...P.randomData(tiny, 2, 1) }));
-    const gen = unwrap(evaluate(unwrap(trace((xs) => m.generate(xs, { eps: xs.eps }), m.generateSpecs(2))), { ...p, eps: P.randomData(tiny, 2, 1).eps }));
+    const rec = unwrap(
+      evaluate(unwrap(trace((xs) => m.reconstruct(xs, { x: xs.x, eps: xs.eps }), m.specs(2))), {
+        ...p,
+        ...P.randomData(tiny, 2, 1),
+      }),
+    );
+    const gen = unwrap(
+      evaluate(unwrap(trace((xs) => m.generate(xs, { eps: xs.eps }), m.generateSpecs(2))), {
+        ...p,
+        eps: P.randomData(tiny, 2, 1).eps,
+      }),
+    );
     [rec, gen].forEach((o) => {
       expect(o.canvas.length).toBe(tiny.T * 2 * 36);
       expect(o.canvas.every((v) => v > 0 && v < 1)).toBe(true);
@@ -218,7 +336,12 @@ describe('the whole model', () => {
     // the first read sees h_dec = 0: the attention bias alone, so the grid is centred
     expect([...rec['read.gx'].subarray(0, 2)]).toEqual([3.5, 3.5]);
     const plain = draw(tinyPlain);
-    const g2 = unwrap(evaluate(unwrap(trace((xs) => plain.generate(xs, { eps: xs.eps }), plain.generateSpecs(1))), { ...plain.init(0), eps: new Float64Array(6) }));
+    const g2 = unwrap(
+      evaluate(unwrap(trace((xs) => plain.generate(xs, { eps: xs.eps }), plain.generateSpecs(1))), {
+        ...plain.init(0),
+        eps: new Float64Array(6),
+      }),
+    );
     expect(Object.keys(g2)).toEqual(['canvas']);
   });
 });

@@ -14,14 +14,17 @@ export type Json = Record<string, any>;
 
 export const LOADED = ['manifest.json', 'program.json', 'weights.bin'] as const;
 
-export const filesOf = (folder: string): Files => new Map(LOADED.map((f) => [f, new Uint8Array(readFileSync(join(folder, f)))]));
+export const filesOf = (folder: string): Files =>
+  new Map(LOADED.map((f) => [f, new Uint8Array(readFileSync(join(folder, f)))]));
 
 /** A ReadFile over `files`; a name not there rejects as a missing file would. */
-export const readMemory = (files: Files) => async (name: string): Promise<ArrayBuffer> => {
-  const b = files.get(name);
-  if (!b) throw new Error(`ENOENT: no such file, open '${name}'`);
-  return b.slice().buffer;
-};
+export const readMemory =
+  (files: Files) =>
+  async (name: string): Promise<ArrayBuffer> => {
+    const b = files.get(name);
+    if (!b) throw new Error(`ENOENT: no such file, open '${name}'`);
+    return b.slice().buffer;
+  };
 
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 const encode = (m: Json) => new TextEncoder().encode(`${JSON.stringify(m, null, 1)}\n`);
@@ -49,4 +52,7 @@ export const withProgram = (runtime: typeof Runtime, files: Files, plan: Json): 
 
 /** How loading `files` ended: the generator, or what it rejected with. */
 export const outcome = (runtime: typeof Runtime, files: Files, gpu: GPU) =>
-  runtime.loadGenerator(readMemory(files), gpu).then((g) => ({ ok: true as const, g }), (e: unknown) => ({ ok: false as const, e }));
+  runtime.loadGenerator(readMemory(files), gpu).then(
+    (g) => ({ ok: true as const, g }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );

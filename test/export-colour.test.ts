@@ -22,7 +22,9 @@ let loadGenerator: typeof LoadGenerator;
 let reference: Record<string, Float32Array>;
 
 beforeAll(async () => {
-  ({ runtime: { loadGenerator } } = await fixture.build());
+  ({
+    runtime: { loadGenerator },
+  } = await fixture.build());
   reference = libraryDrawing(checkpoint, SEED, COUNT, TEMPERATURE);
 }, 120_000);
 
@@ -35,25 +37,62 @@ describe('an exported colour generator', () => {
     expect(maxDiff(d.canvas, reference.canvas)).toBeLessThan(1e-5);
   });
 
-  it('generate.mjs writes an RGB PNG grid: the library\'s images, drawn as colour', () => {
-    const r = spawnSync(process.execPath, [join(out, 'generate.mjs'), '--seed', String(SEED), '--count', String(COUNT), '--temperature', String(TEMPERATURE),
-      '--mode', 'cpu', '--out', join(dir, 'colour.png'), '--steps', join(dir, 'colour-steps.png'), '--json'], { encoding: 'utf8', timeout: 60_000 });
+  it("generate.mjs writes an RGB PNG grid: the library's images, drawn as colour", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(out, 'generate.mjs'),
+        '--seed',
+        String(SEED),
+        '--count',
+        String(COUNT),
+        '--temperature',
+        String(TEMPERATURE),
+        '--mode',
+        'cpu',
+        '--out',
+        join(dir, 'colour.png'),
+        '--steps',
+        join(dir, 'colour-steps.png'),
+        '--json',
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ count: COUNT, seed: SEED, temperature: TEMPERATURE });
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({
+      count: COUNT,
+      seed: SEED,
+      temperature: TEMPERATURE,
+    });
     const images = reference.canvas.slice(reference.canvas.length - COUNT * PIXELS);
-    const mine = PNG.sync.read(encodeImageGrid(images, { count: COUNT, rows: 28, cols: 28, channels: 3, scale: 2, gridCols: 3 }));
+    const mine = PNG.sync.read(
+      encodeImageGrid(images, { count: COUNT, rows: 28, cols: 28, channels: 3, scale: 2, gridCols: 3 }),
+    );
     const written = PNG.sync.read(readFileSync(join(dir, 'colour.png')));
     expect([written.width, written.height]).toEqual([mine.width, mine.height]);
     expect(maxDiff(written.data, mine.data)).toBeLessThanOrEqual(1);
     expect(PNG.sync.read(readFileSync(join(dir, 'colour-steps.png'))).height).toBeGreaterThan(0);
   });
 
-  itNeeds(chromium)('the browser demo paints its three channels', async () => {
-    const page = await demoInBrowser(out, { seed: SEED, temperature: TEMPERATURE, screenshot: join('runs', 'test-artifacts', 'demo-page-colour.png') });
-    expect(page.error).toBe('');
-    const g = await loadGenerator(readFrom(out), new GPU({ mode: 'cpu' }));
-    const node = g.generate({ count: g.manifest.batch, seed: SEED, temperature: TEMPERATURE }).images;
-    expect(maxDiff(page.images, node)).toBeLessThan(1e-3);
-    expect(maxDiff(page.canvasPixels, asRgbPlanes(node, g.manifest.batch, 3).map((v) => Math.round(255 * v)))).toBeLessThanOrEqual(2);
-  }, 120_000);
+  itNeeds(chromium)(
+    'the browser demo paints its three channels',
+    async () => {
+      const page = await demoInBrowser(out, {
+        seed: SEED,
+        temperature: TEMPERATURE,
+        screenshot: join('runs', 'test-artifacts', 'demo-page-colour.png'),
+      });
+      expect(page.error).toBe('');
+      const g = await loadGenerator(readFrom(out), new GPU({ mode: 'cpu' }));
+      const node = g.generate({ count: g.manifest.batch, seed: SEED, temperature: TEMPERATURE }).images;
+      expect(maxDiff(page.images, node)).toBeLessThan(1e-3);
+      expect(
+        maxDiff(
+          page.canvasPixels,
+          asRgbPlanes(node, g.manifest.batch, 3).map((v) => Math.round(255 * v)),
+        ),
+      ).toBeLessThanOrEqual(2);
+    },
+    120_000,
+  );
 });

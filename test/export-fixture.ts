@@ -28,8 +28,44 @@ export interface ExportFixture {
 
 /** The tiny model's training flags: a grey MNIST one by default; `colour` trains on coloured MNIST (3 channels). */
 const TRAIN = {
-  grey: ['--preset', 'small', '--T', '4', '--enc', '32', '--dec', '32', '--z', '8', '--batch', '20', '--steps', '20', '--lr', '0.01', '--val-images', '20'],
-  colour: ['--dataset', 'colour-mnist', '--T', '3', '--enc', '16', '--dec', '16', '--z', '4', '--batch', '10', '--steps', '5', '--val-images', '10'],
+  grey: [
+    '--preset',
+    'small',
+    '--T',
+    '4',
+    '--enc',
+    '32',
+    '--dec',
+    '32',
+    '--z',
+    '8',
+    '--batch',
+    '20',
+    '--steps',
+    '20',
+    '--lr',
+    '0.01',
+    '--val-images',
+    '20',
+  ],
+  colour: [
+    '--dataset',
+    'colour-mnist',
+    '--T',
+    '3',
+    '--enc',
+    '16',
+    '--dec',
+    '16',
+    '--z',
+    '4',
+    '--batch',
+    '10',
+    '--steps',
+    '5',
+    '--val-images',
+    '10',
+  ],
 } as const;
 
 export const exportFixture = (data: keyof typeof TRAIN = 'grey'): ExportFixture => {
@@ -47,26 +83,39 @@ export const exportFixture = (data: keyof typeof TRAIN = 'grey'): ExportFixture 
 };
 
 /** A ReadFile over the files of `folder`. */
-export const readFrom = (folder: string) => async (name: string): Promise<ArrayBuffer> => {
-  const b = readFileSync(join(folder, name));
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-};
+export const readFrom =
+  (folder: string) =>
+  async (name: string): Promise<ArrayBuffer> => {
+    const b = readFileSync(join(folder, name));
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  };
 
 /** What the library's own generate, compiled for the CPU, draws from `checkpoint` with the noise the runtime draws for `seed`, scaled by `temperature`. */
-export const libraryDrawing = (checkpoint: string, seed: number, count: number, temperature = 1): Record<string, Float32Array> => {
+export const libraryDrawing = (
+  checkpoint: string,
+  seed: number,
+  count: number,
+  temperature = 1,
+): Record<string, Float32Array> => {
   const { model, state } = loadRun(checkpoint);
   const c = model.config;
   const eps = new Float32Array(c.T * count * c.zSize);
   fillNormal(seedRng(seed), eps);
-  const gen = compileOrThrow(trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(count)), 'cpu');
-  return Object.fromEntries(Object.entries(gen.run({ ...state.params, eps: eps.map((e) => e * temperature) })).map(([k, v]) => [k, v.slice()]));
+  const gen = compileOrThrow(
+    trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(count)),
+    'cpu',
+  );
+  return Object.fromEntries(
+    Object.entries(gen.run({ ...state.params, eps: eps.map((e) => e * temperature) })).map(([k, v]) => [k, v.slice()]),
+  );
 };
 
 /** Images [count, channels·pixels] as RGB planes per image, as a page shows them: a grey image's one plane three times. */
 export const asRgbPlanes = (images: ArrayLike<number>, count: number, channels: number): number[] => {
   const per = images.length / count;
-  return Array.from({ length: count }, (_, n) => Array.from(images).slice(n * per, (n + 1) * per))
-    .flatMap((image) => (channels === 3 ? image : [...image, ...image, ...image]));
+  return Array.from({ length: count }, (_, n) => Array.from(images).slice(n * per, (n + 1) * per)).flatMap((image) =>
+    channels === 3 ? image : [...image, ...image, ...image],
+  );
 };
 
 export const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {

@@ -10,8 +10,27 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import type * as Runtime from '../src/export/runtime.ts';
 import { GPU, exportFixture } from './export-fixture.ts';
-import { type Files, type Json, LOADED, editManifest, filesOf, jsonOf, outcome, withFile, withManifest, withProgram } from './export-checks.ts';
-import { arbByteMutation, arbJsonMutation, kindOf, mutateBytes, mutateJson, pathText, pathsOf } from './export-mutations.ts';
+import {
+  type Files,
+  type Json,
+  LOADED,
+  editManifest,
+  filesOf,
+  jsonOf,
+  outcome,
+  withFile,
+  withManifest,
+  withProgram,
+} from './export-checks.ts';
+import {
+  arbByteMutation,
+  arbJsonMutation,
+  kindOf,
+  mutateBytes,
+  mutateJson,
+  pathText,
+  pathsOf,
+} from './export-mutations.ts';
 
 const fixture = exportFixture();
 const gpu = new GPU({ mode: 'cpu' });
@@ -41,67 +60,91 @@ describe("the export's runtime refuses", () => {
     const m = manifest();
     m.weights.tensors[1].offset += 4;
     const bytes = new TextEncoder().encode(JSON.stringify(m, null, 1));
-    expect(await refusal(withFile(files, 'manifest.json', bytes))).toMatch(/^generator: manifest\.json was edited or is corrupt: its sha256 field says/);
+    expect(await refusal(withFile(files, 'manifest.json', bytes))).toMatch(
+      /^generator: manifest\.json was edited or is corrupt: its sha256 field says/,
+    );
   });
 
   it('a tensor offset moved by 4 bytes, naming the field and the offset it must have', async () => {
     const { offset } = manifest().weights.tensors[1];
-    expect(await refusal(edited((m) => (m.weights.tensors[1].offset += 4))))
-      .toBe(`generator: manifest.json: weights.tensors[1].offset is ${offset + 4}, expected ${offset} (tensors are packed in order)`);
+    expect(await refusal(edited((m) => (m.weights.tensors[1].offset += 4)))).toBe(
+      `generator: manifest.json: weights.tensors[1].offset is ${offset + 4}, expected ${offset} (tensors are packed in order)`,
+    );
   });
 
   it.each(['A', 'B'])('an image size %s = 20, which the program does not draw', async (side) => {
-    expect(await refusal(edited((m) => (m.config[side] = 20))))
-      .toMatch(/^generator: manifest\.json: config gives T·batch·A·B·channels = .* canvas values, but program\.json's canvas output has 50176$/);
+    expect(await refusal(edited((m) => (m.config[side] = 20)))).toMatch(
+      /^generator: manifest\.json: config gives T·batch·A·B·channels = .* canvas values, but program\.json's canvas output has 50176$/,
+    );
   });
 
   it('a truncated manifest as not valid JSON', async () => {
     const bytes = files.get('manifest.json')!;
-    expect(await refusal(withFile(files, 'manifest.json', bytes.subarray(0, 40)))).toMatch(/^generator: manifest\.json is not valid JSON \(.+\)$/);
+    expect(await refusal(withFile(files, 'manifest.json', bytes.subarray(0, 40)))).toMatch(
+      /^generator: manifest\.json is not valid JSON \(.+\)$/,
+    );
   });
 
   it('a manifest without weights, naming the field', async () => {
-    expect(await refusal(edited((m) => delete m.weights))).toBe('generator: manifest.json: weights is missing, expected an object');
+    expect(await refusal(edited((m) => delete m.weights))).toBe(
+      'generator: manifest.json: weights is missing, expected an object',
+    );
   });
 
   it('a tensor the program does not read, by its name', async () => {
-    expect(await refusal(edited((m) => (m.weights.tensors[0].name = 'dec.v'))))
-      .toBe('generator: manifest.json: weights.tensors[0].name is "dec.v", which program.json does not read');
+    expect(await refusal(edited((m) => (m.weights.tensors[0].name = 'dec.v')))).toBe(
+      'generator: manifest.json: weights.tensors[0].name is "dec.v", which program.json does not read',
+    );
   });
 
   it('a weights file shorter than the tensor table, every checksum recomputed, before reading any tensor', async () => {
     const short = files.get('weights.bin')!.subarray(0, 100);
     const sha = createHash('sha256').update(short).digest('hex');
-    const message = await refusal(editManifest(runtime, withFile(files, 'weights.bin', short), (m) => Object.assign(m.weights, { bytes: 100, sha256: sha })));
-    expect(message).toMatch(/^generator: manifest\.json: weights\.bytes is 100, expected \d+ \(4 bytes per float of the tensors\)$/);
+    const message = await refusal(
+      editManifest(runtime, withFile(files, 'weights.bin', short), (m) =>
+        Object.assign(m.weights, { bytes: 100, sha256: sha }),
+      ),
+    );
+    expect(message).toMatch(
+      /^generator: manifest\.json: weights\.bytes is 100, expected \d+ \(4 bytes per float of the tensors\)$/,
+    );
   });
 
   it('a program step that reads a buffer nothing defined, naming the step', async () => {
     const plan = jsonOf(files, 'program.json');
     plan.steps[0].reads[0] = 99999;
-    expect(await refusal(withProgram(runtime, files, plan)))
-      .toBe('generator: program.json: steps[0].reads[0] is 99999, expected a buffer defined before steps[0] and not freed');
+    expect(await refusal(withProgram(runtime, files, plan))).toBe(
+      'generator: program.json: steps[0].reads[0] is 99999, expected a buffer defined before steps[0] and not freed',
+    );
   });
 
   it('a program whose kernels are not an array', async () => {
-    expect(await refusal(withProgram(runtime, files, { ...jsonOf(files, 'program.json'), kernels: {} })))
-      .toBe('generator: program.json: kernels is {}, expected an array');
+    expect(await refusal(withProgram(runtime, files, { ...jsonOf(files, 'program.json'), kernels: {} }))).toBe(
+      'generator: program.json: kernels is {}, expected an array',
+    );
   });
 
   it('a missing file, naming it', async () => {
-    expect(await refusal(edited((m) => (m.program.file = 'plan.json')))).toMatch(/^generator: cannot read plan\.json \(/);
+    expect(await refusal(edited((m) => (m.program.file = 'plan.json')))).toMatch(
+      /^generator: cannot read plan\.json \(/,
+    );
   });
 });
 
 /** A copy of the export's runnable files in a fresh folder outside the repository. */
 const copyExport = (edit?: Files): string => {
   const to = mkdtempSync(join(tmpdir(), 'draw-export-copy-'));
-  for (const f of ['generate.mjs', 'runtime.mjs', 'package.json', 'manifest.json', 'program.json', 'weights.bin']) copyFileSync(join(fixture.out, f), join(to, f));
+  for (const f of ['generate.mjs', 'runtime.mjs', 'package.json', 'manifest.json', 'program.json', 'weights.bin'])
+    copyFileSync(join(fixture.out, f), join(to, f));
   for (const [name, bytes] of edit ?? []) writeFileSync(join(to, name), bytes);
   return to;
 };
 const generate = (folder: string, ...args: string[]) =>
-  spawnSync(process.execPath, [join(folder, 'generate.mjs'), '--mode', 'cpu', '--out', join(folder, 'grid.png'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  spawnSync(
+    process.execPath,
+    [join(folder, 'generate.mjs'), '--mode', 'cpu', '--out', join(folder, 'grid.png'), ...args],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
 const oneLine = (stderr: string) => {
   const lines = stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
@@ -154,45 +197,59 @@ describe('fuzzed, the loader resolves or rejects with a GeneratorError, and reso
   };
 
   it('bytes: random contents, a flipped bit, a truncation, inserted bytes, in any of the three files', async () => {
-    await fc.assert(fc.asyncProperty(fc.constantFrom(...LOADED), arbByteMutation, async (name, mutation) => {
-      const bytes = mutateBytes(files.get(name)!, mutation);
-      const r = await outcome(runtime, withFile(files, name, bytes), gpu);
-      if (!r.ok) return rejectsNamed(r.e);
-      r.g.dispose();
-      expect(Buffer.from(bytes).equals(Buffer.from(files.get(name)!))).toBe(true);
-    }), FUZZ);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...LOADED), arbByteMutation, async (name, mutation) => {
+        const bytes = mutateBytes(files.get(name)!, mutation);
+        const r = await outcome(runtime, withFile(files, name, bytes), gpu);
+        if (!r.ok) return rejectsNamed(r.e);
+        r.g.dispose();
+        expect(Buffer.from(bytes).equals(Buffer.from(files.get(name)!))).toBe(true);
+      }),
+      FUZZ,
+    );
   }, 60_000);
 
   it('manifest fields: deleted, shifted or replaced, the checksum recomputed; what it accepts draws', async () => {
     const paths = pathsOf(original()).filter((p) => p[0] !== 'sha256');
-    await fc.assert(fc.asyncProperty(arbJsonMutation, async (mutation) => {
-      const m = original();
-      mutateJson(m, paths, mutation);
-      const r = await outcome(runtime, withManifest(runtime, files, m), gpu);
-      if (!r.ok) return rejectsNamed(r.e);
-      try {
-        expect(withoutUnchecked(m)).toEqual(withoutUnchecked(original()));
-        expect(r.g.generate({ count: 1, seed: 1 }).images).toHaveLength(784);
-      } finally {
-        r.g.dispose();
-      }
-    }), FUZZ);
+    await fc.assert(
+      fc.asyncProperty(arbJsonMutation, async (mutation) => {
+        const m = original();
+        mutateJson(m, paths, mutation);
+        const r = await outcome(runtime, withManifest(runtime, files, m), gpu);
+        if (!r.ok) return rejectsNamed(r.e);
+        try {
+          expect(withoutUnchecked(m)).toEqual(withoutUnchecked(original()));
+          expect(r.g.generate({ count: 1, seed: 1 }).images).toHaveLength(784);
+        } finally {
+          r.g.dispose();
+        }
+      }),
+      FUZZ,
+    );
   }, 60_000);
 
   it('program fields, its sha256 and the checksum recomputed: format, inputs, output names and kinds of value are never let through', async () => {
     const plan = jsonOf(files, 'program.json');
     const paths = pathsOf(plan);
-    await fc.assert(fc.asyncProperty(arbJsonMutation, async (mutation) => {
-      const p = jsonOf(files, 'program.json');
-      const path = mutateJson(p, paths, mutation);
-      const r = await outcome(runtime, withProgram(runtime, files, p), gpu);
-      if (!r.ok) return rejectsNamed(r.e);
-      r.g.dispose();
-      // what no check can see: kernel sources and sizes, which kernel a step runs, which buffers it reads or frees
-      const where = pathText(path);
-      const unseen = /^(kernels|steps)\[/.test(where) || /^outputs\[\d+\]\.id$/.test(where);
-      const sameKind = mutation.op === 'delete' ? typeof path[path.length - 1] === 'number' : kindOf(path.reduce<Json>((o, k) => o?.[k], p)) === kindOf(path.reduce<Json>((o, k) => o?.[k], plan));
-      expect(p).toSatisfy((changed: Json) => JSON.stringify(changed) === JSON.stringify(plan) || (unseen && sameKind));
-    }), FUZZ);
+    await fc.assert(
+      fc.asyncProperty(arbJsonMutation, async (mutation) => {
+        const p = jsonOf(files, 'program.json');
+        const path = mutateJson(p, paths, mutation);
+        const r = await outcome(runtime, withProgram(runtime, files, p), gpu);
+        if (!r.ok) return rejectsNamed(r.e);
+        r.g.dispose();
+        // what no check can see: kernel sources and sizes, which kernel a step runs, which buffers it reads or frees
+        const where = pathText(path);
+        const unseen = /^(kernels|steps)\[/.test(where) || /^outputs\[\d+\]\.id$/.test(where);
+        const sameKind =
+          mutation.op === 'delete'
+            ? typeof path[path.length - 1] === 'number'
+            : kindOf(path.reduce<Json>((o, k) => o?.[k], p)) === kindOf(path.reduce<Json>((o, k) => o?.[k], plan));
+        expect(p).toSatisfy(
+          (changed: Json) => JSON.stringify(changed) === JSON.stringify(plan) || (unseen && sameKind),
+        );
+      }),
+      FUZZ,
+    );
   }, 60_000);
 });

@@ -14,7 +14,11 @@ export const arbByteMutation: fc.Arbitrary<ByteMutation> = fc.oneof(
   fc.record({ kind: fc.constant('random' as const), bytes: fc.uint8Array({ maxLength: 256 }) }),
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+  }),
 );
 
 /** `b` with `m` applied, as a new array (positions are taken modulo the length). */
@@ -42,12 +46,35 @@ export type JsonMutation =
   | { readonly pick: number; readonly op: 'set'; readonly value: unknown };
 
 // values near the edges of what the checks accept, besides any JSON value
-const SPECIAL = [null, true, false, 0, -1, 1, 0.5, 4, 1e300, 2 ** 31, 2 ** 53, '', 'eps', 'canvas', 'weights.bin', [], {}, [1]];
+const SPECIAL = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1,
+  0.5,
+  4,
+  1e300,
+  2 ** 31,
+  2 ** 53,
+  '',
+  'eps',
+  'canvas',
+  'weights.bin',
+  [],
+  {},
+  [1],
+];
 
 export const arbJsonMutation: fc.Arbitrary<JsonMutation> = fc.oneof(
   fc.record({ pick: fc.nat(), op: fc.constant('delete' as const) }),
   fc.record({ pick: fc.nat(), op: fc.constant('shift' as const), by: fc.integer({ min: -8, max: 8 }) }),
-  fc.record({ pick: fc.nat(), op: fc.constant('set' as const), value: fc.oneof(fc.constantFrom(...SPECIAL), fc.jsonValue({ maxDepth: 2 })) }),
+  fc.record({
+    pick: fc.nat(),
+    op: fc.constant('set' as const),
+    value: fc.oneof(fc.constantFrom(...SPECIAL), fc.jsonValue({ maxDepth: 2 })),
+  }),
 );
 
 export type Path = readonly (string | number)[];
@@ -60,7 +87,8 @@ export const pathsOf = (v: unknown, prefix: Path = []): Path[] => {
 };
 
 /** `weights.tensors[1].offset`, as the runtime's messages write it. */
-export const pathText = (p: Path): string => p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+export const pathText = (p: Path): string =>
+  p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
 
 /** Applies `m` to one of `paths` in `json` (which it changes); returns that path. */
 export const mutateJson = (json: Json, paths: readonly Path[], m: JsonMutation): Path => {

@@ -7,9 +7,7 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { IdxError, MAX_INFLATED_IDX_BYTES, parseIdx, type IdxKind } from '../src/data/idx.ts';
-import {
-  DRAWCKPT_MAGIC, decodeCheckpoint, encodeCheckpoint, type CheckpointErrorKind,
-} from '../src/io/checkpoint.ts';
+import { DRAWCKPT_MAGIC, decodeCheckpoint, encodeCheckpoint, type CheckpointErrorKind } from '../src/io/checkpoint.ts';
 import { SAFETENSORS_CHECKSUM_AT } from '../src/io/safetensors.ts';
 import { idxBytes } from './idx-helpers.ts';
 import { encodeV2, sealV2 } from './checkpoint-legacy.ts';
@@ -35,18 +33,23 @@ const arbPosition = fc.noBias(fc.nat());
 
 /** Byte-level mutations; `fields` are offsets of size fields worth setting to huge values. */
 const arbMutations = (fields: readonly number[]): fc.Arbitrary<Mutation[]> =>
-  fc.array(fc.oneof(
-    fc.record({ op: fc.constant('flip' as const), at: arbPosition, bit: fc.nat(7) }),
-    fc.record({ op: fc.constant('truncate' as const), at: arbPosition }),
-    fc.record({
-      op: fc.constant('insert' as const), at: arbPosition, bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
-    }),
-    fc.record({
-      op: fc.constant('u32' as const),
-      at: fc.oneof(fc.constantFrom(...fields), arbPosition),
-      value: fc.oneof(fc.constantFrom(...HUGE_U32), fc.nat()),
-    }),
-  ), { maxLength: 4 }); // none too: the unmutated file must parse
+  fc.array(
+    fc.oneof(
+      fc.record({ op: fc.constant('flip' as const), at: arbPosition, bit: fc.nat(7) }),
+      fc.record({ op: fc.constant('truncate' as const), at: arbPosition }),
+      fc.record({
+        op: fc.constant('insert' as const),
+        at: arbPosition,
+        bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+      }),
+      fc.record({
+        op: fc.constant('u32' as const),
+        at: fc.oneof(fc.constantFrom(...fields), arbPosition),
+        value: fc.oneof(fc.constantFrom(...HUGE_U32), fc.nat()),
+      }),
+    ),
+    { maxLength: 4 },
+  ); // none too: the unmutated file must parse
 
 const mutate = (original: Uint8Array, mutations: readonly Mutation[], littleEndian: boolean): Buffer =>
   mutations.reduce((b, m) => {
@@ -66,7 +69,10 @@ const mutate = (original: Uint8Array, mutations: readonly Mutation[], littleEndi
   }, Buffer.from(original));
 
 describe('parseIdx under fuzzing', () => {
-  const images = idxBytes([3, 4, 5], Array.from({ length: 60 }, (_, i) => (i * 37) & 0xff));
+  const images = idxBytes(
+    [3, 4, 5],
+    Array.from({ length: 60 }, (_, i) => (i * 37) & 0xff),
+  );
   const labels = idxBytes([3], [7, 0, 9]);
   const IDX_SIZE_FIELDS = [0, 4, 8, 12]; // magic+type+ndim, then the dims
 
@@ -76,38 +82,50 @@ describe('parseIdx under fuzzing', () => {
     fc.record({ raw: fc.uint8Array({ maxLength: 300 }), kind: arbKind }),
     // past the magic, so the dims and sizes get exercised
     fc.record({
-      raw: fc.tuple(fc.nat(255), fc.uint8Array({ maxLength: 300 }))
+      raw: fc
+        .tuple(fc.nat(255), fc.uint8Array({ maxLength: 300 }))
         .map(([ndim, rest]) => Buffer.concat([Buffer.from([0, 0, 8, ndim]), rest])),
       kind: arbKind,
     }),
-    fc.tuple(
-      fc.constantFrom(['images', images] as const, ['labels', labels] as const), fc.boolean(), arbMutations(IDX_SIZE_FIELDS),
-    ).map(([[kind, base], asAny, ms]) => ({ raw: mutate(base, ms, false), kind: asAny ? 'any' as const : kind })),
+    fc
+      .tuple(
+        fc.constantFrom(['images', images] as const, ['labels', labels] as const),
+        fc.boolean(),
+        arbMutations(IDX_SIZE_FIELDS),
+      )
+      .map(([[kind, base], asAny, ms]) => ({ raw: mutate(base, ms, false), kind: asAny ? ('any' as const) : kind })),
   );
 
-  it('returns a consistent array or throws an IdxError naming the input', () => {
-    fc.assert(fc.property(
-      arbInput,
-      fc.boolean(),
-      fc.constantFrom(MAX_INFLATED_IDX_BYTES, 64), // 64 bytes: most gzipped inputs hit the limit
-      ({ raw, kind }, gzipped, limit) => {
-        const bytes = gzipped ? gzipSync(raw) : raw;
-        const before = arrayBufferBytes();
-        let result: ReturnType<typeof parseIdx> | undefined;
-        try {
-          result = parseIdx(bytes, 'fuzz.idx', kind, limit);
-        } catch (e) {
-          expect(e).toBeInstanceOf(IdxError);
-          expect((e as Error).message).toMatch(/^fuzz\.idx: [^\u0000-\u001f\u007f-\u009f]+$/);
-        }
-        expect(arrayBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
-        if (result === undefined) return;
-        expect(result.dims.length).toBeGreaterThan(0);
-        if (kind !== 'any') expect(result.dims.length).toBe(kind === 'images' ? 3 : 1);
-        expect(result.data.length).toBe(result.dims.reduce((a, b) => a * b, 1));
-      },
-    ), RUNS);
-  }, TIMEOUT_MS);
+  it(
+    'returns a consistent array or throws an IdxError naming the input',
+    () => {
+      fc.assert(
+        fc.property(
+          arbInput,
+          fc.boolean(),
+          fc.constantFrom(MAX_INFLATED_IDX_BYTES, 64), // 64 bytes: most gzipped inputs hit the limit
+          ({ raw, kind }, gzipped, limit) => {
+            const bytes = gzipped ? gzipSync(raw) : raw;
+            const before = arrayBufferBytes();
+            let result: ReturnType<typeof parseIdx> | undefined;
+            try {
+              result = parseIdx(bytes, 'fuzz.idx', kind, limit);
+            } catch (e) {
+              expect(e).toBeInstanceOf(IdxError);
+              expect((e as Error).message).toMatch(/^fuzz\.idx: [^\u0000-\u001f\u007f-\u009f]+$/);
+            }
+            expect(arrayBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
+            if (result === undefined) return;
+            expect(result.dims.length).toBeGreaterThan(0);
+            if (kind !== 'any') expect(result.dims.length).toBe(kind === 'images' ? 3 : 1);
+            expect(result.data.length).toBe(result.dims.reduce((a, b) => a * b, 1));
+          },
+        ),
+        RUNS,
+      );
+    },
+    TIMEOUT_MS,
+  );
 });
 
 interface FormatUnderTest {
@@ -144,7 +162,11 @@ const safetensors = ((): FormatUnderTest => {
   };
   const fields = ['dtype', 'shape', 'data_offsets', 'extra'];
   return {
-    name: 'safetensors', valid, sizeFields: [0, 4], payloadStart: 8 + n, reseal,
+    name: 'safetensors',
+    valid,
+    sizeFields: [0, 4],
+    payloadStart: 8 + n,
+    reseal,
     withTensorField: (tensor, field, value) => {
       const header = JSON.parse(valid.subarray(8, 8 + n).toString('utf8'));
       const names = Object.keys(header).filter((k) => k !== '__metadata__');
@@ -164,7 +186,11 @@ const drawckptV2 = ((): FormatUnderTest => {
   const payloadStart = (48 + n + 3) & ~3;
   const fields = ['name', 'shape', 'offset', 'length'];
   return {
-    name: 'DRAWCKPT version 2', valid, sizeFields: [8, 12], payloadStart, reseal: sealV2,
+    name: 'DRAWCKPT version 2',
+    valid,
+    sizeFields: [8, 12],
+    payloadStart,
+    reseal: sealV2,
     withTensorField: (tensor, field, value) => {
       const header = JSON.parse(valid.subarray(48, 48 + n).toString('utf8'));
       header.tensors[tensor % header.tensors.length][fields[field % fields.length]] = value;
@@ -179,13 +205,36 @@ const drawckptV2 = ((): FormatUnderTest => {
 
 describe.each([safetensors, drawckptV2])('decodeCheckpoint under fuzzing: $name', (format) => {
   const KNOWN_KINDS: readonly CheckpointErrorKind[] = [
-    'missing', 'unreadable', 'bad-magic', 'unsupported-version', 'truncated', 'bad-header', 'corrupt', 'non-finite',
+    'missing',
+    'unreadable',
+    'bad-magic',
+    'unsupported-version',
+    'truncated',
+    'bad-header',
+    'corrupt',
+    'non-finite',
   ];
   const { valid, reseal } = format;
 
   const hostile = fc.constantFrom<unknown>(
-    2 ** 32, 2 ** 53, 1e308, -1, 0.5, null, 'x', '__proto__', 'F16', 'F32', {},
-    [2 ** 31, 2 ** 31], [0xffffffff, 0xffffffff, 0xffffffff], [], [-4], [0, 2 ** 53], [96, 0], [0, 96],
+    2 ** 32,
+    2 ** 53,
+    1e308,
+    -1,
+    0.5,
+    null,
+    'x',
+    '__proto__',
+    'F16',
+    'F32',
+    {},
+    [2 ** 31, 2 ** 31],
+    [0xffffffff, 0xffffffff, 0xffffffff],
+    [],
+    [-4],
+    [0, 2 ** 53],
+    [96, 0],
+    [0, 96],
   );
 
   // Each input says whether it must be rejected: any change to the file that was not resealed.
@@ -198,12 +247,14 @@ describe.each([safetensors, drawckptV2])('decodeCheckpoint under fuzzing: $name'
       return { bytes: Buffer.concat([prefix, rest]), mustReject: false };
     }),
     // a safetensors length prefix (small or huge) before random bytes that start like a header
-    fc.tuple(fc.oneof(fc.nat(400), fc.constantFrom(2 ** 32, 2 ** 53, 1e8 + 8)), fc.uint8Array({ maxLength: 300 })).map(([n, rest]) => {
-      const prefix = Buffer.alloc(9);
-      prefix.writeBigUInt64LE(BigInt(n));
-      prefix[8] = 0x7b;
-      return { bytes: Buffer.concat([prefix, rest]), mustReject: false };
-    }),
+    fc
+      .tuple(fc.oneof(fc.nat(400), fc.constantFrom(2 ** 32, 2 ** 53, 1e8 + 8)), fc.uint8Array({ maxLength: 300 }))
+      .map(([n, rest]) => {
+        const prefix = Buffer.alloc(9);
+        prefix.writeBigUInt64LE(BigInt(n));
+        prefix[8] = 0x7b;
+        return { bytes: Buffer.concat([prefix, rest]), mustReject: false };
+      }),
     // one flipped bit, the commonest damage on disk: wherever it is, header included, it must be caught
     fc.record({ at: arbPosition, bit: fc.nat(7) }).map(({ at, bit }) => {
       const bytes = Buffer.from(valid);
@@ -216,37 +267,50 @@ describe.each([safetensors, drawckptV2])('decodeCheckpoint under fuzzing: $name'
       return { bytes, mustReject: !resealed && !bytes.equals(valid) };
     }),
     // resealed float32 writes into the payload: finite values load, NaN and ±Inf are reported by tensor
-    fc.array(fc.record({
-      at: arbPosition,
-      value: fc.oneof(fc.constantFrom(0x7f800000, 0xff800000, 0x7fc00000, 0xffffffff), fc.nat()),
-    }), { minLength: 1, maxLength: 3 }).map((writes) => {
-      const bytes = Buffer.from(valid);
-      const floats = (bytes.length - format.payloadStart) / 4;
-      for (const w of writes) bytes.writeUInt32LE(w.value, format.payloadStart + 4 * (w.at % floats));
-      return { bytes: reseal(bytes), mustReject: false };
-    }),
-    fc.tuple(fc.nat(), fc.nat(), hostile)
+    fc
+      .array(
+        fc.record({
+          at: arbPosition,
+          value: fc.oneof(fc.constantFrom(0x7f800000, 0xff800000, 0x7fc00000, 0xffffffff), fc.nat()),
+        }),
+        { minLength: 1, maxLength: 3 },
+      )
+      .map((writes) => {
+        const bytes = Buffer.from(valid);
+        const floats = (bytes.length - format.payloadStart) / 4;
+        for (const w of writes) bytes.writeUInt32LE(w.value, format.payloadStart + 4 * (w.at % floats));
+        return { bytes: reseal(bytes), mustReject: false };
+      }),
+    fc
+      .tuple(fc.nat(), fc.nat(), hostile)
       .map(([t, field, value]) => ({ bytes: format.withTensorField(t, field, value), mustReject: false })),
   );
 
-  it('returns a finite checkpoint or a Left of a known kind naming the file, and rejects every unsealed change', () => {
-    fc.assert(fc.property(arbInput, ({ bytes, mustReject }) => {
-      const before = arrayBufferBytes();
-      const r = decodeCheckpoint(bytes, 'fuzz.ckpt');
-      expect(arrayBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
-      if (E.isLeft(r)) {
-        expect(KNOWN_KINDS).toContain(r.left.kind);
-        expect(r.left.path).toBe('fuzz.ckpt');
-        expect(r.left.message).toMatch(/^checkpoint fuzz\.ckpt [^\u0000-\u001f\u007f-\u009f]+$/);
-        return;
-      }
-      expect(mustReject).toBe(false);
-      for (const t of Object.values(r.right.tensors)) {
-        expect(t.data.length).toBe(t.shape.reduce((a, b) => a * b, 1));
-        expect(t.data.every(Number.isFinite)).toBe(true);
-      }
-    }), RUNS);
-  }, TIMEOUT_MS);
+  it(
+    'returns a finite checkpoint or a Left of a known kind naming the file, and rejects every unsealed change',
+    () => {
+      fc.assert(
+        fc.property(arbInput, ({ bytes, mustReject }) => {
+          const before = arrayBufferBytes();
+          const r = decodeCheckpoint(bytes, 'fuzz.ckpt');
+          expect(arrayBufferBytes() - before).toBeLessThan(MAX_GROWTH_BYTES);
+          if (E.isLeft(r)) {
+            expect(KNOWN_KINDS).toContain(r.left.kind);
+            expect(r.left.path).toBe('fuzz.ckpt');
+            expect(r.left.message).toMatch(/^checkpoint fuzz\.ckpt [^\u0000-\u001f\u007f-\u009f]+$/);
+            return;
+          }
+          expect(mustReject).toBe(false);
+          for (const t of Object.values(r.right.tensors)) {
+            expect(t.data.length).toBe(t.shape.reduce((a, b) => a * b, 1));
+            expect(t.data.every(Number.isFinite)).toBe(true);
+          }
+        }),
+        RUNS,
+      );
+    },
+    TIMEOUT_MS,
+  );
 
   it('loads the unmutated file', () => {
     expect(E.isRight(decodeCheckpoint(valid, 'fuzz.ckpt'))).toBe(true);

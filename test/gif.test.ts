@@ -28,9 +28,47 @@ describe('sample --gif', () => {
   const isRed = (px: Uint8Array, at: number) => px[at] > 180 && px[at + 1] < 90 && px[at + 2] < 90;
 
   beforeAll(async () => {
-    await train(flags('train', '--preset', 'small', '--T', String(T), '--enc', '16', '--dec', '16', '--z', '4', '--write-n', '3', '--batch', '10',
-      '--steps', '20', '--lr', '0.01', '--val-images', '20', '--out', join(dir, 'run'), '--json'));
-    result = sample(flags('sample', '--checkpoint', join(dir, 'run', 'checkpoint.safetensors'), '--count', '4', '--gif', join(dir, 'drawing.gif'), '--out', join(dir, 'pictures')));
+    await train(
+      flags(
+        'train',
+        '--preset',
+        'small',
+        '--T',
+        String(T),
+        '--enc',
+        '16',
+        '--dec',
+        '16',
+        '--z',
+        '4',
+        '--write-n',
+        '3',
+        '--batch',
+        '10',
+        '--steps',
+        '20',
+        '--lr',
+        '0.01',
+        '--val-images',
+        '20',
+        '--out',
+        join(dir, 'run'),
+        '--json',
+      ),
+    );
+    result = sample(
+      flags(
+        'sample',
+        '--checkpoint',
+        join(dir, 'run', 'checkpoint.safetensors'),
+        '--count',
+        '4',
+        '--gif',
+        join(dir, 'drawing.gif'),
+        '--out',
+        join(dir, 'pictures'),
+      ),
+    );
     reader = new GifReader(readFileSync(join(dir, 'drawing.gif')));
   }, 120_000);
 
@@ -70,10 +108,28 @@ describe('sample --gif', () => {
   it('an unwritable --gif path is one line, exit 2, and no picture is written', () => {
     const bad = join(dir, 'no', 'such', 'folder', 'a.gif');
     const out = join(dir, 'unwritten');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'sample', '--checkpoint', join(dir, 'run', 'checkpoint.safetensors'),
-      '--count', '4', '--gif', bad, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'sample',
+        '--checkpoint',
+        join(dir, 'run', 'checkpoint.safetensors'),
+        '--count',
+        '4',
+        '--gif',
+        bad,
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr.trim()).toBe(`error: cannot write animation ${bad}: folder ${join(dir, 'no', 'such', 'folder')} does not exist or is not a folder`);
+    expect(r.stderr.trim()).toBe(
+      `error: cannot write animation ${bad}: folder ${join(dir, 'no', 'such', 'folder')} does not exist or is not a folder`,
+    );
     expect(readdirSync(out)).toEqual([]);
   }, 60_000);
 

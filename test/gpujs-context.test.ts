@@ -7,7 +7,10 @@ import { itNeeds, type Dependency } from './system.ts';
 
 const ctx = getGpuContext();
 const hasDisplay = Boolean(process.env.DISPLAY);
-const display: Dependency = { name: 'a display', missing: () => (hasDisplay ? undefined : 'DISPLAY is not set: run under xvfb-run -a') };
+const display: Dependency = {
+  name: 'a display',
+  missing: () => (hasDisplay ? undefined : 'DISPLAY is not set: run under xvfb-run -a'),
+};
 
 describe('gpujs context', () => {
   it('is cached: one GPU context per process', () => {

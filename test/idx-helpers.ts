@@ -15,8 +15,10 @@ export const idxBytes = (dims: readonly number[], data: ArrayLike<number> = []):
 /** `f` throws an IdxError (by class, and by name, which is how the CLI tells it apart) with `message`. */
 export const expectIdxError = (f: () => unknown, message: string | RegExp): void => {
   expect(f).toThrow(IdxError);
-  expect(f).toThrow(expect.objectContaining({
-    name: 'IdxError',
-    message: typeof message === 'string' ? message : expect.stringMatching(message),
-  }));
+  expect(f).toThrow(
+    expect.objectContaining({
+      name: 'IdxError',
+      message: typeof message === 'string' ? message : expect.stringMatching(message),
+    }),
+  );
 };

@@ -29,7 +29,9 @@ describe('readIdx on the real MNIST files', () => {
   });
 
   it('refuses a labels file where images are expected', () => {
-    expect(() => readIdx(files.testLabels, 'images')).toThrow(/t10k-labels-idx1-ubyte: expected images .*magic is 2049/);
+    expect(() => readIdx(files.testLabels, 'images')).toThrow(
+      /t10k-labels-idx1-ubyte: expected images .*magic is 2049/,
+    );
   });
 });
 
@@ -71,9 +73,21 @@ describe('malformed IDX files throw an IdxError naming the file', () => {
   };
   const cases: [string, Uint8Array, (p: string) => string][] = [
     ['empty', Buffer.alloc(0), (p) => `${p}: too short to be an IDX file (0 bytes)`],
-    ['truncated-header', idxBytes([2, 2, 2]).subarray(0, 10), (p) => `${p}: truncated header, 3 dims need 16 bytes but file has 10`],
-    ['truncated-payload', idxBytes([2, 2, 2], [1, 2, 3, 4, 5]), (p) => `${p}: truncated, header says 2×2×2 = 24 bytes but file has 21`],
-    ['bad-magic', Buffer.from('GIF89a and so on'), (p) => `${p}: not an IDX file (bad magic 0x47494638, first two bytes must be zero)`],
+    [
+      'truncated-header',
+      idxBytes([2, 2, 2]).subarray(0, 10),
+      (p) => `${p}: truncated header, 3 dims need 16 bytes but file has 10`,
+    ],
+    [
+      'truncated-payload',
+      idxBytes([2, 2, 2], [1, 2, 3, 4, 5]),
+      (p) => `${p}: truncated, header says 2×2×2 = 24 bytes but file has 21`,
+    ],
+    [
+      'bad-magic',
+      Buffer.from('GIF89a and so on'),
+      (p) => `${p}: not an IDX file (bad magic 0x47494638, first two bytes must be zero)`,
+    ],
     ['four-d', idxBytes([1, 1, 1, 1], [9]), (p) => `${p}: expected images (magic 2051, 3-D) but magic is 2052 (4-D)`],
   ];
   for (const [name, bytes, message] of cases) {

@@ -44,24 +44,37 @@ describe('importance-sampled NLL', () => {
     expect(compiled).toHaveLength(3);
     for (let i = 0; i < 3; i++) {
       expect(Number.isFinite(reference[i]) && reference[i] < 0).toBe(true);
-      expect(Math.abs(compiled[i] - reference[i]), `image ${i}: ${compiled[i]} vs ${reference[i]}`).toBeLessThan(1e-4 * Math.abs(reference[i]) + 1e-3);
+      expect(Math.abs(compiled[i] - reference[i]), `image ${i}: ${compiled[i]} vs ${reference[i]}`).toBeLessThan(
+        1e-4 * Math.abs(reference[i]) + 1e-3,
+      );
     }
   }, 60_000);
 
   it('with K = 1 it agrees with the analytic-KL bound within its standard error', () => {
     const n = 200;
     const batch = 50;
-    const elbo = bound(ok(compile(ok(model.lossGraph(batch)), { backend: 'cpu' })), params, config, data.test, batch, n);
+    const elbo = bound(
+      ok(compile(ok(model.lossGraph(batch)), { backend: 'cpu' })),
+      params,
+      config,
+      data.test,
+      batch,
+      n,
+    );
     const one = importanceNll(programOf(batch, 1), params, config, data.test, batch, 1, n);
     expect(one).toMatchObject({ images: n, samples: 1 });
     expect(one.standardError).toBeGreaterThan(0);
-    expect(Math.abs(one.nll - elbo.bound), `K=1 ${one.nll} ± ${one.standardError}, bound ${elbo.bound}`).toBeLessThan(one.standardError);
+    expect(Math.abs(one.nll - elbo.bound), `K=1 ${one.nll} ± ${one.standardError}, bound ${elbo.bound}`).toBeLessThan(
+      one.standardError,
+    );
   }, 60_000);
 
   it('tightens as K grows: the NLL estimate falls from K = 1 to 4 to 16', () => {
     const n = 100;
     const batch = 10;
-    const [k1, k4, k16] = [1, 4, 16].map((K) => importanceNll(programOf(batch, K), params, config, data.test, batch, K, n));
+    const [k1, k4, k16] = [1, 4, 16].map((K) =>
+      importanceNll(programOf(batch, K), params, config, data.test, batch, K, n),
+    );
     expect(k4.nll, `K=1 ${k1.nll}, K=4 ${k4.nll}`).toBeLessThan(k1.nll);
     expect(k16.nll, `K=4 ${k4.nll}, K=16 ${k16.nll}`).toBeLessThan(k4.nll);
     // every one a finite estimate of a positive number of nats

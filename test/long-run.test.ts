@@ -35,25 +35,39 @@ describe('a committed long run', () => {
     const b = tensorsOf(join(resumed, 'checkpoint.safetensors'));
     expect((b.meta as { step: number }).step).toBe(6);
     expect(Object.keys(b.tensors).sort()).toEqual(Object.keys(a.tensors).sort());
-    for (const name of Object.keys(a.tensors)) expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(true);
+    for (const name of Object.keys(a.tensors))
+      expect(Buffer.from(b.tensors[name].data.buffer).equals(Buffer.from(a.tensors[name].data.buffer)), name).toBe(
+        true,
+      );
 
-    const lines = readFileSync(join(resumed, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number; wallSeconds: number });
+    const lines = readFileSync(join(resumed, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; loss?: number; wallSeconds: number });
     expect(lines.some((l) => l.loss === 1)).toBe(false);
     const m = readMetrics(join(resumed, 'metrics.jsonl'));
     if (E.isLeft(m)) throw m.left;
     expect(m.right.segments.map((g) => g.step)).toEqual([0, 3]);
-    expect(m.right.segments.every((g) => g.threads === 1 && typeof g.machine === 'string' && !Number.isNaN(Date.parse(g.startedAt!)))).toBe(true);
+    expect(
+      m.right.segments.every(
+        (g) => g.threads === 1 && typeof g.machine === 'string' && !Number.isNaN(Date.parse(g.startedAt!)),
+      ),
+    ).toBe(true);
     // one curve: steps never go back, the training clock goes on from the first segment's last record
     const steps = m.right.steps.map((s) => s.step);
     expect(steps).toEqual([...steps].sort((x, y) => x - y));
     expect(steps.at(-1)).toBe(6);
     const walls = lines.map((l) => l.wallSeconds);
     expect(walls).toEqual([...walls].sort((x, y) => x - y));
-    expect(curveSummary(m.right)).toMatch(/, 2 segments: steps 0–3 in [\d.]+ s on .+ \(1 thread\); steps 3–6 in [\d.]+ s on .+ \(1 thread\)$/);
+    expect(curveSummary(m.right)).toMatch(
+      /, 2 segments: steps 0–3 in [\d.]+ s on .+ \(1 thread\); steps 3–6 in [\d.]+ s on .+ \(1 thread\)$/,
+    );
   }, 60_000);
 
   it('refuses two run folders at once, and a folder operand without --resume', async () => {
-    await expect(run(['--resume', join(dir, 'x'), '--out', join(dir, 'y')])).rejects.toThrow(`--resume ${join(dir, 'x')} and --out ${join(dir, 'y')} name two run folders: pass one of them`);
+    await expect(run(['--resume', join(dir, 'x'), '--out', join(dir, 'y')])).rejects.toThrow(
+      `--resume ${join(dir, 'x')} and --out ${join(dir, 'y')} name two run folders: pass one of them`,
+    );
     expect(() => parseFlags(['train', 'results/paper'])).toThrow("unexpected argument 'results/paper'");
   });
 });

@@ -5,7 +5,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { seedRng } from '../src/dsl/rng.ts';
 import { readIdx } from '../src/data/idx.ts';
 import { loadIdxDataset, loadMnist, mnistFiles, MNIST_VALIDATION_SIZE } from '../src/data/mnist.ts';
-import { binariseBatch, gatherBatch, gatherLabels, pixelValues, shuffledBatches, type Pixels } from '../src/data/images.ts';
+import {
+  binariseBatch,
+  gatherBatch,
+  gatherLabels,
+  pixelValues,
+  shuffledBatches,
+  type Pixels,
+} from '../src/data/images.ts';
 import { expectIdxError, idxBytes } from './idx-helpers.ts';
 
 const files = mnistFiles();
@@ -30,7 +37,11 @@ describe('loadMnist splits', () => {
 
   it('has 50k/10k/10k images of 28×28 with matching labels', () => {
     console.log(`loadMnist (sample binarisation, 70k images): ${ms.toFixed(0)} ms`);
-    for (const [ds, n] of [[splits.train, 50000], [splits.validation, 10000], [splits.test, 10000]] as const) {
+    for (const [ds, n] of [
+      [splits.train, 50000],
+      [splits.validation, 10000],
+      [splits.test, 10000],
+    ] as const) {
       expect(ds.n).toBe(n);
       expect(ds.rows).toBe(28);
       expect(ds.cols).toBe(28);
@@ -51,7 +62,10 @@ describe('loadMnist splits', () => {
     for (const ds of [splits.train, splits.validation, splits.test]) expect(ds.images).toBeInstanceOf(Uint8Array);
     const grey = loadMnist({ binarisation: 'grey', limit: 50 }).test;
     const raw = readIdx(files.testImages, 'images').data.subarray(0, 50 * 784);
-    const batch = gatherBatch(grey, Array.from({ length: 50 }, (_, i) => i));
+    const batch = gatherBatch(
+      grey,
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     // the float each byte stands for is the float32 of b/255, as the loaders stored before
     expect(batch).toEqual(Float32Array.from(raw, (b) => b / 255));
     expect(px(grey)).toEqual(batch);
@@ -125,7 +139,10 @@ describe('binarisation modes', () => {
   it("'resample' keeps grey values and binariseBatch draws fresh, seeded samples", () => {
     const r = load({ binarisation: 'resample', limit: 500 });
     expect(sameBytes(px(r), px(grey).subarray(0, 500 * 784))).toBe(true);
-    const batch = gatherBatch(r, Array.from({ length: 500 }, (_, i) => i));
+    const batch = gatherBatch(
+      r,
+      Array.from({ length: 500 }, (_, i) => i),
+    );
     const s0 = seedRng(3);
     const [b1, s1] = binariseBatch(batch, s0);
     const [b1again] = binariseBatch(batch, s0);

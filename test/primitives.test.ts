@@ -19,6 +19,9 @@ describe.each(primitiveNames)('primitive %s', (name) => {
     fc.assert(fc.property(primitiveCases[name], shapeAgrees), { numRuns: 30, seed: 1 });
   });
   it('vjp agrees with central finite differences', () => {
-    fc.assert(fc.property(primitiveCases[name], (c) => gradientAgrees(c) !== undefined), { numRuns: 30, seed: 2 });
+    fc.assert(
+      fc.property(primitiveCases[name], (c) => gradientAgrees(c) !== undefined),
+      { numRuns: 30, seed: 2 },
+    );
   });
 });

@@ -19,11 +19,12 @@ const tiny: RamConfig = { A: 9, B: 7, channels: 1, T: 3, N: 3, hidden: 6, classe
 const batch = 3;
 
 /** Initial values plus N(0, σ²) noise, so no layer sits at a special point (zero biases, γ = 1). */
-const moved = (c: RamConfig, seed: number, sigma: number) => Object.entries(ram(c).init(seed)).map(([n, v], k) => {
-  const noise = new Float64Array(v.length);
-  fillNormal(seedRng(100 + seed + k), noise);
-  return [n, Float64Array.from(v, (x, j) => x + sigma * noise[j])] as const;
-});
+const moved = (c: RamConfig, seed: number, sigma: number) =>
+  Object.entries(ram(c).init(seed)).map(([n, v], k) => {
+    const noise = new Float64Array(v.length);
+    fillNormal(seedRng(100 + seed + k), noise);
+    return [n, Float64Array.from(v, (x, j) => x + sigma * noise[j])] as const;
+  });
 const dataFor = (c: RamConfig, seed: number) => {
   const x = new Float64Array(batch * c.channels * c.A * c.B);
   fillUniform(seedRng(seed), x);
@@ -33,15 +34,23 @@ const dataFor = (c: RamConfig, seed: number) => {
 };
 
 describe('attention classifier', () => {
-  it.each([['grey', tiny], ['colour', { ...tiny, channels: 3, A: 6, B: 8, N: 2 }]] as const)(
-    'gradients of every parameter agree with finite differences (float64): %s', (_name, c) => {
+  it.each([
+    ['grey', tiny],
+    ['colour', { ...tiny, channels: 3, A: 6, B: 8, N: 2 }],
+  ] as const)(
+    'gradients of every parameter agree with finite differences (float64): %s',
+    (_name, c) => {
       const m = ram(c);
       [0, 1].forEach((seed) => {
         const at = { ...Object.fromEntries(moved(c, seed, 0.3)), ...dataFor(c, seed + 7) };
-        const r = unwrap(gradCheck((xs) => m.loss(xs, { x: xs.x, y: xs.y }), m.specs(batch), at, { wrt: Object.keys(m.params), seed }));
+        const r = unwrap(
+          gradCheck((xs) => m.loss(xs, { x: xs.x, y: xs.y }), m.specs(batch), at, { wrt: Object.keys(m.params), seed }),
+        );
         expect(r.error, `analytic ${r.analytic} vs numeric ${r.numeric}`).toBeLessThan(1e-6);
       });
-    }, 60_000);
+    },
+    60_000,
+  );
 
   it('starts at chance, its first glimpse a centred grid over the whole image', () => {
     const c: RamConfig = { ...tiny, A: 28, B: 20, N: 4 };
@@ -63,13 +72,21 @@ describe('attention classifier', () => {
       const images = new Float32Array(n * 256);
       const labels = Uint8Array.from({ length: n }, (_, i) => Math.floor(u[3 * i] * 4));
       labels.forEach((l, i) => {
-        const [ox, oy] = [(l % 2) * 8 + Math.floor(u[3 * i + 1] * 4), Math.floor(l / 2) * 8 + Math.floor(u[3 * i + 2] * 4)];
+        const [ox, oy] = [
+          (l % 2) * 8 + Math.floor(u[3 * i + 1] * 4),
+          Math.floor(l / 2) * 8 + Math.floor(u[3 * i + 2] * 4),
+        ];
         for (let r = 0; r < 4; r++) for (let q = 0; q < 4; q++) images[i * 256 + (oy + r) * 16 + ox + q] = 1;
       });
       return { images, labels, n, rows: 16, cols: 16 };
     };
-    const r = unwrap(await trainClassifier(ram(c), { train: toy(200, 1), validation: toy(100, 2) },
-      { batch: 20, steps: 60, lr: 1e-2, seed: 3, evalEvery: 1000, valImages: 100 }));
+    const r = unwrap(
+      await trainClassifier(
+        ram(c),
+        { train: toy(200, 1), validation: toy(100, 2) },
+        { batch: 20, steps: 60, lr: 1e-2, seed: 3, evalEvery: 1000, valImages: 100 },
+      ),
+    );
     const early = r.history.slice(0, 5).reduce((a, h) => a + h.loss, 0) / 5;
     const late = r.history.slice(-5).reduce((a, h) => a + h.loss, 0) / 5;
     expect(early).toBeGreaterThan(1);
@@ -79,20 +96,27 @@ describe('attention classifier', () => {
 
   it('the README example (examples/classify-api.ts) runs as printed and learns MNIST digits', () => {
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/classify-api.ts'], { encoding: 'utf8' });
-    const errors = [...out.matchAll(/step (\d+): validation error ([\d.]+)%/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    const errors = [...out.matchAll(/step (\d+): validation error ([\d.]+)%/g)].map((m) => [
+      Number(m[1]),
+      Number(m[2]),
+    ]);
     expect(errors.map(([step]) => step)).toEqual([100, 200, 300]);
     expect(errors[2][1]).toBeLessThan(30); // chance is 90%
     expect(out).toMatch(/300 steps; training cross-entropy [\d.]+ → [\d.]+\n$/);
     // the README prints the example's code, from the data to the check of the result
     const code = readFileSync('examples/classify-api.ts', 'utf8');
-    expect(readFileSync('README.md', 'utf8')).toContain(code.slice(code.indexOf('const '), code.indexOf('\n', code.indexOf('throw result.left'))));
+    expect(readFileSync('README.md', 'utf8')).toContain(
+      code.slice(code.indexOf('const '), code.indexOf('\n', code.indexOf('throw result.left'))),
+    );
   }, 60_000);
 
   it('a run that cannot start is a Left naming the problem', async () => {
     const m = ram({ ...tiny, A: 4, B: 4 });
     const data = { images: new Float32Array(40 * 16), labels: new Uint8Array(40).fill(9), n: 40, rows: 4, cols: 4 };
     const r = await trainClassifier(m, { train: data }, { batch: 10, steps: 1 });
-    expect(E.isLeft(r) && r.left.message).toBe('train: the training data has label 9 at image 0, the model has 4 classes');
+    expect(E.isLeft(r) && r.left.message).toBe(
+      'train: the training data has label 9 at image 0, the model has 4 classes',
+    );
     const r2 = await trainClassifier(m, { train: { ...data, rows: 5 } }, { batch: 10, steps: 1 });
     expect(E.isLeft(r2) && r2.left.message).toBe('train: the training data images are 5×4, the model expects 4×4');
   });
@@ -109,7 +133,10 @@ const traceClassify = (m: ReturnType<typeof ram>) =>
 describe.each(availableBackends())('compiled classifier on %s', (backend: BackendName) => {
   it('loss and every gradient agree with the reference evaluator', () => {
     const m = ram(tiny);
-    const feeds = { ...Object.fromEntries(moved(tiny, 2, 0.1).map(([n, v]) => [n, Float32Array.from(v)])), ...dataFor(tiny, 4) };
+    const feeds = {
+      ...Object.fromEntries(moved(tiny, 2, 0.1).map(([n, v]) => [n, Float32Array.from(v)])),
+      ...dataFor(tiny, 4),
+    };
     const d = unwrap(compiledVsReference(unwrap(m.trainingGraph(batch)), feeds, backend));
     expect(d.error, d.at).toBeLessThan(2e-4);
   }, 60_000);

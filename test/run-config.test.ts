@@ -12,8 +12,29 @@ import { readRunConfig } from '../src/cli/run-config.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-run-config-'));
-const tiny = ['--preset', 'small', '--T', '2', '--enc', '8', '--dec', '8', '--z', '3', '--write-n', '3', '--batch', '10',
-  '--val-images', '20', '--eval-every', '1000', '--ckpt-every', '1000', '--json'];
+const tiny = [
+  '--preset',
+  'small',
+  '--T',
+  '2',
+  '--enc',
+  '8',
+  '--dec',
+  '8',
+  '--z',
+  '3',
+  '--write-n',
+  '3',
+  '--batch',
+  '10',
+  '--val-images',
+  '20',
+  '--eval-every',
+  '1000',
+  '--ckpt-every',
+  '1000',
+  '--json',
+];
 const run = (args: string[]) => train(parseFlags(['train', ...args]).flags);
 const configOf = (out: string) => JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
 const checkpointOf = (out: string) => {
@@ -35,10 +56,31 @@ describe('config.json', () => {
     const c = configOf(join(dir, 'a'));
     expect(c).toEqual({
       format: 'draw-ts/run-config/1',
-      model: { A: 28, B: 28, channels: 1, T: 2, encSize: 8, decSize: 8, zSize: 3, readN: 2, writeN: 3, readAttention: true, writeAttention: true },
+      model: {
+        A: 28,
+        B: 28,
+        channels: 1,
+        T: 2,
+        encSize: 8,
+        decSize: 8,
+        zSize: 3,
+        readN: 2,
+        writeN: 3,
+        readAttention: true,
+        writeAttention: true,
+      },
       optimizer: { name: 'adam', lr: 0.01, lrHalfLife: null, clip: 10 },
       data: { dataset: 'mnist', binarisation: 'sample', images: null, labels: null, canvasesPerDigit: 1 },
-      training: { batch: 10, steps: 3, epochs: null, minutes: null, evalEvery: 1000, checkpointEvery: 1000, validationImages: 20, threads: Math.min(availableParallelism(), 10) },
+      training: {
+        batch: 10,
+        steps: 3,
+        epochs: null,
+        minutes: null,
+        evalEvery: 1000,
+        checkpointEvery: 1000,
+        validationImages: 20,
+        threads: Math.min(availableParallelism(), 10),
+      },
       seed: 4,
       init: null,
       backend: 'cpu',
@@ -54,7 +96,17 @@ describe('config.json', () => {
   }, 60_000);
 
   it('flags given explicitly override the file, and the run folder records what ran', async () => {
-    await run(['--config', join(dir, 'a', 'config.json'), '--seed', '5', '--T', '3', '--out', join(dir, 'over'), '--json']);
+    await run([
+      '--config',
+      join(dir, 'a', 'config.json'),
+      '--seed',
+      '5',
+      '--T',
+      '3',
+      '--out',
+      join(dir, 'over'),
+      '--json',
+    ]);
     const c = configOf(join(dir, 'over'));
     expect(c.seed).toBe(5);
     expect(c.model.T).toBe(3);
@@ -62,7 +114,15 @@ describe('config.json', () => {
     expect(c.optimizer.lr).toBe(0.01);
     expect(c.training.steps).toBe(3);
     // a learning-rate schedule given on the command line is recorded in both, and reruns from the file
-    await run(['--config', join(dir, 'a', 'config.json'), '--lr-half-life', '2', '--out', join(dir, 'decay'), '--json']);
+    await run([
+      '--config',
+      join(dir, 'a', 'config.json'),
+      '--lr-half-life',
+      '2',
+      '--out',
+      join(dir, 'decay'),
+      '--json',
+    ]);
     expect(configOf(join(dir, 'decay')).optimizer).toMatchObject({ lr: 0.01, lrHalfLife: 2 });
     expect(checkpointOf(join(dir, 'decay')).meta).toMatchObject({ lr: 0.01, lrHalfLife: 2 });
     expect(sameTensors(join(dir, 'a'), join(dir, 'decay'))).toBe(false); // the step-2 and -3 updates are smaller
@@ -70,7 +130,17 @@ describe('config.json', () => {
     expect(sameTensors(join(dir, 'decay'), join(dir, 'decay-rerun'))).toBe(true);
     expect(checkpointOf(join(dir, 'over')).meta).toMatchObject({ seed: 5, step: 3, config: { T: 3 } });
     // a duration flag replaces the file's duration, whichever kind it is
-    await run(['--config', join(dir, 'a', 'config.json'), '--epochs', '1', '--data', idx(30), '--out', join(dir, 'epochs'), '--json']);
+    await run([
+      '--config',
+      join(dir, 'a', 'config.json'),
+      '--epochs',
+      '1',
+      '--data',
+      idx(30),
+      '--out',
+      join(dir, 'epochs'),
+      '--json',
+    ]);
     expect(configOf(join(dir, 'epochs')).training).toMatchObject({ steps: null, epochs: 1 });
     expect(checkpointOf(join(dir, 'epochs')).meta).toMatchObject({ step: 2 }); // 25 training images (a sixth held out), batch 10: 2 whole batches
   }, 60_000);
@@ -82,7 +152,10 @@ function idx(n: number): string {
   header.writeUInt32BE(0x803, 0);
   [n, 28, 28].forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
   const path = join(dir, `images-${n}.idx`);
-  writeFileSync(path, Buffer.concat([header, Buffer.from(Array.from({ length: n * 784 }, (_, i) => (i % 7 === 0 ? 255 : 0)))]));
+  writeFileSync(
+    path,
+    Buffer.concat([header, Buffer.from(Array.from({ length: n * 784 }, (_, i) => (i % 7 === 0 ? 255 : 0)))]),
+  );
   return path;
 }
 
@@ -104,13 +177,55 @@ describe('a bad config file is one line naming the file and the field', () => {
   };
 
   it.each([
-    ['a wrong type', (c: Record<string, any>) => { c.model.T = 'ten'; }, "field 'model.T' must be an integer ≥ 1, got \"ten\""],
-    ['a negative learning rate', (c: Record<string, any>) => { c.optimizer.lr = -1; }, "field 'optimizer.lr' must be a number > 0, got -1"],
-    ['an unknown nested field', (c: Record<string, any>) => { c.training.bach = 10; }, "has an unknown field 'training.bach' (fields: batch, steps,"],
-    ['an unknown top-level field', (c: Record<string, any>) => { c.sead = 1; }, "has an unknown field 'sead' (fields: format, model,"],
-    ['an unknown backend', (c: Record<string, any>) => { c.backend = 'tpu'; }, "field 'backend' must be one of cpu, gpujs, gpujs-cpu, got \"tpu\""],
-    ['a section that is not an object', (c: Record<string, any>) => { c.data = 'mnist'; }, "field 'data' must be an object, got \"mnist\""],
-    ['no format', (c: Record<string, any>) => { delete c.format; }, "field 'format' is missing (expected \"draw-ts/run-config/1\")"],
+    [
+      'a wrong type',
+      (c: Record<string, any>) => {
+        c.model.T = 'ten';
+      },
+      'field \'model.T\' must be an integer ≥ 1, got "ten"',
+    ],
+    [
+      'a negative learning rate',
+      (c: Record<string, any>) => {
+        c.optimizer.lr = -1;
+      },
+      "field 'optimizer.lr' must be a number > 0, got -1",
+    ],
+    [
+      'an unknown nested field',
+      (c: Record<string, any>) => {
+        c.training.bach = 10;
+      },
+      "has an unknown field 'training.bach' (fields: batch, steps,",
+    ],
+    [
+      'an unknown top-level field',
+      (c: Record<string, any>) => {
+        c.sead = 1;
+      },
+      "has an unknown field 'sead' (fields: format, model,",
+    ],
+    [
+      'an unknown backend',
+      (c: Record<string, any>) => {
+        c.backend = 'tpu';
+      },
+      'field \'backend\' must be one of cpu, gpujs, gpujs-cpu, got "tpu"',
+    ],
+    [
+      'a section that is not an object',
+      (c: Record<string, any>) => {
+        c.data = 'mnist';
+      },
+      'field \'data\' must be an object, got "mnist"',
+    ],
+    [
+      'no format',
+      (c: Record<string, any>) => {
+        delete c.format;
+      },
+      'field \'format\' is missing (expected "draw-ts/run-config/1")',
+    ],
   ])('%s', (name, edit, message) => {
     const c = good();
     edit(c);
@@ -130,11 +245,19 @@ describe('a bad config file is one line naming the file and the field', () => {
     c.training.steps = 0;
     const p = file('steps0.json', c);
     const out = join(dir, 'never');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'train', '--config', p, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'train', '--config', p, '--out', out],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr.trim()).toBe(`error: config ${p}: field 'training.steps' must be an integer ≥ 1 or null, got 0`);
     expect(existsSync(out)).toBe(false);
-    const missing = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'train', '--config', join(dir, 'nope.json')], { encoding: 'utf8', timeout: 60_000 });
+    const missing = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'train', '--config', join(dir, 'nope.json')],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(missing.status).toBe(2);
     expect(missing.stderr.trim()).toBe(`error: --config ${join(dir, 'nope.json')}: no such file`);
   }, 60_000);

@@ -10,7 +10,16 @@ import { describe, expect, it } from 'vitest';
 import { loadMnist } from '../src/data/mnist.ts';
 import { renderImages } from '../src/data/source.ts';
 import {
-  cluttered, clutteredLayout, colourDigits, colourOf, twoDigit, twoDigitLayout, CLUTTERED, TWO_DIGIT, type Digits, type Piece,
+  cluttered,
+  clutteredLayout,
+  colourDigits,
+  colourOf,
+  twoDigit,
+  twoDigitLayout,
+  CLUTTERED,
+  TWO_DIGIT,
+  type Digits,
+  type Piece,
 } from '../src/data/synthetic.ts';
 import { loadSynthetic } from '../src/data/synthetic-mnist.ts';
 import { pixelAt, pixelValues } from '../src/data/images.ts';
@@ -19,14 +28,19 @@ const mnist = loadMnist({ binarisation: 'grey' });
 const digits: Digits = mnist.train;
 /** The digits' pixels as floats (the loader stores bytes). */
 const digitValues = pixelValues(digits.images);
-const sha = (a: Float32Array) => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex').slice(0, 16);
+const sha = (a: Float32Array) =>
+  createHash('sha256')
+    .update(Buffer.from(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex')
+    .slice(0, 16);
 const range = (a: Float32Array) => a.reduce(([lo, hi], v) => [Math.min(lo, v), Math.max(hi, v)], [Infinity, -Infinity]);
 
 /** Every pixel of `p` is at least its digit's value on the canvas (pieces combine with max). */
 const covers = (canvas: Float32Array, size: number, p: Piece, d: Digits = digits): boolean => {
   for (let r = 0; r < p.height; r++)
     for (let c = 0; c < p.width; c++)
-      if (canvas[(p.y + r) * size + p.x + c] < pixelAt(d.images, p.index * 784 + (p.cropY + r) * 28 + p.cropX + c)) return false;
+      if (canvas[(p.y + r) * size + p.x + c] < pixelAt(d.images, p.index * 784 + (p.cropY + r) * 28 + p.cropX + c))
+        return false;
   return true;
 };
 const inside = (p: Piece, size: number) => p.x >= 0 && p.y >= 0 && p.x + p.width <= size && p.y + p.height <= size;
@@ -88,13 +102,19 @@ describe('cluttered translated MNIST', () => {
     const three = loadSynthetic('cluttered', { seed: 7, canvasesPerDigit: 3 }, mnist);
     expect([three.train.n, three.validation.n, three.test.n]).toEqual([150_000, 10_000, 10_000]);
     expect(sha(renderImages(three.train, 4))).toBe(sha(renderImages(one.train, 4))); // the first 50k are the one-canvas set
-    const canvas = (i: number) => { const out = new Float32Array(100 * 100); three.train.render(i, out, 0); return out; };
+    const canvas = (i: number) => {
+      const out = new Float32Array(100 * 100);
+      three.train.render(i, out, 0);
+      return out;
+    };
     for (const i of [0, 50_000, 100_000]) expect(three.train.labels[i]).toBe(digits.labels[0]);
     expect(sha(canvas(50_000))).not.toBe(sha(canvas(0)));
     expect(sha(canvas(100_000))).not.toBe(sha(canvas(50_000)));
     expect(covers(canvas(100_000), 100, clutteredLayout(digits, 7, 'train', 100_000).digit)).toBe(true); // digit 0 again, elsewhere
     expect(clutteredLayout(digits, 7, 'train', 100_000).digit.index).toBe(0);
-    expect(() => loadSynthetic('cluttered', { canvasesPerDigit: 0 }, mnist)).toThrow('canvasesPerDigit must be an integer ≥ 1, got 0');
+    expect(() => loadSynthetic('cluttered', { canvasesPerDigit: 0 }, mnist)).toThrow(
+      'canvasesPerDigit must be an integer ≥ 1, got 0',
+    );
   });
 
   it('builds validation from the held-out 10k and test from t10k, with their own streams', () => {
@@ -102,7 +122,9 @@ describe('cluttered translated MNIST', () => {
     expect([s.train.n, s.validation.n, s.test.n]).toEqual([50_000, 10_000, 10_000]);
     expect(Array.from(s.test.labels.subarray(0, 3))).toEqual([7, 2, 1]);
     expect(clutteredLayout(mnist.test, 7, 'test', 0).clutter.every((p) => p.index < 10_000)).toBe(true);
-    expect(sha(renderImages(s.validation, 2))).not.toBe(sha(renderImages(cluttered(mnist.validation, { seed: 7, split: 'train' }), 2)));
+    expect(sha(renderImages(s.validation, 2))).not.toBe(
+      sha(renderImages(cluttered(mnist.validation, { seed: 7, split: 'train' }), 2)),
+    );
   });
 });
 
@@ -154,7 +176,13 @@ describe('coloured MNIST', () => {
         for (let p = 0; p < 784; p += 7)
           expect(imgs[i * 2352 + k * 784 + p]).toBeCloseTo(digitValues[i * 784 + p] * rgb[k], 6);
     }
-    const colours = new Set(Array.from({ length: 10 }, (_, i) => colourOf(5, 'train', i).map((v) => v.toFixed(3)).join()));
+    const colours = new Set(
+      Array.from({ length: 10 }, (_, i) =>
+        colourOf(5, 'train', i)
+          .map((v) => v.toFixed(3))
+          .join(),
+      ),
+    );
     expect(colours.size).toBe(10);
     expect(sha(renderImages(colourDigits(digits, { seed: 5 }), 10))).toBe(sha(imgs));
   });
@@ -162,7 +190,9 @@ describe('coloured MNIST', () => {
 
 describe('bad arguments', () => {
   it('are refused by name', () => {
-    expect(() => cluttered({ ...digits, n: 1, images: digits.images.subarray(0, 784) })).toThrow(/at least 2 digits, got 1/);
+    expect(() => cluttered({ ...digits, n: 1, images: digits.images.subarray(0, 784) })).toThrow(
+      /at least 2 digits, got 1/,
+    );
     expect(() => twoDigit(digits, { n: 0 })).toThrow(/n must be a positive integer, got 0/);
   });
 });
@@ -170,7 +200,10 @@ describe('bad arguments', () => {
 describe('examples/data-grid.ts', () => {
   it('draws a grid of test images with their labels, from the public entries', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'draw-data-grid-')), 'grid.png');
-    const out = execFileSync('npx', ['tsx', 'examples/data-grid.ts', 'two-digit', path, '4', '100'], { encoding: 'utf8', timeout: 60_000 });
+    const out = execFileSync('npx', ['tsx', 'examples/data-grid.ts', 'two-digit', path, '4', '100'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     const labels = Array.from(loadSynthetic('two-digit', {}, mnist).test.labels.subarray(100, 104));
     expect(out.trim()).toBe(`${path}: 4 two-digit test images from #100, labels ${labels.join(' ')}`);
     const png = PNG.sync.read(readFileSync(path));

@@ -27,7 +27,10 @@ export const webgl: Dependency = {
 
 export const chromium: Dependency = {
   name: 'Chromium',
-  missing: () => (existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM`),
+  missing: () =>
+    existsSync(CHROMIUM)
+      ? undefined
+      : `no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM`,
 };
 
 const reported = new Set<string>();
@@ -38,15 +41,20 @@ const report = (dep: Dependency, why: string) => {
 };
 
 /** `it` where `dep` is there; elsewhere a skip whose reason is printed, or under CI a failing test. */
-export const itNeeds = (dep: Dependency) => (name: string, fn: TestFunction, timeout?: number): void => {
-  const why = dep.missing();
-  if (!why) it(name, fn, timeout);
-  else if (inCI) it(name, () => { throw new Error(`${dep.name} is missing, and CI runs every test: ${why}`); });
-  else {
-    report(dep, why);
-    it.skip(`${name} (needs ${dep.name})`, fn);
-  }
-};
+export const itNeeds =
+  (dep: Dependency) =>
+  (name: string, fn: TestFunction, timeout?: number): void => {
+    const why = dep.missing();
+    if (!why) it(name, fn, timeout);
+    else if (inCI)
+      it(name, () => {
+        throw new Error(`${dep.name} is missing, and CI runs every test: ${why}`);
+      });
+    else {
+      report(dep, why);
+      it.skip(`${name} (needs ${dep.name})`, fn);
+    }
+  };
 
 /** The backends to test here: gpujs only where WebGL starts, or always under CI (where it then fails with the reason). */
 export const availableBackends = (): BackendName[] => {

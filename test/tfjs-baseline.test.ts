@@ -15,7 +15,19 @@ import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
 import { initTfjsWasm, tfjsDraw, type WasmVariant } from '../bench/tfjs-draw.ts';
 
 // A ≠ B so that a swapped Fx/Fy would show; T 3, LSTM 16, batch 5
-const config: DrawConfig = { A: 12, B: 10, channels: 1, T: 3, encSize: 16, decSize: 16, zSize: 4, readN: 2, writeN: 3, readAttention: true, writeAttention: true };
+const config: DrawConfig = {
+  A: 12,
+  B: 10,
+  channels: 1,
+  T: 3,
+  encSize: 16,
+  decSize: 16,
+  zSize: 4,
+  readN: 2,
+  writeN: 3,
+  readAttention: true,
+  writeAttention: true,
+};
 const batch = 5;
 const model = draw(config);
 
@@ -85,7 +97,9 @@ describe('TensorFlow.js WASM baseline (bench/tfjs-draw.ts)', () => {
       // a threshold below the gradient norm, so clipping acts on every step
       const opts = { lr: 1e-3, clip: 1 };
       const opt = adam({ lr: opts.lr });
-      const program = unwrap(compile(unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: opts.clip }))));
+      const program = unwrap(
+        compile(unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, batch), opt, { clip: opts.clip }))),
+      );
       const baseline = tfjsDraw(config, p, model.paramShapes, batch, { ...opts, products });
       let state: TrainState = initTrainState(p, model.paramShapes, opt);
       for (let s = 0; s < 3; s++) {
@@ -94,7 +108,10 @@ describe('TensorFlow.js WASM baseline (bench/tfjs-draw.ts)', () => {
         const got = baseline.step(x, eps);
         expect(out[GRAD_NORM][0], 'clipping acts').toBeGreaterThan(opts.clip);
         expect(Math.abs(got.loss - out[LOSS][0]) / Math.abs(out[LOSS][0]), `loss at step ${s + 1}`).toBeLessThan(1e-5);
-        expect(Math.abs(got.gradNorm - out[GRAD_NORM][0]) / out[GRAD_NORM][0], `gradient norm at step ${s + 1}`).toBeLessThan(1e-5);
+        expect(
+          Math.abs(got.gradNorm - out[GRAD_NORM][0]) / out[GRAD_NORM][0],
+          `gradient norm at step ${s + 1}`,
+        ).toBeLessThan(1e-5);
       }
       const after = baseline.params();
       for (const name of Object.keys(model.paramShapes)) {

@@ -14,7 +14,23 @@ import type { DrawConfig } from '../src/models/draw/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-warm-start-'));
 const quiet = ['--val-images', '20', '--eval-every', '1000', '--ckpt-every', '1000', '--threads', '1', '--json'];
-const tiny = ['--preset', 'small', '--T', '2', '--enc', '8', '--dec', '8', '--z', '3', '--write-n', '3', '--batch', '10', ...quiet];
+const tiny = [
+  '--preset',
+  'small',
+  '--T',
+  '2',
+  '--enc',
+  '8',
+  '--dec',
+  '8',
+  '--z',
+  '3',
+  '--write-n',
+  '3',
+  '--batch',
+  '10',
+  ...quiet,
+];
 const run = (args: string[]) => train(parseFlags(['train', ...args]).flags);
 const checkpointOf = (out: string) => {
   const c = loadCheckpoint(join(out, 'checkpoint.safetensors'));
@@ -42,7 +58,7 @@ describe('train --init', () => {
   const source = join(dir, 'source');
   const ckpt = join(source, 'checkpoint.safetensors');
 
-  it('starts a new run from the checkpoint\'s parameters and model, at step 0 with a fresh optimiser', async () => {
+  it("starts a new run from the checkpoint's parameters and model, at step 0 with a fresh optimiser", async () => {
     await run([...tiny, '--steps', '5', '--lr', '0.01', '--out', source]);
     // a learning rate so small that one step leaves float32 parameters as they were: what the run starts from
     const r = await run(['--init', ckpt, '--steps', '1', '--lr', '1e-30', ...quiet, '--out', join(dir, 'still')]);
@@ -55,11 +71,13 @@ describe('train --init', () => {
     expect(meta).toMatchObject({ step: 1, lr: 1e-30 }); // not the source's step 5 and rate
   }, 60_000);
 
-  it('with a fresh optimiser: Adam\'s first step moves every parameter by about the learning rate', async () => {
+  it("with a fresh optimiser: Adam's first step moves every parameter by about the learning rate", async () => {
     // m̂/√v̂ = g/(|g| + ε) at step 1, so |Δθ| ≈ lr for each parameter with a gradient; the source's moments carried over would not give that
     await run(['--init', ckpt, '--steps', '1', '--lr', '1e-3', ...quiet, '--batch', '10', '--out', join(dir, 'one')]);
     const [before, after] = [paramsOf(source), paramsOf(join(dir, 'one'))];
-    const moves = Object.keys(before).flatMap((k) => Array.from(before[k], (v, i) => Math.abs(after[k][i] - v))).filter((d) => d > 1e-6);
+    const moves = Object.keys(before)
+      .flatMap((k) => Array.from(before[k], (v, i) => Math.abs(after[k][i] - v)))
+      .filter((d) => d > 1e-6);
     expect(moves.length).toBeGreaterThan(100);
     // no move above lr (beyond float32 rounding); below it only where |g| is near Adam's ε
     expect(Math.max(...moves)).toBeLessThan(1.0002e-3);
@@ -72,7 +90,8 @@ describe('train --init', () => {
     await run(['--config', join(dir, 'b', 'config.json'), '--out', join(dir, 'b-rerun'), '--json']);
     const [x, y] = [checkpointOf(join(dir, 'b')).tensors, checkpointOf(join(dir, 'b-rerun')).tensors];
     expect(Object.keys(y)).toEqual(Object.keys(x));
-    for (const k of Object.keys(x)) expect(Buffer.from(y[k].data.buffer).equals(Buffer.from(x[k].data.buffer)), k).toBe(true);
+    for (const k of Object.keys(x))
+      expect(Buffer.from(y[k].data.buffer).equals(Buffer.from(x[k].data.buffer)), k).toBe(true);
   }, 60_000);
 
   it('may change the glimpse count T (no parameter depends on it), from a parameters-only file too, and --config reruns it', async () => {
@@ -81,7 +100,19 @@ describe('train --init', () => {
     const c = checkpointOf(source);
     const names = Object.keys(paramsOf(source));
     saveCheckpoint(bare, { meta: c.meta, tensors: Object.fromEntries(names.map((n) => [n, c.tensors[n]])) });
-    const r = await run(['--init', bare, '--T', '5', '--steps', '1', '--lr', '1e-30', ...quiet, '--out', join(dir, 't5')]);
+    const r = await run([
+      '--init',
+      bare,
+      '--T',
+      '5',
+      '--steps',
+      '1',
+      '--lr',
+      '1e-30',
+      ...quiet,
+      '--out',
+      join(dir, 't5'),
+    ]);
     expect(r).toMatchObject({ init: bare, step: 1 });
     expect(paramsOf(join(dir, 't5'))).toEqual(paramsOf(source));
     expect(configOf(join(dir, 't5')).model).toEqual({ ...configOf(source).model, T: 5 });
@@ -91,21 +122,35 @@ describe('train --init', () => {
   }, 60_000);
 
   it('refuses what cannot be: with --resume, another model, a missing file', async () => {
-    expect(await refused(['--init', ckpt, '--resume', '--out', source])).toBe("--resume continues the run in --out and --init starts a new one from a checkpoint's parameters: pass one of them");
-    expect(await refused(['--init', ckpt, '--enc', '9', '--out', join(dir, 'never')])).toBe(`--init checkpoint ${ckpt} has encSize = 8, but the flags ask for 9`);
-    expect(await refused(['--init', join(dir, 'nope.safetensors'), '--out', join(dir, 'never')])).toContain(join(dir, 'nope.safetensors'));
+    expect(await refused(['--init', ckpt, '--resume', '--out', source])).toBe(
+      "--resume continues the run in --out and --init starts a new one from a checkpoint's parameters: pass one of them",
+    );
+    expect(await refused(['--init', ckpt, '--enc', '9', '--out', join(dir, 'never')])).toBe(
+      `--init checkpoint ${ckpt} has encSize = 8, but the flags ask for 9`,
+    );
+    expect(await refused(['--init', join(dir, 'nope.safetensors'), '--out', join(dir, 'never')])).toContain(
+      join(dir, 'nope.safetensors'),
+    );
     const other = join(dir, 'other.json');
-    writeFileSync(other, JSON.stringify({ ...configOf(source), model: { ...configOf(source).model, zSize: 4 }, init: ckpt }));
-    expect(await refused(['--config', other, '--out', join(dir, 'never')])).toBe(`config ${other}: its model differs from that of the --init checkpoint ${ckpt}`);
+    writeFileSync(
+      other,
+      JSON.stringify({ ...configOf(source), model: { ...configOf(source).model, zSize: 4 }, init: ckpt }),
+    );
+    expect(await refused(['--config', other, '--out', join(dir, 'never')])).toBe(
+      `config ${other}: its model differs from that of the --init checkpoint ${ckpt}`,
+    );
     expect(existsSync(join(dir, 'never'))).toBe(false);
-    expect(await refused(['--init', ckpt, '--dataset', 'colour-mnist', '--out', join(dir, 'never')])).toBe('--dataset colour-mnist has 28×28×3 images, the model expects 28×28');
+    expect(await refused(['--init', ckpt, '--dataset', 'colour-mnist', '--out', join(dir, 'never')])).toBe(
+      '--dataset colour-mnist has 28×28×3 images, the model expects 28×28',
+    );
   }, 60_000);
 });
 
 describe('sample --temperature', () => {
   const ckpt = join(dir, 'source', 'checkpoint.safetensors');
   const png = (out: string) => readFileSync(join(out, 'samples.png'));
-  const sampleTo = (out: string, ...args: string[]) => sample(parseFlags(['sample', '--checkpoint', ckpt, '--count', '4', '--out', out, ...args]).flags);
+  const sampleTo = (out: string, ...args: string[]) =>
+    sample(parseFlags(['sample', '--checkpoint', ckpt, '--count', '4', '--out', out, ...args]).flags);
 
   it('1 is the plain prior; another value changes the samples but not the reconstructions', () => {
     sampleTo(join(dir, 's-plain'));
@@ -116,6 +161,8 @@ describe('sample --temperature', () => {
     expect(png(join(dir, 's-half')).equals(png(join(dir, 's-plain')))).toBe(false);
     const rec = (out: string) => readFileSync(join(out, 'reconstructions.png'));
     expect(rec(join(dir, 's-half')).equals(rec(join(dir, 's-plain')))).toBe(true);
-    expect(() => sampleTo(join(dir, 's-zero'), '--temperature', '0')).toThrow("--temperature must be a number > 0, got '0'");
+    expect(() => sampleTo(join(dir, 's-zero'), '--temperature', '0')).toThrow(
+      "--temperature must be a number > 0, got '0'",
+    );
   }, 60_000);
 });

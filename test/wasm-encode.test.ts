@@ -22,7 +22,11 @@ describe('the WAT encoder', () => {
   it("gives watr's bytes for every elementwise kernel of the DRAW step and every sgemm configuration", () => {
     const config = { ...presets.mnistFast, T: 4 };
     const model = draw(config);
-    const l = unwrap(lowerGraph(unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, 8), adam({ lr: 1e-3 }), { clip: 10 }))));
+    const l = unwrap(
+      lowerGraph(
+        unwrap(trainStep(model.loss, model.paramShapes, dataSpecs(config, 8), adam({ lr: 1e-3 }), { clip: 10 })),
+      ),
+    );
     const wats = new Map<string, string>();
     for (const kernel of l.kernels) {
       const spec = { nodes: l.nodes, mat: l.mat, kernel };
@@ -32,7 +36,9 @@ describe('the WAT encoder', () => {
       if (wat !== undefined) wats.set(key, wat);
     }
     expect(wats.size).toBeGreaterThan(50);
-    const gemms = [false, true].flatMap((fma) => [false, true].flatMap((shared) => [1, 4].map((unroll) => gemmWat({ ...defaultConfig, fma, shared, unroll }))));
+    const gemms = [false, true].flatMap((fma) =>
+      [false, true].flatMap((shared) => [1, 4].map((unroll) => gemmWat({ ...defaultConfig, fma, shared, unroll }))),
+    );
     const different = [...wats.values(), ...gemms].filter((w) => !sameBytes(w));
     expect(different.map((w) => w.slice(0, 200))).toEqual([]);
   }, 60_000);
@@ -60,7 +66,9 @@ describe('the WAT encoder', () => {
 
   it('names what it cannot encode', () => {
     const fn = (body: string) => `(module (func (param $p i32) (local $x f64) ${body}))`;
-    expect(() => encodeWat(fn('(drop (f64.frobnicate (local.get $x)))'))).toThrow('wasm-encode: unknown instruction f64.frobnicate');
+    expect(() => encodeWat(fn('(drop (f64.frobnicate (local.get $x)))'))).toThrow(
+      'wasm-encode: unknown instruction f64.frobnicate',
+    );
     expect(() => encodeWat(fn('(drop (local.get $y))'))).toThrow('wasm-encode: unknown local $y');
     expect(() => encodeWat(fn('(br $nowhere)'))).toThrow('wasm-encode: unknown label $nowhere');
     expect(() => encodeWat(fn('local.get $p'))).toThrow('wasm-encode: plain instruction local.get');

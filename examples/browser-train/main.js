@@ -13,7 +13,9 @@ const status = (state, text) => {
   document.body.dataset.state = state;
   document.getElementById('status').textContent = text;
 };
-const log = (line) => { document.getElementById('log').textContent += `${line}\n`; };
+const log = (line) => {
+  document.getElementById('log').textContent += `${line}\n`;
+};
 
 try {
   const response = await fetch(new URL('./digits.bin', location.href));
@@ -24,19 +26,42 @@ try {
   const steps = Number(query.get('steps') ?? 20);
   const batch = Number(query.get('batch') ?? n);
   const threads = Number(query.get('threads') ?? 1);
-  const model = draw(query.get('model') === 'fast' ? presets.mnistFast : { ...presets.mnistFast, T: 4, encSize: 64, decSize: 64, zSize: 10 });
+  const model = draw(
+    query.get('model') === 'fast'
+      ? presets.mnistFast
+      : { ...presets.mnistFast, T: 4, encSize: 64, decSize: 64, zSize: 10 },
+  );
   status('training', `training: ${n} digits, batch ${batch}, ${steps} steps, ${threads} thread(s)`);
-  const r = await train(model, { train: { images, n, rows: 28, cols: 28 } }, {
-    steps, batch, lr: Number(query.get('lr') ?? 0.01), backend: 'cpu', threads,
-    spawnWorker: () => webWorkerPort(new ProgramWorker()),
-    onStart: (s) => log(`compiled ${s.kernels} kernels in ${s.compileSeconds.toFixed(2)} s`),
-    onStep: (s) => log(`step ${s.step}  loss ${s.loss.toFixed(2)}  ${s.imagesPerSecond.toFixed(0)} images/s`),
-  });
+  const r = await train(
+    model,
+    { train: { images, n, rows: 28, cols: 28 } },
+    {
+      steps,
+      batch,
+      lr: Number(query.get('lr') ?? 0.01),
+      backend: 'cpu',
+      threads,
+      spawnWorker: () => webWorkerPort(new ProgramWorker()),
+      onStart: (s) => log(`compiled ${s.kernels} kernels in ${s.compileSeconds.toFixed(2)} s`),
+      onStep: (s) => log(`step ${s.step}  loss ${s.loss.toFixed(2)}  ${s.imagesPerSecond.toFixed(0)} images/s`),
+    },
+  );
   if (E.isLeft(r)) throw r.left;
   const { history, wallSeconds, compileSeconds, mode, stopped } = r.right;
   const stepMs = (1000 * (wallSeconds - compileSeconds)) / history.length;
-  window.trainResult = { losses: history.map((h) => h.loss), stepMs, compileSeconds, mode, stopped, batch, threads: r.right.threads };
-  status('done', `done (${stopped}): loss ${history[0].loss.toFixed(2)} → ${history.at(-1).loss.toFixed(2)}, ${stepMs.toFixed(0)} ms a step`);
+  window.trainResult = {
+    losses: history.map((h) => h.loss),
+    stepMs,
+    compileSeconds,
+    mode,
+    stopped,
+    batch,
+    threads: r.right.threads,
+  };
+  status(
+    'done',
+    `done (${stopped}): loss ${history[0].loss.toFixed(2)} → ${history.at(-1).loss.toFixed(2)}, ${stepMs.toFixed(0)} ms a step`,
+  );
 } catch (e) {
   window.trainResult = { error: String(e?.stack ?? e) };
   status('error', `error: ${e?.message ?? e}`);

@@ -45,7 +45,8 @@ const paint = (gen, drawing, t, grid) => {
     for (let y = 0; y < B * SCALE; y++) {
       for (let x = 0; x < A * SCALE; x++) {
         const p = Math.floor(y / SCALE) * A + Math.floor(x / SCALE);
-        const [r, g, b] = channels === 3 ? [frame[p], frame[plane + p], frame[2 * plane + p]] : [frame[p], frame[p], frame[p]];
+        const [r, g, b] =
+          channels === 3 ? [frame[p], frame[plane + p], frame[2 * plane + p]] : [frame[p], frame[p], frame[p]];
         img.data.set([byte(r), byte(g), byte(b), 255], 4 * (y * A * SCALE + x));
       }
     }
@@ -80,8 +81,13 @@ const offerGif = (frames) => {
   frames.forEach((f, i) => all.set(f.data, i * f.data.length));
   const palette = quantize(all, 256);
   const gif = GIFEncoder();
-  frames.forEach((f, i) => gif.writeFrame(applyPalette(f.data, palette), f.width, f.height,
-    { palette: i === 0 ? palette : undefined, repeat: 0, delay: i === frames.length - 1 ? 1500 : STEP_MS }));
+  frames.forEach((f, i) =>
+    gif.writeFrame(applyPalette(f.data, palette), f.width, f.height, {
+      palette: i === 0 ? palette : undefined,
+      repeat: 0,
+      delay: i === frames.length - 1 ? 1500 : STEP_MS,
+    }),
+  );
   gif.finish();
   const link = $('gif');
   if (link.href) URL.revokeObjectURL(link.href);
@@ -124,9 +130,15 @@ const main = async () => {
     }
     offerGif(frames);
     window.drawResult = {
-      seed, temperature, channels: gen.manifest.config.channels, kernel: gen.kernel(), webgl: gen.webgl(), images: Array.from(drawing.images),
+      seed,
+      temperature,
+      channels: gen.manifest.config.channels,
+      kernel: gen.kernel(),
+      webgl: gen.webgl(),
+      images: Array.from(drawing.images),
       // where each digit sits on the canvas, so a test can read back what the page shows
-      scale: SCALE, origins: Array.from({ length: drawing.count }, (_, n) => grid.origin(n)),
+      scale: SCALE,
+      origins: Array.from({ length: drawing.count }, (_, n) => grid.origin(n)),
     };
     $('draw').disabled = false;
     setState('done');

@@ -16,11 +16,15 @@ import { loadPretrained } from '../../src/node/pretrained.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript', '.js': 'text/javascript',
-  '.json': 'application/json', '.bin': 'application/octet-stream',
+  '.html': 'text/html; charset=utf-8',
+  '.mjs': 'text/javascript',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+  '.bin': 'application/octet-stream',
 };
 
-const plain = (res: ServerResponse, status: number, text: string) => res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
+const plain = (res: ServerResponse, status: number, text: string) =>
+  res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
 
 /** The path a request asks for; undefined when its target is no URL (`//[`, say). */
 const pathOf = (url = '/'): string | undefined => {
@@ -37,9 +41,21 @@ export interface Demo {
 }
 
 /** Starts the server (port 0: any free port); rejects when `model` holds no export. */
-export const serveDemo = ({ model, port = 8080, host = '127.0.0.1' }: { model: string; port?: number; host?: string }): Promise<Demo> => {
+export const serveDemo = ({
+  model,
+  port = 8080,
+  host = '127.0.0.1',
+}: {
+  model: string;
+  port?: number;
+  host?: string;
+}): Promise<Demo> => {
   if (!existsSync(join(model, 'manifest.json')))
-    return Promise.reject(new Error(`no exported generator in '${model}': run \`npm run draw -- export --checkpoint runs/draw/checkpoint.safetensors --out ${model}\` first`));
+    return Promise.reject(
+      new Error(
+        `no exported generator in '${model}': run \`npm run draw -- export --checkpoint runs/draw/checkpoint.safetensors --out ${model}\` first`,
+      ),
+    );
   const routes = new Map<string, string>([
     ['/', join(here, 'index.html')],
     ['/demo.mjs', join(here, 'demo.mjs')],
@@ -54,7 +70,12 @@ export const serveDemo = ({ model, port = 8080, host = '127.0.0.1' }: { model: s
     else if (!file || !existsSync(file)) plain(res, 404, 'not found');
     else {
       const body = readFileSync(file); // before the head, so a failed read can still be answered 500
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body);
+      res
+        .writeHead(200, {
+          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'cache-control': 'no-store',
+        })
+        .end(body);
     }
   };
   const server: Server = createServer((req, res) => {
@@ -84,7 +105,9 @@ export const pretrainedExport = async (dir = PRETRAINED_EXPORT): Promise<string>
   if (existsSync(join(dir, 'manifest.json'))) return dir;
   const p = loadPretrained();
   if (E.isLeft(p)) throw p.left;
-  const m = await exportGenerator(p.right.model, p.right.params, dir, { source: { pretrained: true, step: p.right.meta.step } });
+  const m = await exportGenerator(p.right.model, p.right.params, dir, {
+    source: { pretrained: true, step: p.right.meta.step },
+  });
   if (E.isLeft(m)) throw m.left;
   return dir;
 };
@@ -93,12 +116,19 @@ export const pretrainedExport = async (dir = PRETRAINED_EXPORT): Promise<string>
 const demoFlags = (argv: readonly string[]): { model?: string; port: number } => {
   let values: { model?: string; port?: string };
   try {
-    ({ values } = parseArgs({ args: [...argv], options: { model: { type: 'string' }, port: { type: 'string', default: '8080' } }, strict: true }));
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: { model: { type: 'string' }, port: { type: 'string', default: '8080' } },
+      strict: true,
+    }));
   } catch (e) {
-    throw new Error(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')} (flags: --model DIR, --port N)`);
+    throw new Error(
+      `${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')} (flags: --model DIR, --port N)`,
+    );
   }
   const port = Number(values.port);
-  if (!(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`--port must be an integer from 0 to 65535, got '${values.port}'`);
+  if (!(Number.isInteger(port) && port >= 0 && port < 65536))
+    throw new Error(`--port must be an integer from 0 to 65535, got '${values.port}'`);
   return { model: values.model, port };
 };
 
@@ -109,8 +139,18 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   };
   try {
     const flags = demoFlags(process.argv.slice(2));
-    const model = flags.model !== undefined ? Promise.resolve(flags.model) : existsSync(join(TRAINED_EXPORT, 'manifest.json')) ? Promise.resolve(TRAINED_EXPORT) : pretrainedExport();
-    model.then((dir) => serveDemo({ model: dir, port: flags.port }).then((d) => console.log(`DRAW demo at ${d.url} (generator: ${dir}); Ctrl-C stops`)))
+    const model =
+      flags.model !== undefined
+        ? Promise.resolve(flags.model)
+        : existsSync(join(TRAINED_EXPORT, 'manifest.json'))
+          ? Promise.resolve(TRAINED_EXPORT)
+          : pretrainedExport();
+    model
+      .then((dir) =>
+        serveDemo({ model: dir, port: flags.port }).then((d) =>
+          console.log(`DRAW demo at ${d.url} (generator: ${dir}); Ctrl-C stops`),
+        ),
+      )
       .catch(fail);
   } catch (e) {
     fail(e as Error);

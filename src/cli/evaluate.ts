@@ -17,14 +17,26 @@ export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const images = int(f, 'images');
   const samples = int(f, 'samples');
   const backend = backendOf(f);
-  const data = loadData(run.model.config, { binarisation: run.meta.binarisation, images: f.data, labels: f.labels, dataset: run.meta.dataset });
+  const data = loadData(run.model.config, {
+    binarisation: run.meta.binarisation,
+    images: f.data,
+    labels: f.labels,
+    dataset: run.meta.dataset,
+  });
   const n = images ?? data.test.n;
   const program = compileOrThrow(run.model.lossGraph(batch), backend);
   const started = performance.now();
   const b = bound(program, run.state.params, run.model.config, data.test, batch, n);
   const result = {
-    command: 'eval', checkpoint: modelSource(f), ...(run.meta.dataset ? { dataset: run.meta.dataset } : {}), step: run.state.step,
-    testBound: b.bound, reconstruction: b.recon, kl: b.kl, images: b.images, seconds: seconds(started),
+    command: 'eval',
+    checkpoint: modelSource(f),
+    ...(run.meta.dataset ? { dataset: run.meta.dataset } : {}),
+    step: run.state.step,
+    testBound: b.bound,
+    reconstruction: b.recon,
+    kl: b.kl,
+    images: b.images,
+    seconds: seconds(started),
   };
   if (samples === undefined) return result;
   // --batch counts rows of one run: K samples of batch/K images

@@ -20,8 +20,13 @@ export const exportCommand = async (f: Flags): Promise<Record<string, unknown>> 
   });
   if (E.isLeft(manifest)) throw manifest.left;
   return {
-    command: 'export', checkpoint: modelSource(f), step: run.state.step, out, batch: manifest.right.batch,
-    files: EXPORT_FILES.map((name) => join(out, name)), weightsBytes: manifest.right.weights.bytes,
+    command: 'export',
+    checkpoint: modelSource(f),
+    step: run.state.step,
+    out,
+    batch: manifest.right.batch,
+    files: EXPORT_FILES.map((name) => join(out, name)),
+    weightsBytes: manifest.right.weights.bytes,
     // the folder needs its own gpu.js (package.json names it) wherever it is copied
     try: `cd ${shellWord(out)} && npm install && node generate.mjs --seed 1 --count 16 --out grid.png`,
   };

@@ -11,8 +11,16 @@ import { plot } from './plot.ts';
 import { classify } from './classify.ts';
 
 type Parsed = ReturnType<typeof parseFlags>;
-const commands: Record<string, (f: Parsed['flags'], operands: Parsed['operands']) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
-  train, eval: evaluateCommand, sample, export: exportCommand, plot, classify,
+const commands: Record<
+  string,
+  (f: Parsed['flags'], operands: Parsed['operands']) => Record<string, unknown> | Promise<Record<string, unknown>>
+> = {
+  train,
+  eval: evaluateCommand,
+  sample,
+  export: exportCommand,
+  plot,
+  classify,
 };
 
 const main = async (argv: readonly string[]): Promise<number> => {
@@ -28,7 +36,12 @@ const main = async (argv: readonly string[]): Promise<number> => {
     if (!run) throw new UsageError(`unknown command '${command}' (commands: ${Object.keys(commands).join(', ')})`);
     const result = await run(flags, operands);
     if (json) console.log(JSON.stringify(result));
-    else console.log(Object.entries(result).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`).join('\n'));
+    else
+      console.log(
+        Object.entries(result)
+          .map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`)
+          .join('\n'),
+      );
     return 0;
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

@@ -25,37 +25,86 @@ export const presetNames = {
 export type PresetName = keyof typeof presetNames;
 
 /** The data sets `--dataset` names, and the DRAW preset each trains with unless --preset says otherwise. */
-export const datasetNames = { mnist: 'fast', cluttered: undefined, 'two-digit': 'two-digit', 'colour-mnist': 'colour' } as const satisfies Record<string, PresetName | undefined>;
+export const datasetNames = {
+  mnist: 'fast',
+  cluttered: undefined,
+  'two-digit': 'two-digit',
+  'colour-mnist': 'colour',
+} as const satisfies Record<string, PresetName | undefined>;
 export type DatasetName = keyof typeof datasetNames;
 
 export const datasetOf = (f: Flags, fallback: DatasetName = 'mnist'): DatasetName => {
   const d = f.dataset ?? fallback;
-  if (!(d in datasetNames)) throw new UsageError(`unknown dataset '${d}' (datasets: ${Object.keys(datasetNames).join(', ')})`);
-  if (f.data !== undefined && d !== 'mnist') throw new UsageError(`--data trains on an IDX file of your own; --dataset ${d} is synthesised from MNIST: pass one of them`);
+  if (!(d in datasetNames))
+    throw new UsageError(`unknown dataset '${d}' (datasets: ${Object.keys(datasetNames).join(', ')})`);
+  if (f.data !== undefined && d !== 'mnist')
+    throw new UsageError(
+      `--data trains on an IDX file of your own; --dataset ${d} is synthesised from MNIST: pass one of them`,
+    );
   return d as DatasetName;
 };
 
 const flags = {
-  preset: { type: 'string' }, T: { type: 'string' }, enc: { type: 'string' }, dec: { type: 'string' }, z: { type: 'string' },
-  'read-n': { type: 'string' }, 'write-n': { type: 'string' }, attention: { type: 'string' },
-  batch: { type: 'string' }, lr: { type: 'string' }, 'lr-half-life': { type: 'string' }, clip: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
-  minutes: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
-  checkpoint: { type: 'string' }, pretrained: { type: 'boolean' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' },
-  'eval-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'val-images': { type: 'string' },
-  images: { type: 'string' }, count: { type: 'string' }, binarisation: { type: 'string' },
-  data: { type: 'string' }, labels: { type: 'string' }, config: { type: 'string' }, samples: { type: 'string' }, gif: { type: 'string' }, help: { type: 'boolean' },
-  dataset: { type: 'string' }, glimpses: { type: 'string' }, hidden: { type: 'string' }, init: { type: 'string' }, temperature: { type: 'string' },
+  preset: { type: 'string' },
+  T: { type: 'string' },
+  enc: { type: 'string' },
+  dec: { type: 'string' },
+  z: { type: 'string' },
+  'read-n': { type: 'string' },
+  'write-n': { type: 'string' },
+  attention: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  'lr-half-life': { type: 'string' },
+  clip: { type: 'string' },
+  steps: { type: 'string' },
+  epochs: { type: 'string' },
+  minutes: { type: 'string' },
+  threads: { type: 'string' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  out: { type: 'string' },
+  checkpoint: { type: 'string' },
+  pretrained: { type: 'boolean' },
+  resume: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'eval-every': { type: 'string' },
+  'ckpt-every': { type: 'string' },
+  'val-images': { type: 'string' },
+  images: { type: 'string' },
+  count: { type: 'string' },
+  binarisation: { type: 'string' },
+  data: { type: 'string' },
+  labels: { type: 'string' },
+  config: { type: 'string' },
+  samples: { type: 'string' },
+  gif: { type: 'string' },
+  help: { type: 'boolean' },
+  dataset: { type: 'string' },
+  glimpses: { type: 'string' },
+  hidden: { type: 'string' },
+  init: { type: 'string' },
+  temperature: { type: 'string' },
   'canvases-per-digit': { type: 'string' },
 } as const;
 
 export type Flags = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
 
-export const parseFlags = (argv: readonly string[]): { command: string | undefined; flags: Flags; operands: string[] } => {
+export const parseFlags = (
+  argv: readonly string[],
+): { command: string | undefined; flags: Flags; operands: string[] } => {
   try {
-    const { values, positionals } = parseArgs({ args: [...argv], options: flags, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: flags,
+      allowPositionals: true,
+      strict: true,
+    });
     // plot takes an operand, its run folder; so do train and classify with --resume (the run to continue)
     const operands = positionals.slice(1);
-    const allowed = positionals[0] === 'plot' || (values.resume && ['train', 'classify'].includes(positionals[0])) ? 1 : 0;
+    const allowed =
+      positionals[0] === 'plot' || (values.resume && ['train', 'classify'].includes(positionals[0])) ? 1 : 0;
     if (operands.length > allowed) throw new UsageError(`unexpected argument '${operands[allowed]}'`);
     return { command: positionals[0], flags: values as Flags, operands };
   } catch (e) {
@@ -64,61 +113,88 @@ export const parseFlags = (argv: readonly string[]): { command: string | undefin
   }
 };
 
-const num = (flag: string, v: string | undefined, integer: boolean, min: number, above: boolean): number | undefined => {
+const num = (
+  flag: string,
+  v: string | undefined,
+  integer: boolean,
+  min: number,
+  above: boolean,
+): number | undefined => {
   if (v === undefined) return undefined;
   const n = v.trim() === '' ? NaN : Number(v);
   if (!Number.isFinite(n) || (integer && !Number.isSafeInteger(n)) || (above ? n <= min : n < min))
-    throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} ${above ? '>' : '≥'} ${min}, got '${v}'`);
+    throw new UsageError(
+      `--${flag} must be ${integer ? 'an integer' : 'a number'} ${above ? '>' : '≥'} ${min}, got '${v}'`,
+    );
   return n;
 };
 /** --resume continues the run in --out; --overwrite and --init start a new one: a command takes one of them. */
 export const refuseMixedStarts = (f: Flags): void => {
-  if (f.resume && f.overwrite) throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
-  if (f.resume && f.init) throw new UsageError('--resume continues the run in --out and --init starts a new one from a checkpoint\'s parameters: pass one of them');
+  if (f.resume && f.overwrite)
+    throw new UsageError('--resume continues the run in --out and --overwrite replaces it: pass one of them');
+  if (f.resume && f.init)
+    throw new UsageError(
+      "--resume continues the run in --out and --init starts a new one from a checkpoint's parameters: pass one of them",
+    );
 };
 
 /** The run folder: --out, or the folder `train --resume DIR` names; both at once must agree. */
 export const outFolder = (f: Flags, operands: readonly string[], fallback: string): string => {
   const [named] = operands;
-  if (named !== undefined && f.out !== undefined && named !== f.out) throw new UsageError(`--resume ${named} and --out ${f.out} name two run folders: pass one of them`);
+  if (named !== undefined && f.out !== undefined && named !== f.out)
+    throw new UsageError(`--resume ${named} and --out ${f.out} name two run folders: pass one of them`);
   return named ?? f.out ?? fallback;
 };
 
-export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined => num(flag, f[flag] as string | undefined, true, min, false);
+export const int = (f: Flags, flag: keyof Flags, min = 1): number | undefined =>
+  num(flag, f[flag] as string | undefined, true, min, false);
 /** A number > 0: learning rates, clipping thresholds, time budgets. */
-export const positive = (f: Flags, flag: keyof Flags): number | undefined => num(flag, f[flag] as string | undefined, false, 0, true);
+export const positive = (f: Flags, flag: keyof Flags): number | undefined =>
+  num(flag, f[flag] as string | undefined, false, 0, true);
 
 /** --canvases-per-digit K: a synthetic data set's training images per training digit (absent: 1); MNIST and --data have one image per digit. */
 export const canvasesOf = (f: Flags, dataset: DatasetName): number | undefined => {
   const k = int(f, 'canvases-per-digit');
   if (k !== undefined && dataset === 'mnist')
-    throw new UsageError(`--canvases-per-digit applies to the data sets synthesised from MNIST (--dataset cluttered, two-digit, colour-mnist), not to ${f.data === undefined ? 'MNIST' : `--data ${f.data}`}`);
+    throw new UsageError(
+      `--canvases-per-digit applies to the data sets synthesised from MNIST (--dataset cluttered, two-digit, colour-mnist), not to ${f.data === undefined ? 'MNIST' : `--data ${f.data}`}`,
+    );
   return k;
 };
 
 /** Canvases per digit as a meta field, absent when it is 1 (so runs without it read the same). */
-export const canvasesField = (k: number | undefined): { canvasesPerDigit?: number } => (k === undefined || k === 1 ? {} : { canvasesPerDigit: k });
+export const canvasesField = (k: number | undefined): { canvasesPerDigit?: number } =>
+  k === undefined || k === 1 ? {} : { canvasesPerDigit: k };
 
 /** A learning-rate half-life as a meta field, absent when there is none (a run's meta says nothing of a schedule it lacks). */
-export const halfLifeField = (h: number | undefined): { lrHalfLife?: number } => (h === undefined ? {} : { lrHalfLife: h });
+export const halfLifeField = (h: number | undefined): { lrHalfLife?: number } =>
+  h === undefined ? {} : { lrHalfLife: h };
 
 export const presetOf = (name: string | undefined, fallback: PresetName = 'fast'): DrawConfig => {
   const key = name ?? fallback;
-  if (!(key in presetNames)) throw new UsageError(`unknown preset '${key}' (presets: ${Object.keys(presetNames).join(', ')})`);
+  if (!(key in presetNames))
+    throw new UsageError(`unknown preset '${key}' (presets: ${Object.keys(presetNames).join(', ')})`);
   return presetNames[key as PresetName];
 };
 
 /** The DRAW preset a data set trains with by default; the classifier's data set has none. */
 export const drawPresetOf = (d: DatasetName): PresetName => {
   const preset = datasetNames[d];
-  if (preset === undefined) throw new UsageError(`--dataset ${d} is for 'classify', the attention classifier; DRAW trains on ${Object.keys(datasetNames).filter((k) => datasetNames[k as DatasetName]).join(', ')}`);
+  if (preset === undefined)
+    throw new UsageError(
+      `--dataset ${d} is for 'classify', the attention classifier; DRAW trains on ${Object.keys(datasetNames)
+        .filter((k) => datasetNames[k as DatasetName])
+        .join(', ')}`,
+    );
   return preset;
 };
 
 /** The config the flags ask for: a preset with any size flags applied. */
 export const configFrom = (f: Flags, base: DrawConfig = presetOf(f.preset, drawPresetOf(datasetOf(f)))): DrawConfig => {
-  const attention = f.attention === undefined ? undefined : f.attention === 'on' ? true : f.attention === 'off' ? false : undefined;
-  if (f.attention !== undefined && attention === undefined) throw new UsageError(`--attention must be 'on' or 'off', got '${f.attention}'`);
+  const attention =
+    f.attention === undefined ? undefined : f.attention === 'on' ? true : f.attention === 'off' ? false : undefined;
+  if (f.attention !== undefined && attention === undefined)
+    throw new UsageError(`--attention must be 'on' or 'off', got '${f.attention}'`);
   return checkConfig({
     ...base,
     T: int(f, 'T') ?? base.T,
@@ -134,38 +210,56 @@ export const configFrom = (f: Flags, base: DrawConfig = presetOf(f.preset, drawP
 
 /** Config fields the flags set explicitly, which must agree with a checkpoint's config. */
 export const explicitConfig = (f: Flags): Partial<DrawConfig> => {
-  if (f.preset === undefined && ['T', 'enc', 'dec', 'z', 'read-n', 'write-n', 'attention'].every((k) => f[k as keyof Flags] === undefined)) return {};
+  if (
+    f.preset === undefined &&
+    ['T', 'enc', 'dec', 'z', 'read-n', 'write-n', 'attention'].every((k) => f[k as keyof Flags] === undefined)
+  )
+    return {};
   const c = configFrom(f);
   const explicit: Partial<Record<keyof DrawConfig, unknown>> = {};
   const set = (k: keyof DrawConfig) => (explicit[k] = c[k]);
   if (f.preset !== undefined) (Object.keys(c) as (keyof DrawConfig)[]).forEach(set);
-  const byFlag: [keyof Flags, (keyof DrawConfig)[]][] = [['T', ['T']], ['enc', ['encSize']], ['dec', ['decSize']], ['z', ['zSize']],
-    ['read-n', ['readN']], ['write-n', ['writeN']], ['attention', ['readAttention', 'writeAttention']]];
+  const byFlag: [keyof Flags, (keyof DrawConfig)[]][] = [
+    ['T', ['T']],
+    ['enc', ['encSize']],
+    ['dec', ['decSize']],
+    ['z', ['zSize']],
+    ['read-n', ['readN']],
+    ['write-n', ['writeN']],
+    ['attention', ['readAttention', 'writeAttention']],
+  ];
   byFlag.forEach(([flag, keys]) => f[flag] !== undefined && keys.forEach(set));
   return explicit as Partial<DrawConfig>;
 };
 
 export const backendOf = (f: Flags): BackendName => {
   const b = f.backend ?? 'cpu';
-  if (!(backendNames as string[]).includes(b)) throw new UsageError(`unknown backend '${b}' (backends: ${backendNames.join(', ')})`);
+  if (!(backendNames as string[]).includes(b))
+    throw new UsageError(`unknown backend '${b}' (backends: ${backendNames.join(', ')})`);
   return b as BackendName;
 };
 
 /** The step's threads, checked: by default the machine's cores (at most the batch) on the cpu backend, else 1. */
 export const threadsFor = (asked: number | undefined, backend: BackendName, batch: number): number => {
-  if (asked !== undefined && asked > 1 && backend !== 'cpu') throw new UsageError(`--threads ${asked}: data-parallel steps run on the cpu backend only, not ${backend}`);
-  if (asked !== undefined && asked > batch) throw new UsageError(`--threads ${asked} is more than the batch of ${batch} (--batch): each thread takes a share of it`);
+  if (asked !== undefined && asked > 1 && backend !== 'cpu')
+    throw new UsageError(`--threads ${asked}: data-parallel steps run on the cpu backend only, not ${backend}`);
+  if (asked !== undefined && asked > batch)
+    throw new UsageError(
+      `--threads ${asked} is more than the batch of ${batch} (--batch): each thread takes a share of it`,
+    );
   return asked ?? (backend === 'cpu' ? Math.min(availableParallelism(), batch) : 1);
 };
 
 /** Cluttered and coloured MNIST keep grey values; MNIST and two-digit MNIST are binarised as --binarisation says. */
 export const binarisationOf = (f: Flags, dataset: DatasetName = 'mnist'): Binarisation => {
   if (dataset === 'cluttered' || dataset === 'colour-mnist') {
-    if (f.binarisation !== undefined && f.binarisation !== 'grey') throw new UsageError(`--dataset ${dataset} keeps grey values: --binarisation ${f.binarisation} does not apply`);
+    if (f.binarisation !== undefined && f.binarisation !== 'grey')
+      throw new UsageError(`--dataset ${dataset} keeps grey values: --binarisation ${f.binarisation} does not apply`);
     return 'grey';
   }
   const b = f.binarisation ?? 'sample';
-  if (!['sample', 'threshold', 'resample', 'grey'].includes(b)) throw new UsageError(`unknown binarisation '${b}' (sample, threshold, resample, grey)`);
+  if (!['sample', 'threshold', 'resample', 'grey'].includes(b))
+    throw new UsageError(`unknown binarisation '${b}' (sample, threshold, resample, grey)`);
   return b as Binarisation;
 };
 

@@ -17,7 +17,9 @@ const renderers = async () => {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND')
-      throw new UsageError(`plot draws with optional packages that are not installed (${err.message.split('\n')[0]}): npm install ${PLOT_PACKAGES}`);
+      throw new UsageError(
+        `plot draws with optional packages that are not installed (${err.message.split('\n')[0]}): npm install ${PLOT_PACKAGES}`,
+      );
     throw e;
   }
 };

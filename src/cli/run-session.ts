@@ -32,18 +32,28 @@ const machineName = (): string => `${cpus()[0]?.model.trim() || 'unknown process
 type Hooks<V> = Pick<LoopOptions<V>, 'signal' | 'onStart' | 'onStep' | 'onEval' | 'onCheckpoint'>;
 
 /** Runs `start` with the session's callbacks; the run's result once it ended other than by diverging. */
-export const runSession = async <V>(s: SessionSettings<V>, start: (hooks: Hooks<V>) => Promise<E.Either<Error, LoopResult<V>>>): Promise<LoopResult<V>> => {
+export const runSession = async <V>(
+  s: SessionSettings<V>,
+  start: (hooks: Hooks<V>) => Promise<E.Either<Error, LoopResult<V>>>,
+): Promise<LoopResult<V>> => {
   const ckpt = checkpointPath(s.out);
   const metricsPath = join(s.out, 'metrics.jsonl');
   // wall time of training (compiling excluded), continued from the run's last record when resuming
   let wallZero = 0;
   const wallSeconds = () => +((performance.now() - wallZero) / 1e3).toFixed(3);
-  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify({ ...rec, wallSeconds: wallSeconds() })}\n`);
+  const log = (rec: Record<string, unknown>) =>
+    appendFileSync(metricsPath, `${JSON.stringify({ ...rec, wallSeconds: wallSeconds() })}\n`);
   let endStep = Infinity;
-  const bar = s.json ? undefined : new cliProgress.SingleBar({
-    format: `${s.command} |{bar}| {value}/{total} | loss {loss} | val {val} | {ips} img/s | ETA {eta_formatted}`,
-    etaBuffer: 20, hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = s.json
+    ? undefined
+    : new cliProgress.SingleBar(
+        {
+          format: `${s.command} |{bar}| {value}/{total} | loss {loss} | val {val} | {ips} img/s | ETA {eta_formatted}`,
+          etaBuffer: 20,
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
   let lastVal: string | undefined;
   const abort = new AbortController();
   const onSigint = () => abort.abort();
@@ -60,10 +70,16 @@ export const runSession = async <V>(s: SessionSettings<V>, start: (hooks: Hooks<
           s.onNewRun?.();
         } else keepRecordsUpTo(metricsPath, fromStep);
         endStep = toStep;
-        const before = s.resumed ? E.getOrElseW(() => undefined)(E.map(lastWallSeconds)(readMetrics(metricsPath))) : undefined;
+        const before = s.resumed
+          ? E.getOrElseW(() => undefined)(E.map(lastWallSeconds)(readMetrics(metricsPath)))
+          : undefined;
         wallZero = performance.now() - 1e3 * (before ?? 0);
         log({ step: fromStep, segment: { startedAt: new Date().toISOString(), machine: machineName(), threads } });
-        bar?.start(Number.isFinite(endStep) ? endStep : s.startStep + 1, s.startStep, { loss: '-', val: '-', ips: '-' });
+        bar?.start(Number.isFinite(endStep) ? endStep : s.startStep + 1, s.startStep, {
+          loss: '-',
+          val: '-',
+          ips: '-',
+        });
       },
       onStep: (r) => {
         if (r.step % 10 === 0 || r.step === endStep) log({ ...r });
@@ -81,7 +97,10 @@ export const runSession = async <V>(s: SessionSettings<V>, start: (hooks: Hooks<
   }
   if (E.isLeft(result)) throw result.left;
   const r = result.right;
-  if (r.stopped === 'diverged') throw new UsageError(`${r.error!.message}; training stopped, the last good state (step ${r.state.step}) is in ${ckpt}`);
+  if (r.stopped === 'diverged')
+    throw new UsageError(
+      `${r.error!.message}; training stopped, the last good state (step ${r.state.step}) is in ${ckpt}`,
+    );
   if (r.stopped === 'aborted') process.exitCode = 130;
   return r;
 };
@@ -90,8 +109,14 @@ export const runSession = async <V>(s: SessionSettings<V>, start: (hooks: Hooks<
 export const sessionSummary = <V>(s: SessionSettings<V>, r: LoopResult<V>, batch: number): Record<string, unknown> => {
   const done = r.state.step - s.startStep;
   return {
-    command: s.command, steps: done, step: r.state.step, stopped: r.stopped === 'aborted' ? 'interrupted' : r.stopped, wallSeconds: +r.wallSeconds.toFixed(2),
-    secondsPerStep: +(r.wallSeconds / Math.max(1, done)).toFixed(4), imagesPerSecond: +((done * batch) / r.wallSeconds).toFixed(1),
-    compileSeconds: +r.compileSeconds.toFixed(2), finalTrainLoss: r.history[r.history.length - 1]?.loss ?? NaN,
+    command: s.command,
+    steps: done,
+    step: r.state.step,
+    stopped: r.stopped === 'aborted' ? 'interrupted' : r.stopped,
+    wallSeconds: +r.wallSeconds.toFixed(2),
+    secondsPerStep: +(r.wallSeconds / Math.max(1, done)).toFixed(4),
+    imagesPerSecond: +((done * batch) / r.wallSeconds).toFixed(1),
+    compileSeconds: +r.compileSeconds.toFixed(2),
+    finalTrainLoss: r.history[r.history.length - 1]?.loss ?? NaN,
   };
 };

@@ -45,8 +45,13 @@ export const ensureOutDir = (dir: string): string => {
 
 /** A new run must not replace one already in `out` unless the user said so (--overwrite) or continues it (--resume). */
 export const refuseToReplaceRun = (out: string): void => {
-  const held = [checkpointPath(out), join(out, LEGACY_CHECKPOINT_FILE), join(out, 'metrics.jsonl')].filter((p) => existsSync(p) && statSync(p).size > 0);
-  if (held.length) throw new UsageError(`'${out}' already holds a run (${held.map((p) => p.slice(out.length).replace(/^[\\/]/, '')).join(', ')}): --resume continues it, --overwrite replaces it, or choose another --out`);
+  const held = [checkpointPath(out), join(out, LEGACY_CHECKPOINT_FILE), join(out, 'metrics.jsonl')].filter(
+    (p) => existsSync(p) && statSync(p).size > 0,
+  );
+  if (held.length)
+    throw new UsageError(
+      `'${out}' already holds a run (${held.map((p) => p.slice(out.length).replace(/^[\\/]/, '')).join(', ')}): --resume continues it, --overwrite replaces it, or choose another --out`,
+    );
 };
 
 /** The learning rate a run's meta records: constant, or halving every `lrHalfLife` steps. */
@@ -57,8 +62,12 @@ export interface RateMeta {
 
 export const optimizerFor = ({ lr, lrHalfLife }: RateMeta) => adam({ lr, lrHalfLife });
 
-export const saveRun = (path: string, meta: RateMeta & { readonly step: number }, model: Pick<DrawModel, 'paramShapes'>, state: TrainState): void =>
-  saveCheckpoint(path, { meta, tensors: checkpointTensors(state, model.paramShapes, optimizerFor(meta)) });
+export const saveRun = (
+  path: string,
+  meta: RateMeta & { readonly step: number },
+  model: Pick<DrawModel, 'paramShapes'>,
+  state: TrainState,
+): void => saveCheckpoint(path, { meta, tensors: checkpointTensors(state, model.paramShapes, optimizerFor(meta)) });
 
 export interface LoadedRun {
   readonly meta: RunMeta;
@@ -78,7 +87,8 @@ export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = 
   const ck = loadCheckpoint(path);
   if (E.isLeft(ck)) throw new UsageError(ck.left.message);
   const meta = ck.right.meta as RunMeta;
-  if (meta?.format !== 'draw-ts/1') throw new UsageError(`checkpoint ${path} was not written by 'draw train' (format ${JSON.stringify(meta?.format)})`);
+  if (meta?.format !== 'draw-ts/1')
+    throw new UsageError(`checkpoint ${path} was not written by 'draw train' (format ${JSON.stringify(meta?.format)})`);
   checkAsked(`checkpoint ${path}`, meta.config, expect);
   const model = draw(meta.config);
   const state = restoreTrainState(ck.right.tensors, meta.step, model.paramShapes, optimizerFor(meta));
@@ -103,7 +113,8 @@ export const loadInitRun = (path: string, expect: Partial<DrawConfig>): LoadedRu
 /** The model `--checkpoint FILE` names, or with `--pretrained` the one that ships with the package (parameters only). */
 export const loadModelRun = (f: Flags): LoadedRun => {
   if (!f.pretrained) return loadRun(f.checkpoint, explicitConfig(f));
-  if (f.checkpoint !== undefined) throw new UsageError('--pretrained uses the model that ships with draw-ts: drop --checkpoint, or --pretrained');
+  if (f.checkpoint !== undefined)
+    throw new UsageError('--pretrained uses the model that ships with draw-ts: drop --checkpoint, or --pretrained');
   const p = loadPretrained();
   if (E.isLeft(p)) throw new UsageError(`the pretrained model: ${p.left.message}`);
   const meta = p.right.meta as unknown as RunMeta;
@@ -140,7 +151,8 @@ export interface DataSpec {
 
 const splitsOf = ({ binarisation, images, labels, dataset = 'mnist', canvasesPerDigit }: DataSpec): Data => {
   if (!images && labels) throw new UsageError('--labels goes with --data: the labels of that image file');
-  if (dataset !== 'mnist') return loadSynthetic(dataset === 'colour-mnist' ? 'colour' : dataset, { binarisation, canvasesPerDigit });
+  if (dataset !== 'mnist')
+    return loadSynthetic(dataset === 'colour-mnist' ? 'colour' : dataset, { binarisation, canvasesPerDigit });
   if (!images) return loadMnist({ binarisation });
   if (!existsSync(images)) throw new UsageError(`--data: no such file '${images}'`);
   const all = loadIdxDataset(images, labels, { binarisation });
@@ -155,11 +167,15 @@ export const loadSplits = (spec: DataSpec): Data => nonEmpty(splitsOf(spec), sou
 
 const nonEmpty = (data: Data, source: string): Data => {
   const empty = (['train', 'validation', 'test'] as const).find((k) => data[k].n === 0);
-  if (empty) throw new UsageError(`${source} has ${data.train.n + data.test.n} images, too few to hold out a ${empty} split (a sixth, at least 1)`);
+  if (empty)
+    throw new UsageError(
+      `${source} has ${data.train.n + data.test.n} images, too few to hold out a ${empty} split (a sixth, at least 1)`,
+    );
   return data;
 };
 
-const sourceOf = ({ images, dataset = 'mnist' }: DataSpec) => images ? `--data ${images}` : dataset === 'mnist' ? 'MNIST' : `--dataset ${dataset}`;
+const sourceOf = ({ images, dataset = 'mnist' }: DataSpec) =>
+  images ? `--data ${images}` : dataset === 'mnist' ? 'MNIST' : `--dataset ${dataset}`;
 
 /** loadSplits, checked against the model: images of its size. */
 export const loadData = (config: Pick<DrawConfig, 'A' | 'B' | 'channels'>, spec: DataSpec): Data => {
@@ -167,7 +183,9 @@ export const loadData = (config: Pick<DrawConfig, 'A' | 'B' | 'channels'>, spec:
   const { rows, cols } = data.train;
   const channels = valuesPerImage(data.train) / (rows * cols);
   if (valuesPerImage(data.train) !== config.A * config.B * config.channels)
-    throw new UsageError(`${sourceOf(spec)} has ${rows}×${cols}${channels > 1 ? `×${channels}` : ''} images, the model expects ${config.B}×${config.A}${config.channels > 1 ? `×${config.channels}` : ''}`);
+    throw new UsageError(
+      `${sourceOf(spec)} has ${rows}×${cols}${channels > 1 ? `×${channels}` : ''} images, the model expects ${config.B}×${config.A}${config.channels > 1 ? `×${config.channels}` : ''}`,
+    );
   return nonEmpty(data, sourceOf(spec));
 };
 

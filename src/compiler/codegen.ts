@@ -54,7 +54,13 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
     case 'map':
       return (ctx.maps?.[n.op] ?? t.render)(n.inputs.map((i) => renderExpr(ctx, i, idx)));
     case 'view': {
-      const cases = t.index(ctx.alg, idx, n.attrs as never, n.inputs.map((i) => ctx.nodes[i].shape), n.shape);
+      const cases = t.index(
+        ctx.alg,
+        idx,
+        n.attrs as never,
+        n.inputs.map((i) => ctx.nodes[i].shape),
+        n.shape,
+      );
       const load = (c: (typeof cases)[number]) => renderExpr(ctx, n.inputs[c.input], c.idx);
       // concat: nested conditionals, the last case taking what is left; cases the ranges rule out are
       // dropped, and one that always holds ends the chain
@@ -64,10 +70,13 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
         if (d !== 'never') live.push(c);
         if (d === 'always') break;
       }
-      return live.slice(0, -1).reduceRight((rest, c) => {
-        ctx.onCondition?.(c.when!.coord, c.when!.below);
-        return `(${c.when!.coord} < ${c.when!.below} ? ${load(c)} : ${rest})`;
-      }, load(live[live.length - 1]));
+      return live.slice(0, -1).reduceRight(
+        (rest, c) => {
+          ctx.onCondition?.(c.when!.coord, c.when!.below);
+          return `(${c.when!.coord} < ${c.when!.below} ? ${load(c)} : ${rest})`;
+        },
+        load(live[live.length - 1]),
+      );
     }
     default:
       throw new Error(`codegen: node ${id} (${n.op}) is neither materialised nor this kernel's reduction`);

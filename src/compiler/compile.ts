@@ -7,13 +7,27 @@ import { fuse } from './fuse.ts';
 import { planBuffers } from './schedule.ts';
 import { checkFeeds } from './evaluate.ts';
 import { verify, type Graph } from './graph.ts';
-import { CompileError, type Backend, type BackendName, type CompileOptions, type Lowering, type Program } from './backends/backend.ts';
+import {
+  CompileError,
+  type Backend,
+  type BackendName,
+  type CompileOptions,
+  type Lowering,
+  type Program,
+} from './backends/backend.ts';
 import { cpuBackend } from './backends/cpu/program.ts';
 import { gpujsBackend } from './backends/gpujs/program.ts';
 
 // The contract between the pipeline and its backends lives in backend.ts, which imports neither.
 export {
-  CompileError, debugKernels, type Backend, type BackendName, type CompileOptions, type Lowering, type Program, type ProgramStats,
+  CompileError,
+  debugKernels,
+  type Backend,
+  type BackendName,
+  type CompileOptions,
+  type Lowering,
+  type Program,
+  type ProgramStats,
 } from './backends/backend.ts';
 
 /** The backends, keyed by name: the one list `compile` accepts and its errors name. */
@@ -29,7 +43,9 @@ export const backendNames = Object.keys(backends) as BackendName[];
 const backendFor = (name: unknown = 'cpu'): E.Either<CompileError, Backend> =>
   typeof name === 'string' && Object.hasOwn(backends, name)
     ? E.right(backends[name as BackendName]())
-    : E.left(new CompileError(`compile: unknown backend ${JSON.stringify(name)} (backends: ${backendNames.join(', ')})`));
+    : E.left(
+        new CompileError(`compile: unknown backend ${JSON.stringify(name)} (backends: ${backendNames.join(', ')})`),
+      );
 
 export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<CompileError, Lowering> => {
   const checked = verify(graph);
@@ -40,7 +56,12 @@ export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<Co
   const g = backend.right.prepare?.(simple) ?? simple;
   const { kernels, mat } = fuse(g);
   return E.right({
-    graph: g, nodes: g.nodes.toArray(), kernels, mat, plan: planBuffers(g, kernels), options: opts,
+    graph: g,
+    nodes: g.nodes.toArray(),
+    kernels,
+    mat,
+    plan: planBuffers(g, kernels),
+    options: opts,
     check: (feeds) => {
       const bad = checkFeeds(g, feeds);
       if (bad) throw bad;
@@ -51,4 +72,3 @@ export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<Co
 /** Compiles a graph for a backend (default 'cpu'). */
 export const compile = (graph: Graph, opts: CompileOptions = {}): E.Either<CompileError, Program> =>
   E.flatMap(lowerGraph(graph, opts), (l) => E.flatMap(backendFor(opts.backend), (b) => b.lower(l)));
-

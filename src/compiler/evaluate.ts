@@ -17,7 +17,10 @@ export const checkFeeds = (g: Graph, feeds: Feeds): EvaluateError | undefined =>
     const v = feeds[name];
     const shape = g.nodes.get(id)!.shape;
     if (v === undefined) return new EvaluateError(`missing input '${name}' of shape ${fmt(shape)}`);
-    if (v.length !== size(shape)) return new EvaluateError(`input '${name}': expected ${size(shape)} values for shape ${fmt(shape)}, got ${v.length}`);
+    if (v.length !== size(shape))
+      return new EvaluateError(
+        `input '${name}': expected ${size(shape)} values for shape ${fmt(shape)}, got ${v.length}`,
+      );
   }
   const stray = Object.keys(feeds).filter((k) => !g.inputs.has(k));
   return stray.length ? new EvaluateError(`unknown input ${stray.map((s) => `'${s}'`).join(', ')}`) : undefined;
@@ -30,9 +33,15 @@ export const evaluate = (g: Graph, feeds: Feeds): E.Either<EvaluateError, Record
   const live = reachable(g);
   g.nodes.forEach((n, id) => {
     if (!live[id]) return;
-    vals[id] = n.op === 'input'
-      ? Float64Array.from(feeds[n.attrs.name as string])
-      : primitives[n.op].evaluate(n.inputs.map((i) => vals[i]), n.inputs.map((i) => g.nodes.get(i)!.shape), n.attrs as never, n.shape);
+    vals[id] =
+      n.op === 'input'
+        ? Float64Array.from(feeds[n.attrs.name as string])
+        : primitives[n.op].evaluate(
+            n.inputs.map((i) => vals[i]),
+            n.inputs.map((i) => g.nodes.get(i)!.shape),
+            n.attrs as never,
+            n.shape,
+          );
   });
   return E.right(Object.fromEntries([...g.outputs].map(([name, id]) => [name, vals[id]])));
 };

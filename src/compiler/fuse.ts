@@ -39,7 +39,8 @@ export const planMaterialization = (g: Graph): Uint8Array => {
       const cn = nodes[c];
       const throughView = kindOf(cn) === 'view' && !mat[c];
       fanout[id] += throughView ? fanout[c] : 1;
-      if ((cn.op === 'broadcast' && size(cn.shape) > size(nodes[id].shape)) || (throughView && expands[c])) expands[id] = 1;
+      if ((cn.op === 'broadcast' && size(cn.shape) > size(nodes[id].shape)) || (throughView && expands[c]))
+        expands[id] = 1;
     });
   }
 
@@ -73,9 +74,12 @@ export const planMaterialization = (g: Graph): Uint8Array => {
     if (k === 'buffer' || k === 'const') return;
     if (k === 'contract') n.inputs.forEach(materializeUnderViews);
     const inner = new Set(n.inputs.filter((i) => !mat[i] && reductionIn[i] >= 0));
-    if (isReduction(n)) inner.forEach((i) => (mat[i] = 1)); // one reduction per kernel
+    if (isReduction(n))
+      inner.forEach((i) => (mat[i] = 1)); // one reduction per kernel
     else if (inner.size > 1) [...inner].slice(1).forEach((i) => (mat[i] = 1));
-    const own = isReduction(n) ? id : [...n.inputs].map((i) => (mat[i] ? -1 : reductionIn[i])).find((r) => r >= 0) ?? -1;
+    const own = isReduction(n)
+      ? id
+      : ([...n.inputs].map((i) => (mat[i] ? -1 : reductionIn[i])).find((r) => r >= 0) ?? -1);
     reductionIn[id] = own;
     const onlyConsumer = consumers[id].length === 1 ? nodes[consumers[id][0]] : undefined;
     const epilogue = onlyConsumer && kindOf(onlyConsumer) === 'map' && sameShape(onlyConsumer.shape, n.shape);

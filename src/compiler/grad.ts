@@ -20,9 +20,11 @@ export const gradName = (input: string): string => `grad.${input}`;
  */
 export const grad = (g: Graph, of: string, wrt: readonly string[]): E.Either<GradError, Graph> => {
   const root = g.outputs.get(of);
-  if (root === undefined) return E.left(new GradError(`grad: no output named '${of}' (outputs: ${[...g.outputs.keys()].join(', ')})`));
+  if (root === undefined)
+    return E.left(new GradError(`grad: no output named '${of}' (outputs: ${[...g.outputs.keys()].join(', ')})`));
   const rootShape = g.nodes.get(root)!.shape;
-  if (size(rootShape) !== 1) return E.left(new GradError(`grad: output '${of}' must be a scalar, got shape ${fmt(rootShape)}`));
+  if (size(rootShape) !== 1)
+    return E.left(new GradError(`grad: output '${of}' must be a scalar, got shape ${fmt(rootShape)}`));
   const missing = wrt.filter((n) => !g.inputs.has(n));
   if (missing.length) return E.left(new GradError(`grad: no input named ${missing.map((m) => `'${m}'`).join(', ')}`));
 
@@ -33,26 +35,30 @@ export const grad = (g: Graph, of: string, wrt: readonly string[]): E.Either<Gra
   });
 
   try {
-    return E.right(rebuild(g, undefined, (map) => {
-      const cts = new Map<number, Tensor>([[root, fill(rootShape, 1)]]);
-      for (let id = root; id >= 0; id--) {
-        const ct = cts.get(id);
-        const n = g.nodes.get(id)!;
-        if (!ct || !needs[id] || n.inputs.length === 0) continue;
-        const ins = n.inputs.map((i) => map[i]);
-        const gs = primitives[n.op].vjp(ct, ins, map[id], n.attrs as never);
-        n.inputs.forEach((i, k) => {
-          const gk = gs[k];
-          if (!gk || !needs[i]) return;
-          const prev = cts.get(i);
-          cts.set(i, prev ? add(prev, gk) : gk);
-        });
-      }
-      return OrderedMap(wrt.map((name) => {
-        const id = g.inputs.get(name)!;
-        return [gradName(name), cts.get(id) ?? fill(g.nodes.get(id)!.shape, 0)] as const;
-      }));
-    }));
+    return E.right(
+      rebuild(g, undefined, (map) => {
+        const cts = new Map<number, Tensor>([[root, fill(rootShape, 1)]]);
+        for (let id = root; id >= 0; id--) {
+          const ct = cts.get(id);
+          const n = g.nodes.get(id)!;
+          if (!ct || !needs[id] || n.inputs.length === 0) continue;
+          const ins = n.inputs.map((i) => map[i]);
+          const gs = primitives[n.op].vjp(ct, ins, map[id], n.attrs as never);
+          n.inputs.forEach((i, k) => {
+            const gk = gs[k];
+            if (!gk || !needs[i]) return;
+            const prev = cts.get(i);
+            cts.set(i, prev ? add(prev, gk) : gk);
+          });
+        }
+        return OrderedMap(
+          wrt.map((name) => {
+            const id = g.inputs.get(name)!;
+            return [gradName(name), cts.get(id) ?? fill(g.nodes.get(id)!.shape, 0)] as const;
+          }),
+        );
+      }),
+    );
   } catch (e) {
     return E.left(new GradError(`grad: ${(e as Error).message}`));
   }

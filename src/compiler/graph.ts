@@ -13,8 +13,11 @@ export interface Graph {
   readonly outputs: OrderedMap<string, number>;
 }
 
-export const freeze = (b: Builder, inputs: OrderedMap<string, number>, outputs: OrderedMap<string, number>): Graph =>
-  ({ nodes: List(b.nodes), inputs, outputs });
+export const freeze = (b: Builder, inputs: OrderedMap<string, number>, outputs: OrderedMap<string, number>): Graph => ({
+  nodes: List(b.nodes),
+  inputs,
+  outputs,
+});
 
 export const shapeOf = (g: Graph, id: number): Shape => g.nodes.get(id)!.shape;
 
@@ -33,12 +36,17 @@ export const verify = (g: Graph): E.Either<GraphError, Graph> => {
       });
       if (prim.arity !== 'variadic' && n.inputs.length !== prim.arity)
         throw new GraphError(`node ${id} (${n.op}): expects ${prim.arity} inputs, has ${n.inputs.length}`);
-      const shape = prim.shape(n.inputs.map((i) => g.nodes.get(i)!.shape), n.attrs as never);
-      if (!sameShape(shape, n.shape)) throw new GraphError(`node ${id} (${n.op}): recorded shape ${fmt(n.shape)} but its rule gives ${fmt(shape)}`);
+      const shape = prim.shape(
+        n.inputs.map((i) => g.nodes.get(i)!.shape),
+        n.attrs as never,
+      );
+      if (!sameShape(shape, n.shape))
+        throw new GraphError(`node ${id} (${n.op}): recorded shape ${fmt(n.shape)} but its rule gives ${fmt(shape)}`);
     });
     g.inputs.forEach((id, name) => {
       const n = g.nodes.get(id);
-      if (!n || n.op !== 'input' || n.attrs.name !== name) throw new GraphError(`input '${name}' does not point at its input node`);
+      if (!n || n.op !== 'input' || n.attrs.name !== name)
+        throw new GraphError(`input '${name}' does not point at its input node`);
     });
     g.outputs.forEach((id, name) => {
       if (!g.nodes.has(id)) throw new GraphError(`output '${name}' points at missing node ${id}`);
@@ -69,14 +77,21 @@ const replay = (g: Graph, b: Builder, feeds: (name: string, id: number) => Tenso
  * its already-rebuilt inputs); hash-consing merges what becomes equal, and only what the outputs
  * reach is kept. `extra` may add outputs built from the rebuilt nodes (as grad does).
  */
-export const rebuild = (g: Graph, rule: Rule = () => undefined,
-  extra?: (map: Tensor[], b: Builder) => OrderedMap<string, Tensor>): Graph => {
+export const rebuild = (
+  g: Graph,
+  rule: Rule = () => undefined,
+  extra?: (map: Tensor[], b: Builder) => OrderedMap<string, Tensor>,
+): Graph => {
   const b = newBuilder();
   return withBuilder(b, () => {
     const map = replay(g, b, (_name, id) => emit('input', [], g.nodes.get(id)!.attrs as never, b), rule);
     let outs = g.outputs.map((id) => map[id]);
     if (extra) outs = outs.merge(extra(map, b));
-    return freeze(b, g.inputs.map((id) => map[id].id), outs.map((t) => t.id));
+    return freeze(
+      b,
+      g.inputs.map((id) => map[id].id),
+      outs.map((t) => t.id),
+    );
   });
 };
 
@@ -94,20 +109,30 @@ export const compact = (g: Graph): Graph => {
     renumber[id] = nodes.length;
     nodes.push(n.inputs.length ? Object.freeze({ ...n, inputs: Object.freeze(n.inputs.map((i) => renumber[i])) }) : n);
   });
-  return { nodes: List(nodes), inputs: g.inputs.map((id) => renumber[id]), outputs: g.outputs.map((id) => renumber[id]) };
+  return {
+    nodes: List(nodes),
+    inputs: g.inputs.map((id) => renumber[id]),
+    outputs: g.outputs.map((id) => renumber[id]),
+  };
 };
 
 /** Calls a graph as a function inside the current trace: graphs compose like the functions they came from. */
 export const inline = (g: Graph, args: Readonly<Record<string, Tensor>>): Record<string, Tensor> => {
   const first = Object.values(args)[0];
   const b = first ? first.builder : activeBuilder('inline');
-  const map = replay(g, b, (name, id) => {
-    const t = args[name];
-    const want = g.nodes.get(id)!.shape;
-    if (!t) throw new GraphError(`inline: missing argument '${name}'`);
-    if (!sameShape(t.shape, want)) throw new GraphError(`inline: argument '${name}' has shape ${fmt(t.shape)}, the graph expects ${fmt(want)}`);
-    return t;
-  }, () => undefined);
+  const map = replay(
+    g,
+    b,
+    (name, id) => {
+      const t = args[name];
+      const want = g.nodes.get(id)!.shape;
+      if (!t) throw new GraphError(`inline: missing argument '${name}'`);
+      if (!sameShape(t.shape, want))
+        throw new GraphError(`inline: argument '${name}' has shape ${fmt(t.shape)}, the graph expects ${fmt(want)}`);
+      return t;
+    },
+    () => undefined,
+  );
   return Object.fromEntries([...g.outputs].map(([name, id]) => [name, map[id]]));
 };
 
@@ -126,9 +151,16 @@ export interface PlainGraph {
   readonly outputs: readonly (readonly [string, number])[];
 }
 
-export const toPlainGraph = (g: Graph): PlainGraph =>
-  ({ nodes: g.nodes.toArray(), inputs: [...g.inputs.entries()], outputs: [...g.outputs.entries()] });
+export const toPlainGraph = (g: Graph): PlainGraph => ({
+  nodes: g.nodes.toArray(),
+  inputs: [...g.inputs.entries()],
+  outputs: [...g.outputs.entries()],
+});
 
 /** The graph back from plain arrays, verified: what came over a wire is checked, not trusted. */
 export const fromPlainGraph = (p: PlainGraph): E.Either<GraphError, Graph> =>
-  verify({ nodes: List(p.nodes), inputs: OrderedMap(p.inputs.map(([k, v]) => [k, v] as [string, number])), outputs: OrderedMap(p.outputs.map(([k, v]) => [k, v] as [string, number])) });
+  verify({
+    nodes: List(p.nodes),
+    inputs: OrderedMap(p.inputs.map(([k, v]) => [k, v] as [string, number])),
+    outputs: OrderedMap(p.outputs.map(([k, v]) => [k, v] as [string, number])),
+  });

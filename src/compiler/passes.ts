@@ -20,7 +20,12 @@ const foldRule = (n: Node, ins: Tensor[], b: Builder): Tensor | undefined => {
   const allConst = ins.length > 0 && consts.every((v) => v !== undefined);
   if (allConst && (kind === 'map' || kind === 'view')) {
     if (kind === 'map') {
-      const [v] = primitives[n.op].evaluate(consts.map((c) => Float64Array.of(c!)), ins.map(() => []), n.attrs as never, []);
+      const [v] = primitives[n.op].evaluate(
+        consts.map((c) => Float64Array.of(c!)),
+        ins.map(() => []),
+        n.attrs as never,
+        [],
+      );
       return fill(n.shape, v);
     }
     if (n.op !== 'concat' || consts.every((c) => c === consts[0])) return fill(n.shape, consts[0]!);
@@ -41,14 +46,19 @@ const foldRule = (n: Node, ins: Tensor[], b: Builder): Tensor | undefined => {
       return undefined;
     case 'reshape': {
       const inner = b.nodes[x.id];
-      return inner.op === 'reshape' ? reshape({ ...x, id: inner.inputs[0], shape: b.nodes[inner.inputs[0]].shape }, n.shape) : undefined;
+      return inner.op === 'reshape'
+        ? reshape({ ...x, id: inner.inputs[0], shape: b.nodes[inner.inputs[0]].shape }, n.shape)
+        : undefined;
     }
     case 'permute': {
       const inner = b.nodes[x.id];
       if (inner.op !== 'permute') return undefined;
       const p1 = inner.attrs.perm as number[];
       const p2 = n.attrs.perm as number[];
-      return permute({ ...x, id: inner.inputs[0], shape: b.nodes[inner.inputs[0]].shape }, p2.map((p) => p1[p]));
+      return permute(
+        { ...x, id: inner.inputs[0], shape: b.nodes[inner.inputs[0]].shape },
+        p2.map((p) => p1[p]),
+      );
     }
     default:
       return undefined;

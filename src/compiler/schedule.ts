@@ -29,7 +29,8 @@ export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan =>
   const outputs = new Set(g.outputs.values());
   // buffer i is kernel i's output, live over steps [i, last[i]]: it overlaps the inputs of its own
   // kernel (their last read is step i), so an output never aliases what it is computed from
-  const sizes = new Float64Array(n), last = new Int32Array(n);
+  const sizes = new Float64Array(n),
+    last = new Int32Array(n);
   kernels.forEach((k, i) => {
     sizes[i] = Math.ceil(size(k.shape) / ALIGN) * ALIGN;
     last[i] = outputs.has(k.root) ? n : (lastRead.get(k.root) ?? i);
@@ -66,7 +67,8 @@ export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan =>
     delta[i] += sizes[i];
     delta[last[i] + 1] -= sizes[i];
   }
-  let live = 0, peak = 0;
+  let live = 0,
+    peak = 0;
   for (let s = 0; s <= n; s++) peak = Math.max(peak, (live += delta[s]));
   return {
     offsetOf: new Map(kernels.map((k, i) => [k.root, offsets[i]])),

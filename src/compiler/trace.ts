@@ -25,12 +25,19 @@ export const trace = <S extends Specs>(fn: (xs: Inputs<S>) => Traced, specs: S):
   try {
     return withBuilder(b, () => {
       const xs = Object.fromEntries(
-        Object.entries(specs).map(([name, shape]) => [name, emit('input', [], { name, shape: checkShape(`input '${name}'`, shape) }, b)]),
+        Object.entries(specs).map(([name, shape]) => [
+          name,
+          emit('input', [], { name, shape: checkShape(`input '${name}'`, shape) }, b),
+        ]),
       ) as Inputs<S>;
       const named = outputsOf(fn(xs), b);
-      return E.right(freeze(b,
-        OrderedMap(Object.keys(specs).map((name) => [name, (xs[name] as Tensor).id] as const)),
-        OrderedMap(Object.entries(named).map(([name, t]) => [name, t.id] as const))));
+      return E.right(
+        freeze(
+          b,
+          OrderedMap(Object.keys(specs).map((name) => [name, (xs[name] as Tensor).id] as const)),
+          OrderedMap(Object.entries(named).map(([name, t]) => [name, t.id] as const)),
+        ),
+      );
     });
   } catch (e) {
     if (e instanceof TraceError) return E.left(e);
@@ -47,9 +54,13 @@ const outputsOf = (out: unknown, b: Tensor['builder']): Record<string, Tensor> =
   if (typeof out !== 'object' || out === null || Array.isArray(out))
     throw new TraceError(`the traced function returned ${describe(out)}, not a tensor or a record of tensors`);
   const named: Record<string, unknown> = { ...out };
-  if (Object.keys(named).length === 0) throw new TraceError('the traced function returned an empty record: a graph needs at least one output');
+  if (Object.keys(named).length === 0)
+    throw new TraceError('the traced function returned an empty record: a graph needs at least one output');
   Object.entries(named).forEach(([name, t]) => {
-    if (!isTensor(t) || t.builder !== b) throw new TraceError(`output '${name}' is ${isTensor(t) ? 'a tensor of another trace' : `${describe(t)}, not a tensor`}`);
+    if (!isTensor(t) || t.builder !== b)
+      throw new TraceError(
+        `output '${name}' is ${isTensor(t) ? 'a tensor of another trace' : `${describe(t)}, not a tensor`}`,
+      );
   });
   return named as Record<string, Tensor>;
 };

@@ -31,7 +31,12 @@ export type IdxKind = 'images' | 'labels' | 'any';
 const UBYTE = 0x08;
 const EXPECTED_DIMS: Record<Exclude<IdxKind, 'any'>, number> = { images: 3, labels: 1 };
 const TYPE_NAMES: Record<number, string> = {
-  0x08: 'ubyte', 0x09: 'sbyte', 0x0b: 'short', 0x0c: 'int', 0x0d: 'float', 0x0e: 'double',
+  0x08: 'ubyte',
+  0x09: 'sbyte',
+  0x0b: 'short',
+  0x0c: 'int',
+  0x0d: 'float',
+  0x0e: 'double',
 };
 
 const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
@@ -52,7 +57,10 @@ const inflate = (bytes: Uint8Array, name: string, maxBytes: number): Uint8Array 
  * error messages. The returned `data` is a view into the (inflated) buffer, not a copy.
  */
 export const parseIdx = (
-  bytes: Uint8Array, name: string, kind: IdxKind = 'any', maxInflatedBytes = MAX_INFLATED_IDX_BYTES,
+  bytes: Uint8Array,
+  name: string,
+  kind: IdxKind = 'any',
+  maxInflatedBytes = MAX_INFLATED_IDX_BYTES,
 ): IdxArray => {
   const buf = isGzip(bytes) ? inflate(bytes, name, maxInflatedBytes) : bytes;
   if (buf.length < 4) throw new IdxError(`${name}: too short to be an IDX file (${buf.length} bytes)`);
@@ -65,7 +73,9 @@ export const parseIdx = (
   const ndim = buf[3];
   if (type !== UBYTE) {
     const tn = TYPE_NAMES[type] ?? 'unknown';
-    throw new IdxError(`${name}: unsupported IDX element type 0x${type.toString(16)} (${tn}); only ubyte (0x08) is supported`);
+    throw new IdxError(
+      `${name}: unsupported IDX element type 0x${type.toString(16)} (${tn}); only ubyte (0x08) is supported`,
+    );
   }
   if (kind !== 'any' && ndim !== EXPECTED_DIMS[kind]) {
     const want = EXPECTED_DIMS[kind];

@@ -28,7 +28,8 @@ const unitOf = (p: Pixels): number => (p instanceof Uint8Array ? 1 / 255 : 1);
  * The float value of stored pixel i (float32, as a batch holds it). A byte b gives fround(b · (1/255)),
  * exactly the float the loaders stored before they stored bytes, so batches did not change.
  */
-export const pixelAt = (p: Pixels, i: number): number => (p instanceof Uint8Array ? Math.fround(p[i] * (1 / 255)) : p[i]);
+export const pixelAt = (p: Pixels, i: number): number =>
+  p instanceof Uint8Array ? Math.fround(p[i] * (1 / 255)) : p[i];
 
 /** n bytes from src[from] as the floats b/255 into out[to]: what a grey pixel is, stored or batched. */
 const bytesToFloats = (src: Uint8Array, from: number, out: Float32Array, to: number, n: number): Float32Array => {
@@ -110,7 +111,8 @@ const toGrey = <P extends Pixels>(raw: Uint8Array, out: P): P => {
 };
 
 const toThreshold = <P extends Pixels>(raw: Uint8Array, out: P): P => {
-  const n = raw.length, on = 1 / unitOf(out);
+  const n = raw.length,
+    on = 1 / unitOf(out);
   for (let i = 0; i < n; i++) out[i] = raw[i] > 127 ? on : 0;
   return out;
 };
@@ -178,11 +180,7 @@ export const sliceDataset = (ds: Dataset, from: number, to: number): Dataset => 
  * A seeded permutation of 0..n-1 cut into floor(n / batchSize) batches; the remainder is dropped so
  * every batch has the same shape. Call once per epoch with the returned state.
  */
-export const shuffledBatches = (
-  n: number,
-  batchSize: number,
-  rng: RngState,
-): [Int32Array[], RngState] => {
+export const shuffledBatches = (n: number, batchSize: number, rng: RngState): [Int32Array[], RngState] => {
   if (!(Number.isInteger(n) && n >= 0)) throw new Error(`shuffledBatches: n must be a non-negative integer, got ${n}`);
   if (!(Number.isInteger(batchSize) && batchSize > 0)) {
     throw new Error(`shuffledBatches: batchSize must be a positive integer, got ${batchSize}`);
@@ -211,11 +209,14 @@ export const gatherBatch = (
 ): Float32Array => {
   const px = valuesPerImage(ds);
   if (out.length !== indices.length * px) {
-    throw new Error(`gatherBatch: output has ${out.length} entries, need ${indices.length}×${px} = ${indices.length * px}`);
+    throw new Error(
+      `gatherBatch: output has ${out.length} entries, need ${indices.length}×${px} = ${indices.length * px}`,
+    );
   }
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
-    if (!(Number.isInteger(i) && i >= 0 && i < ds.n)) throw new Error(`gatherBatch: index ${i} is outside 0..${ds.n - 1}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < ds.n))
+      throw new Error(`gatherBatch: index ${i} is outside 0..${ds.n - 1}`);
     if ('render' in ds) ds.render(i, out, k * px);
     else if (ds.images instanceof Uint8Array) bytesToFloats(ds.images, i * px, out, k * px, px);
     else out.set(ds.images.subarray(i * px, (i + 1) * px), k * px);
@@ -229,7 +230,8 @@ export const gatherLabels = (ds: Pick<Dataset, 'labels' | 'n'>, indices: ArrayLi
   const out = new Uint8Array(indices.length);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
-    if (!(Number.isInteger(i) && i >= 0 && i < ds.n)) throw new Error(`gatherLabels: index ${i} is outside 0..${ds.n - 1}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < ds.n))
+      throw new Error(`gatherLabels: index ${i} is outside 0..${ds.n - 1}`);
     out[k] = ds.labels[i];
   }
   return out;

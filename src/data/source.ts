@@ -17,8 +17,11 @@ export interface ImageSource {
 }
 
 /** Values per image of anything with rows, cols and perhaps channels. */
-export const valuesPerImage = (d: { readonly rows: number; readonly cols: number; readonly channels?: number }): number =>
-  (d.channels ?? 1) * d.rows * d.cols;
+export const valuesPerImage = (d: {
+  readonly rows: number;
+  readonly cols: number;
+  readonly channels?: number;
+}): number => (d.channels ?? 1) * d.rows * d.cols;
 
 /** The first `count` images of a source (at most all it has) in one array: for pictures and checksums. */
 export const renderImages = (src: ImageSource, count = src.n): Float32Array => {

@@ -25,13 +25,22 @@ export interface SyntheticLoadOptions {
 }
 
 /** `kind` built from grey MNIST digits (loaded once per call). */
-export const loadSynthetic = (kind: SyntheticKind, o: SyntheticLoadOptions = {}, digits: MnistSplits = loadMnist({ binarisation: 'grey', limit: o.limit })): SyntheticSplits => {
+export const loadSynthetic = (
+  kind: SyntheticKind,
+  o: SyntheticLoadOptions = {},
+  digits: MnistSplits = loadMnist({ binarisation: 'grey', limit: o.limit }),
+): SyntheticSplits => {
   const K = o.canvasesPerDigit ?? 1;
-  if (!(Number.isSafeInteger(K) && K >= 1)) throw new RangeError(`synthetic data: canvasesPerDigit must be an integer ≥ 1, got ${K}`);
+  if (!(Number.isSafeInteger(K) && K >= 1))
+    throw new RangeError(`synthetic data: canvasesPerDigit must be an integer ≥ 1, got ${K}`);
   const make = (split: keyof SyntheticSplits): ImageSource => {
     const d = digits[split];
     const opts = { seed: o.seed, split, n: split === 'train' ? K * d.n : d.n };
-    return kind === 'cluttered' ? cluttered(d, opts) : kind === 'two-digit' ? twoDigit(d, { ...opts, binarisation: o.binarisation }) : colourDigits(d, opts);
+    return kind === 'cluttered'
+      ? cluttered(d, opts)
+      : kind === 'two-digit'
+        ? twoDigit(d, { ...opts, binarisation: o.binarisation })
+        : colourDigits(d, opts);
   };
   return { train: make('train'), validation: make('validation'), test: make('test') };
 };

@@ -50,10 +50,16 @@ export const DEFAULT_SYNTHETIC_SEED = 2015;
 // Distinct purposes per kind and split, so no two sets share a stream.
 const KIND = { cluttered: 1, 'two-digit': 2, colour: 3 } as const;
 const SPLIT = { train: 0, validation: 1, test: 2 } as const;
-const purpose = (kind: SyntheticKind, split: Split, sub = 0): number => 0x5e7000 + KIND[kind] * 64 + SPLIT[split] * 8 + sub;
+const purpose = (kind: SyntheticKind, split: Split, sub = 0): number =>
+  0x5e7000 + KIND[kind] * 64 + SPLIT[split] * 8 + sub;
 
 /** A stream of uniform integers for image i: `int(k)` is uniform in 0..k. */
-const drawsFor = (seed: number, i: number, p: number, count: number): { int: (k: number) => number; unit: () => number } => {
+const drawsFor = (
+  seed: number,
+  i: number,
+  p: number,
+  count: number,
+): { int: (k: number) => number; unit: () => number } => {
   const u = new Float64Array(count);
   fillUniform(streamFor(seed, i, p), u);
   let next = 0;
@@ -66,12 +72,16 @@ const drawsFor = (seed: number, i: number, p: number, count: number): { int: (k:
 
 const checkDigits = (d: Digits, atLeast: number): void => {
   if (d.n < atLeast) throw new RangeError(`synthetic data: need at least ${atLeast} digits, got ${d.n}`);
-  if (d.images.length !== d.n * d.rows * d.cols) throw new RangeError(`synthetic data: ${d.n} digits of ${d.rows}×${d.cols} need ${d.n * d.rows * d.cols} values, got ${d.images.length}`);
+  if (d.images.length !== d.n * d.rows * d.cols)
+    throw new RangeError(
+      `synthetic data: ${d.n} digits of ${d.rows}×${d.cols} need ${d.n * d.rows * d.cols} values, got ${d.images.length}`,
+    );
 };
 
 const countOf = (o: SyntheticOptions, d: Digits): number => {
   const n = o.n ?? d.n;
-  if (!(Number.isSafeInteger(n) && n > 0)) throw new RangeError(`synthetic data: n must be a positive integer, got ${n}`);
+  if (!(Number.isSafeInteger(n) && n > 0))
+    throw new RangeError(`synthetic data: n must be a positive integer, got ${n}`);
   return n;
 };
 
@@ -87,11 +97,23 @@ const paste = (d: Digits, p: Piece, out: Float32Array, offset: number, size: num
   }
 };
 
-const wholeDigit = (d: Digits, index: number, x: number, y: number): Piece =>
-  ({ index, cropX: 0, cropY: 0, width: d.cols, height: d.rows, x, y });
+const wholeDigit = (d: Digits, index: number, x: number, y: number): Piece => ({
+  index,
+  cropX: 0,
+  cropY: 0,
+  width: d.cols,
+  height: d.rows,
+  x,
+  y,
+});
 
 /** Where image i's digit and clutter go: the digit is `digits[i mod n]`, wholly inside the canvas. */
-export const clutteredLayout = (d: Digits, seed: number, split: Split, i: number): { digit: Piece; clutter: Piece[] } => {
+export const clutteredLayout = (
+  d: Digits,
+  seed: number,
+  split: Split,
+  i: number,
+): { digit: Piece; clutter: Piece[] } => {
   const { size, pieces, piece } = CLUTTERED;
   const r = drawsFor(seed, i, purpose('cluttered', split), 2 + 5 * pieces);
   const index = i % d.n;
@@ -99,8 +121,13 @@ export const clutteredLayout = (d: Digits, seed: number, split: Split, i: number
   const clutter = Array.from({ length: pieces }, () => {
     const other = r.int(d.n - 2); // another digit: 0..n−2, skipping the digit itself
     return {
-      index: other >= index ? other + 1 : other, cropX: r.int(d.cols - piece), cropY: r.int(d.rows - piece),
-      width: piece, height: piece, x: r.int(size - piece), y: r.int(size - piece),
+      index: other >= index ? other + 1 : other,
+      cropX: r.int(d.cols - piece),
+      cropY: r.int(d.rows - piece),
+      width: piece,
+      height: piece,
+      x: r.int(size - piece),
+      y: r.int(size - piece),
     };
   });
   return { digit, clutter };
@@ -117,7 +144,9 @@ export const cluttered = (d: Digits, o: SyntheticOptions = {}): ImageSource => {
   const split = o.split ?? 'train';
   const { size } = CLUTTERED;
   return {
-    n, rows: size, cols: size,
+    n,
+    rows: size,
+    cols: size,
     labels: Uint8Array.from({ length: n }, (_, i) => d.labels[i % d.n]),
     render: (i, out, offset) => {
       const { digit, clutter } = clutteredLayout(d, seed, split, i);
@@ -145,7 +174,10 @@ export const twoDigitLayout = (d: Digits, seed: number, split: Split, i: number)
  * image's own stream; 'threshold': value > 0.5; 'grey' and 'resample' keep the grey values). The
  * label is 10·first + second.
  */
-export const twoDigit = (d: Digits, o: SyntheticOptions & { readonly binarisation?: CanvasBinarisation } = {}): ImageSource => {
+export const twoDigit = (
+  d: Digits,
+  o: SyntheticOptions & { readonly binarisation?: CanvasBinarisation } = {},
+): ImageSource => {
   checkDigits(d, 1);
   const n = countOf(o, d);
   const seed = o.seed ?? DEFAULT_SYNTHETIC_SEED;
@@ -156,14 +188,17 @@ export const twoDigit = (d: Digits, o: SyntheticOptions & { readonly binarisatio
   const u = new Float64Array(px);
   const layouts = (i: number) => twoDigitLayout(d, seed, split, i);
   return {
-    n, rows: size, cols: size,
+    n,
+    rows: size,
+    cols: size,
     labels: Uint8Array.from({ length: n }, (_, i) => layouts(i).reduce((l, p) => 10 * l + d.labels[p.index], 0)),
     render: (i, out, offset) => {
       out.fill(0, offset, offset + px);
       layouts(i).forEach((p) => paste(d, p, out, offset, size));
       if (mode === 'sample') fillUniform(streamFor(seed, i, purpose('two-digit', split, 1)), u);
       if (mode === 'sample' || mode === 'threshold')
-        for (let k = 0; k < px; k++) out[offset + k] = (mode === 'sample' ? u[k] < out[offset + k] : out[offset + k] > 0.5) ? 1 : 0;
+        for (let k = 0; k < px; k++)
+          out[offset + k] = (mode === 'sample' ? u[k] < out[offset + k] : out[offset + k] > 0.5) ? 1 : 0;
     },
   };
 };
@@ -187,7 +222,10 @@ export const colourDigits = (d: Digits, o: SyntheticOptions = {}): ImageSource =
   const split = o.split ?? 'train';
   const px = d.rows * d.cols;
   return {
-    n, rows: d.rows, cols: d.cols, channels: 3,
+    n,
+    rows: d.rows,
+    cols: d.cols,
+    channels: 3,
     labels: Uint8Array.from({ length: n }, (_, i) => d.labels[i % d.n]),
     render: (i, out, offset) => {
       const rgb = colourOf(seed, split, i);

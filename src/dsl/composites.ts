@@ -23,7 +23,12 @@ export const mean = (x: Tensor, axes?: number | readonly number[], keepDims = fa
 export const logsumexp = (x: Tensor, axis: number, keepDims = false): Tensor => {
   const m = max(x, axis, true);
   const r = add(log(sum(exp(sub(x, m)), axis, true)), m);
-  return keepDims ? r : reshape(r, r.shape.filter((_, i) => i !== (axis < 0 ? axis + x.shape.length : axis)));
+  return keepDims
+    ? r
+    : reshape(
+        r,
+        r.shape.filter((_, i) => i !== (axis < 0 ? axis + x.shape.length : axis)),
+      );
 };
 
 export const softmax = (x: Tensor, axis: number): Tensor => {
@@ -33,7 +38,10 @@ export const softmax = (x: Tensor, axis: number): Tensor => {
 
 /** x·W + b for x [batch, in], W [in, out], b [out]; typed through when the shapes are literal. */
 export function linear<B extends number, I extends number, O extends number>(
-  x: Tensor<readonly [B, I]>, w: Tensor<readonly [I, O]>, b?: Tensor<readonly [O]>): Tensor<readonly [B, O]>;
+  x: Tensor<readonly [B, I]>,
+  w: Tensor<readonly [I, O]>,
+  b?: Tensor<readonly [O]>,
+): Tensor<readonly [B, O]>;
 export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor;
 export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[0])

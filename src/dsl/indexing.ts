@@ -48,7 +48,9 @@ export const ravel = <E>(alg: IndexAlgebra<E>, idx: readonly E[], shape: Shape):
 export const unravel = <E>(alg: IndexAlgebra<E>, lin: E, shape: Shape): E[] => {
   const st = strides(shape);
   const first = shape.findIndex((d) => d !== 1);
-  return shape.map((d, i) => (d === 1 ? alg.lit(0) : i === first ? alg.div(lin, st[i]) : alg.mod(alg.div(lin, st[i]), d)));
+  return shape.map((d, i) =>
+    d === 1 ? alg.lit(0) : i === first ? alg.div(lin, st[i]) : alg.mod(alg.div(lin, st[i]), d),
+  );
 };
 
 /**
@@ -73,8 +75,16 @@ export const reshapeIndex = <E>(alg: IndexAlgebra<E>, outIdx: readonly E[], outS
     }
     const og = outPos.slice(oi, i);
     const ig = inPos.slice(ij, j);
-    const lin = ravel(alg, og.map((p) => outIdx[p]), og.map((p) => outShape[p]));
-    unravel(alg, lin, ig.map((p) => inShape[p])).forEach((e, k) => (res[ig[k]] = e));
+    const lin = ravel(
+      alg,
+      og.map((p) => outIdx[p]),
+      og.map((p) => outShape[p]),
+    );
+    unravel(
+      alg,
+      lin,
+      ig.map((p) => inShape[p]),
+    ).forEach((e, k) => (res[ig[k]] = e));
   }
   return res;
 };

@@ -6,8 +6,10 @@ import { emit, type Tensor } from './tensor.ts';
 
 export type Operand = Tensor | number;
 
-export const fill = <S extends Shape>(shape: S, value: number): Tensor<S> => emit('fill', [], { shape, value }) as Tensor<S>;
-export const iota = <S extends Shape>(shape: S, axis: number): Tensor<S> => emit('iota', [], { shape, axis: normAxis('iota', axis, shape.length) }) as Tensor<S>;
+export const fill = <S extends Shape>(shape: S, value: number): Tensor<S> =>
+  emit('fill', [], { shape, value }) as Tensor<S>;
+export const iota = <S extends Shape>(shape: S, axis: number): Tensor<S> =>
+  emit('iota', [], { shape, axis: normAxis('iota', axis, shape.length) }) as Tensor<S>;
 export const zerosLike = <S extends Shape>(t: Tensor<S>): Tensor<S> => fillLike(t, 0);
 const fillLike = <S extends Shape>(t: Tensor<S>, value: number): Tensor<S> =>
   emit('fill', [], { shape: t.shape, value }, t.builder) as Tensor<S>;
@@ -37,7 +39,11 @@ export const slice = (x: Tensor, begin: readonly number[], end: readonly number[
 /** Slice `[start, stop)` along one axis. */
 export const sliceAxis = (x: Tensor, axis: number, start: number, stop: number): Tensor => {
   const ax = normAxis('sliceAxis', axis, x.shape.length);
-  return slice(x, x.shape.map((_, i) => (i === ax ? start : 0)), x.shape.map((d, i) => (i === ax ? stop : d)));
+  return slice(
+    x,
+    x.shape.map((_, i) => (i === ax ? start : 0)),
+    x.shape.map((d, i) => (i === ax ? stop : d)),
+  );
 };
 
 export const concat = (xs: readonly Tensor[], axis: number): Tensor => {
@@ -57,14 +63,18 @@ const broadcastAll = (name: string, xs: readonly Operand[]): Tensor[] => {
   return ts.map((t) => broadcastTo(t, shape));
 };
 
-const binary = (name: 'add' | 'mul' | 'max' | 'less') => (a: Operand, b: Operand): Tensor => emit(name, broadcastAll(name, [a, b]), {});
+const binary =
+  (name: 'add' | 'mul' | 'max' | 'less') =>
+  (a: Operand, b: Operand): Tensor =>
+    emit(name, broadcastAll(name, [a, b]), {});
 
 export const add = binary('add');
 export const mul = binary('mul');
 export const maximum = binary('max');
 /** 1 where a < b, else 0 (no gradient). */
 export const less = binary('less');
-export const where = (c: Operand, a: Operand, b: Operand): Tensor => emit('where', broadcastAll('where', [c, a, b]), {});
+export const where = (c: Operand, a: Operand, b: Operand): Tensor =>
+  emit('where', broadcastAll('where', [c, a, b]), {});
 
 export const exp = (x: Tensor): Tensor => emit('exp', [x], {});
 /** Forces a kernel boundary: `x` is computed once into a buffer, whatever fusion would decide. */
@@ -84,7 +94,12 @@ const axesOf = (name: string, x: Tensor, axes?: number | readonly number[]): num
 };
 
 const keep = (x: Tensor, axes: number[], r: Tensor, keepDims: boolean): Tensor =>
-  keepDims ? reshape(r, x.shape.map((d, i) => (axes.includes(i) ? 1 : d))) : r;
+  keepDims
+    ? reshape(
+        r,
+        x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
+      )
+    : r;
 
 /** Sum over `axes` (all by default); `keepDims` leaves them as size 1. */
 export const sum = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => {
@@ -98,13 +113,17 @@ export const max = (x: Tensor, axes?: number | readonly number[], keepDims = fal
 };
 
 /** Matrix product over the last two axes; leading (batch) axes broadcast. */
-export function matmul<M extends number, K extends number, N extends number>(a: Tensor<readonly [M, K]>, b: Tensor<readonly [K, N]>): Tensor<readonly [M, N]>;
+export function matmul<M extends number, K extends number, N extends number>(
+  a: Tensor<readonly [M, K]>,
+  b: Tensor<readonly [K, N]>,
+): Tensor<readonly [M, N]>;
 export function matmul(a: Tensor, b: Tensor): Tensor;
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.shape.length < 2 || b.shape.length < 2 || a.shape[a.shape.length - 1] !== b.shape[b.shape.length - 2])
     throw new ShapeError(`matmul: inner dimensions differ, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const r = batch.length + 2;
-  const lift2 = (t: Tensor) => broadcastTo(reshape(t, [...Array(r - t.shape.length).fill(1), ...t.shape]), [...batch, ...t.shape.slice(-2)]);
+  const lift2 = (t: Tensor) =>
+    broadcastTo(reshape(t, [...Array(r - t.shape.length).fill(1), ...t.shape]), [...batch, ...t.shape.slice(-2)]);
   return emit('matmul', [lift2(a), lift2(b)], {});
 }

@@ -31,7 +31,12 @@ export const fillUniform = (state: RngState, out: Float32Array | Float64Array): 
   for (let i = 0; i < out.length; i++) {
     const r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
     const t = b << 9;
-    c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
     out[i] = (r >>> 8) / 16777216; // 24 bits: exact in float32, so never rounds up to 1
   }
   return [a >>> 0, b >>> 0, c >>> 0, d >>> 0];

@@ -40,11 +40,13 @@ export const broadcastShapes = (op: string, a: Shape, b: Shape): Shape => {
 
 export const normAxis = (op: string, axis: number, rank: number): number => {
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(`${op}: axis ${axis} out of range for rank ${rank}`);
+  if (!Number.isInteger(a) || a < 0 || a >= rank)
+    throw new ShapeError(`${op}: axis ${axis} out of range for rank ${rank}`);
   return a;
 };
 
 export const checkShape = (op: string, s: Shape): Shape => {
-  if (!s.every((d) => Number.isInteger(d) && d > 0)) throw new ShapeError(`${op}: dimensions must be positive integers, got ${fmt(s)}`);
+  if (!s.every((d) => Number.isInteger(d) && d > 0))
+    throw new ShapeError(`${op}: dimensions must be positive integers, got ${fmt(s)}`);
   return s;
 };

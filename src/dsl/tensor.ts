@@ -46,7 +46,12 @@ export const activeBuilder = (op: string): Builder => {
 };
 
 /** Appends (or finds) a node. The shape rule runs here, so a shape error surfaces at the op that caused it. */
-export const emit = <P extends PrimName>(op: P, inputs: readonly Tensor[], attrs: AttrsOf<P>, into?: Builder): Tensor => {
+export const emit = <P extends PrimName>(
+  op: P,
+  inputs: readonly Tensor[],
+  attrs: AttrsOf<P>,
+  into?: Builder,
+): Tensor => {
   const b = inputs.length > 0 ? inputs[0].builder : (into ?? activeBuilder(op));
   for (const t of inputs) {
     if (t.builder !== b) throw new Error(`${op}: operands come from different traces`);
@@ -56,9 +61,19 @@ export const emit = <P extends PrimName>(op: P, inputs: readonly Tensor[], attrs
   const found = b.keys.get(key);
   if (found !== undefined) return { id: found, shape: b.nodes[found].shape, builder: b };
   const prim = primitives[op];
-  const shape = prim.shape(inputs.map((t) => t.shape), attrs as never);
+  const shape = prim.shape(
+    inputs.map((t) => t.shape),
+    attrs as never,
+  );
   const id = b.nodes.length;
-  b.nodes.push(Object.freeze({ op, inputs: Object.freeze(ids), attrs: Object.freeze({ ...attrs }), shape: Object.freeze([...shape]) }));
+  b.nodes.push(
+    Object.freeze({
+      op,
+      inputs: Object.freeze(ids),
+      attrs: Object.freeze({ ...attrs }),
+      shape: Object.freeze([...shape]),
+    }),
+  );
   b.keys.set(key, id);
   return { id, shape, builder: b };
 };

@@ -19,18 +19,26 @@ const checkInputs = (m: Manifest, { plan }: CheckedPlan): void => {
   const noise = plan.inputs.find((i) => i.name === m.noise);
   if (!noise) fail(field('noise'), `is ${quoted(m.noise)}, which is not an input of program.json`);
   else if (noise.size !== T * m.batch * zSize)
-    fail(field('config'), `gives T·batch·zSize = ${T}·${m.batch}·${zSize} = ${T * m.batch * zSize} noise values, but program.json's input ${quoted(m.noise)} has ${noise.size}`);
+    fail(
+      field('config'),
+      `gives T·batch·zSize = ${T}·${m.batch}·${zSize} = ${T * m.batch * zSize} noise values, but program.json's input ${quoted(m.noise)} has ${noise.size}`,
+    );
   // a renamed tensor is named where it was renamed, before the input it leaves without weights
   const read = new Set(plan.inputs.map((i) => i.name));
   m.weights.tensors.forEach((t, i) => {
-    if (!read.has(t.name)) fail(field(`weights.tensors[${i}].name`), `is ${quoted(t.name)}, which program.json does not read`);
+    if (!read.has(t.name))
+      fail(field(`weights.tensors[${i}].name`), `is ${quoted(t.name)}, which program.json does not read`);
     if (t.name === m.noise) fail(field(`weights.tensors[${i}].name`), `is ${quoted(t.name)}, the noise input's name`);
   });
   for (const input of plan.inputs) {
     if (input.name === m.noise) continue;
     const entry = tensors.get(input.name);
     if (!entry) fail(field('weights.tensors'), `has no entry for program.json's input ${quoted(input.name)}`);
-    else if (entry.t.length !== input.size) fail(field(`${entry.path}.length`), `is ${entry.t.length}, but program.json's input ${quoted(input.name)} has ${input.size} values`);
+    else if (entry.t.length !== input.size)
+      fail(
+        field(`${entry.path}.length`),
+        `is ${entry.t.length}, but program.json's input ${quoted(input.name)} has ${input.size} values`,
+      );
   }
 };
 
@@ -43,13 +51,21 @@ const checkOutputs = (m: Manifest, { plan, sizes }: CheckedPlan): void => {
   const canvas = sizeOf('canvas');
   const pixels = T * m.batch * A * B * channels;
   if (canvas !== pixels)
-    fail(field('config'), `gives T·batch·A·B·channels = ${T}·${m.batch}·${A}·${B}·${channels} = ${pixels} canvas values, but program.json's canvas output has ${canvas}`);
+    fail(
+      field('config'),
+      `gives T·batch·A·B·channels = ${T}·${m.batch}·${A}·${B}·${channels} = ${pixels} canvas values, but program.json's canvas output has ${canvas}`,
+    );
   const writes = plan.outputs.filter((o) => o.name.startsWith('write.'));
-  if (!writeAttention && writes.length > 0) fail(field('config.writeAttention'), `is false, but program.json has output ${quoted(writes[0].name)}`);
+  if (!writeAttention && writes.length > 0)
+    fail(field('config.writeAttention'), `is false, but program.json has output ${quoted(writes[0].name)}`);
   if (!writeAttention) return;
   for (const name of WRITE_OUTPUTS) sizeOf(name);
   for (const { name, id } of writes)
-    if (sizes.get(id) !== T * m.batch) fail(program('outputs'), `has ${quoted(name)} of ${sizes.get(id)} values, expected T·batch = ${T * m.batch} (manifest.json's config and batch)`);
+    if (sizes.get(id) !== T * m.batch)
+      fail(
+        program('outputs'),
+        `has ${quoted(name)} of ${sizes.get(id)} values, expected T·batch = ${T * m.batch} (manifest.json's config and batch)`,
+      );
 };
 
 /** Fails with the first name or size on which `m` and `plan` disagree. */

@@ -35,7 +35,11 @@ export const gpuBrowserBuild = (): E.Either<ExportError, string> => {
   try {
     return E.right(createRequire(import.meta.url).resolve('gpu.js/dist/gpu-browser.js'));
   } catch {
-    return E.left(new ExportError(`export copies gpu.js's browser build, but gpu.js is not installed: npm install gpu.js@${GPUJS_VERSION}`));
+    return E.left(
+      new ExportError(
+        `export copies gpu.js's browser build, but gpu.js is not installed: npm install gpu.js@${GPUJS_VERSION}`,
+      ),
+    );
   }
 };
 
@@ -46,12 +50,24 @@ export interface ExportOptions {
   readonly source?: Readonly<Record<string, unknown>>;
 }
 
-export const EXPORT_FILES = ['manifest.json', 'program.json', 'weights.bin', 'runtime.mjs', 'generate.mjs', 'gpu-browser.js', 'package.json'] as const;
+export const EXPORT_FILES = [
+  'manifest.json',
+  'program.json',
+  'weights.bin',
+  'runtime.mjs',
+  'generate.mjs',
+  'gpu-browser.js',
+  'package.json',
+] as const;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Weights the program reads, packed in plan order. */
-const packWeights = (names: readonly string[], params: Readonly<Record<string, Float32Array>>, shapes: Readonly<Record<string, readonly number[]>>) => {
+const packWeights = (
+  names: readonly string[],
+  params: Readonly<Record<string, Float32Array>>,
+  shapes: Readonly<Record<string, readonly number[]>>,
+) => {
   const tensors: TensorEntry[] = [];
   let offset = 0;
   for (const name of names) {
@@ -65,14 +81,24 @@ const packWeights = (names: readonly string[], params: Readonly<Record<string, F
 };
 
 /** Writes the generator of `model` with `params` into `dir`; resolves to the manifest. */
-export const exportGenerator = async (model: DrawModel, params: Readonly<Record<string, Float32Array>>, dir: string,
-  opts: ExportOptions = {}): Promise<E.Either<Error, Manifest>> => {
+export const exportGenerator = async (
+  model: DrawModel,
+  params: Readonly<Record<string, Float32Array>>,
+  dir: string,
+  opts: ExportOptions = {},
+): Promise<E.Either<Error, Manifest>> => {
   const browserBuild = gpuBrowserBuild();
   if (E.isLeft(browserBuild)) return browserBuild;
   const batch = opts.batch ?? 16;
   const c = model.config;
-  const graph = trace((xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }), model.generateSpecs(batch));
-  const plan = E.flatMap(E.flatMap(graph, (g) => lowerGraph(g)), gpujsPlan);
+  const graph = trace(
+    (xs: Readonly<Record<string, Tensor>>) => model.generate(xs, { eps: xs.eps }),
+    model.generateSpecs(batch),
+  );
+  const plan = E.flatMap(
+    E.flatMap(graph, (g) => lowerGraph(g)),
+    gpujsPlan,
+  );
   if (E.isLeft(plan)) return plan;
   const missing = Object.keys(model.paramShapes).find((n) => params[n]?.length !== size(model.paramShapes[n]));
   if (missing) return E.left(new Error(`export: parameter '${missing}' is missing or has the wrong size`));
@@ -84,7 +110,12 @@ export const exportGenerator = async (model: DrawModel, params: Readonly<Record<
     config: c,
     batch,
     noise: 'eps',
-    weights: { file: 'weights.bin', bytes: weights.bytes.length, sha256: sha256(weights.bytes), tensors: weights.tensors },
+    weights: {
+      file: 'weights.bin',
+      bytes: weights.bytes.length,
+      sha256: sha256(weights.bytes),
+      tensors: weights.tensors,
+    },
     program: { file: 'program.json', sha256: sha256(program) },
     source: opts.source ?? {},
   };
@@ -95,7 +126,12 @@ export const exportGenerator = async (model: DrawModel, params: Readonly<Record<
   put('program.json', program);
   put('runtime.mjs', await exportBundle('runtime.mjs'));
   put('generate.mjs', await exportBundle('generate.mjs'));
-  put('package.json', new TextEncoder().encode(`${JSON.stringify({ name: 'draw-generator', private: true, type: 'module', dependencies: { 'gpu.js': GPUJS_VERSION } }, null, 2)}\n`));
+  put(
+    'package.json',
+    new TextEncoder().encode(
+      `${JSON.stringify({ name: 'draw-generator', private: true, type: 'module', dependencies: { 'gpu.js': GPUJS_VERSION } }, null, 2)}\n`,
+    ),
+  );
   copyFileSync(browserBuild.right, join(dir, 'gpu-browser.js.tmp'));
   renameSync(join(dir, 'gpu-browser.js.tmp'), join(dir, 'gpu-browser.js'));
   put('manifest.json', new TextEncoder().encode(`${JSON.stringify(manifest, null, 1)}\n`));

@@ -48,7 +48,8 @@ export const at = (f: Field, key: string | number): Field => {
 export const object = (f: Field): Field => (isRecord(f.value) ? f : expected(f, 'an object'));
 
 /** The elements of an array field. */
-export const array = (f: Field): Field[] => (Array.isArray(f.value) ? f.value.map((_, i) => at(f, i)) : expected(f, 'an array'));
+export const array = (f: Field): Field[] =>
+  Array.isArray(f.value) ? f.value.map((_, i) => at(f, i)) : expected(f, 'an array');
 
 export const string = (f: Field): string => (typeof f.value === 'string' ? f.value : expected(f, 'a string'));
 
@@ -56,7 +57,9 @@ export const boolean = (f: Field): boolean => (typeof f.value === 'boolean' ? f.
 
 /** An integer ≥ `min` that doubles hold exactly. */
 export const integer = (f: Field, min: number): number =>
-  Number.isSafeInteger(f.value) && (f.value as number) >= min ? (f.value as number) : expected(f, `an integer ≥ ${min}`);
+  Number.isSafeInteger(f.value) && (f.value as number) >= min
+    ? (f.value as number)
+    : expected(f, `an integer ≥ ${min}`);
 
 /** A string matching `pattern`, described as `what` when it does not. */
 export const matching = (f: Field, pattern: RegExp, what: string): string => {
@@ -65,7 +68,8 @@ export const matching = (f: Field, pattern: RegExp, what: string): string => {
 };
 
 /** A value equal to `value` (the format tag, say). */
-export const exactly = <T extends string>(f: Field, value: T): T => (f.value === value ? value : expected(f, JSON.stringify(value)));
+export const exactly = <T extends string>(f: Field, value: T): T =>
+  f.value === value ? value : expected(f, JSON.stringify(value));
 
 /** The JSON value in `bytes`, which must be UTF-8 text. */
 export const parseJson = (file: string, bytes: ArrayBuffer): unknown => {
@@ -84,4 +88,5 @@ export const parseJson = (file: string, bytes: ArrayBuffer): unknown => {
 
 const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
 /** Web Crypto's SHA-256, so the same code runs in Node and in a browser. */
-export const sha256 = async (b: ArrayBuffer): Promise<string> => hex(await globalThis.crypto.subtle.digest('SHA-256', b));
+export const sha256 = async (b: ArrayBuffer): Promise<string> =>
+  hex(await globalThis.crypto.subtle.digest('SHA-256', b));

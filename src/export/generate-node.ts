@@ -30,9 +30,13 @@ const loadGpujs = (): typeof import('gpu.js') => {
 const main = async (): Promise<void> => {
   const { values: f } = parseArgs({
     options: {
-      seed: { type: 'string', default: '1' }, count: { type: 'string', default: '16' }, temperature: { type: 'string', default: '1' },
+      seed: { type: 'string', default: '1' },
+      count: { type: 'string', default: '16' },
+      temperature: { type: 'string', default: '1' },
       out: { type: 'string', default: 'grid.png' },
-      steps: { type: 'string' }, mode: { type: 'string', default: 'gpu' }, json: { type: 'boolean' },
+      steps: { type: 'string' },
+      mode: { type: 'string', default: 'gpu' },
+      json: { type: 'boolean' },
     },
     strict: true,
   });
@@ -41,13 +45,17 @@ const main = async (): Promise<void> => {
   const temperature = Number(f.temperature);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${f.seed}'`);
   if (!(Number.isInteger(count) && count > 0)) throw new Error(`--count must be a positive integer, got '${f.count}'`);
-  if (!(Number.isFinite(temperature) && temperature > 0)) throw new Error(`--temperature must be a positive number, got '${f.temperature}'`);
+  if (!(Number.isFinite(temperature) && temperature > 0))
+    throw new Error(`--temperature must be a positive number, got '${f.temperature}'`);
   if (f.mode !== 'gpu' && f.mode !== 'cpu') throw new Error(`--mode must be 'gpu' or 'cpu', got '${f.mode}'`);
   const { GPU } = loadGpujs();
-  const gen = await loadGenerator(async (name) => {
-    const b = await readFile(join(here, name));
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  }, new GPU({ mode: f.mode }));
+  const gen = await loadGenerator(
+    async (name) => {
+      const b = await readFile(join(here, name));
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+    },
+    new GPU({ mode: f.mode }),
+  );
   const d = gen.generate({ count, seed, temperature });
   const { A: cols, B: rows, T, channels } = gen.manifest.config;
   const pixels = rows * cols * channels;
@@ -55,16 +63,29 @@ const main = async (): Promise<void> => {
   if (f.steps) {
     const take = Math.min(count, 8);
     const frames = Array.from({ length: T }, (_, t) => d.canvas.slice(t * count * pixels, (t * count + take) * pixels));
-    const boxes = Array.from({ length: T }, (_, t) => Array.from({ length: take }, (_, n) => {
-      const b = d.box(t, n);
-      return b && [{ ...b, color: WRITE }];
-    }));
+    const boxes = Array.from({ length: T }, (_, t) =>
+      Array.from({ length: take }, (_, n) => {
+        const b = d.box(t, n);
+        return b && [{ ...b, color: WRITE }];
+      }),
+    );
     writeStrip(f.steps, frames, { count: take, rows, cols, channels, scale: 2, boxes });
   }
-  const result = { out: f.out, steps: f.steps ?? null, seed, count, temperature, kernel: gen.kernel(), webgl: gen.webgl() };
+  const result = {
+    out: f.out,
+    steps: f.steps ?? null,
+    seed,
+    count,
+    temperature,
+    kernel: gen.kernel(),
+    webgl: gen.webgl(),
+  };
   gen.dispose();
   if (f.json) console.log(JSON.stringify(result));
-  else console.log(`wrote ${f.out}${f.steps ? ` and ${f.steps}` : ''}: ${count} digits, seed ${seed}${temperature === 1 ? '' : `, temperature ${temperature}`}, gpu.js ran ${result.kernel}${result.webgl ? ' (WebGL)' : f.mode === 'cpu' ? ' (CPU mode)' : ' (no WebGL here: gpu.js fell back)'}`);
+  else
+    console.log(
+      `wrote ${f.out}${f.steps ? ` and ${f.steps}` : ''}: ${count} digits, seed ${seed}${temperature === 1 ? '' : `, temperature ${temperature}`}, gpu.js ran ${result.kernel}${result.webgl ? ' (WebGL)' : f.mode === 'cpu' ? ' (CPU mode)' : ' (no WebGL here: gpu.js fell back)'}`,
+    );
 };
 
 // every failure here is the user's to fix (a flag, the folder, gpu.js missing): one line, exit 2

@@ -1,7 +1,23 @@
 // manifest.json of an exported generator: what it holds, the checksum that covers it, and its
 // reading, which checks every field before the runtime uses any. Checks that need program.json
 // too (the tensors the program reads, the image size it draws) are in agreement.ts.
-import { GeneratorError, array, at, boolean, exactly, expected, fail, integer, matching, object, parseJson, root, sha256, string, type Field } from './fields.ts';
+import {
+  GeneratorError,
+  array,
+  at,
+  boolean,
+  exactly,
+  expected,
+  fail,
+  integer,
+  matching,
+  object,
+  parseJson,
+  root,
+  sha256,
+  string,
+  type Field,
+} from './fields.ts';
 
 export const MANIFEST_FORMAT = 'draw-ts/generator/1';
 
@@ -65,7 +81,7 @@ const FILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const CONFIG_INTEGERS = ['T', 'A', 'B', 'channels', 'zSize', 'writeN'] as const;
 
 const fileEntry = (f: Field): FileEntry => ({
-  file: matching(at(f, 'file'), FILE_NAME, 'a file name in the generator\'s folder'),
+  file: matching(at(f, 'file'), FILE_NAME, "a file name in the generator's folder"),
   sha256: matching(at(f, 'sha256'), SHA256, 'a sha256 (64 hex digits)'),
 });
 
@@ -74,9 +90,13 @@ const configOf = (f: Field): ManifestConfig => {
   // the fields the runtime does not use (encSize, readN, ...) must still look like a DRAW config's
   for (const key of Object.keys(f.value as object)) {
     const { value } = at(f, key);
-    if (typeof value !== 'boolean' && !(Number.isSafeInteger(value) && (value as number) >= 1)) expected(at(f, key), 'an integer ≥ 1 or true/false');
+    if (typeof value !== 'boolean' && !(Number.isSafeInteger(value) && (value as number) >= 1))
+      expected(at(f, key), 'an integer ≥ 1 or true/false');
   }
-  const ints = Object.fromEntries(CONFIG_INTEGERS.map((k) => [k, integer(at(f, k), 1)])) as Record<(typeof CONFIG_INTEGERS)[number], number>;
+  const ints = Object.fromEntries(CONFIG_INTEGERS.map((k) => [k, integer(at(f, k), 1)])) as Record<
+    (typeof CONFIG_INTEGERS)[number],
+    number
+  >;
   return { ...(f.value as object), ...ints, writeAttention: boolean(at(f, 'writeAttention')) };
 };
 
@@ -115,7 +135,10 @@ export const parseManifest = async (bytes: ArrayBuffer): Promise<Manifest> => {
   const format = exactly(at(top, 'format'), MANIFEST_FORMAT);
   const claimed = matching(at(top, 'sha256'), SHA256, 'a sha256 (64 hex digits)');
   const actual = await sha256(new TextEncoder().encode(manifestText(top.value as object)).buffer as ArrayBuffer);
-  if (actual !== claimed) throw new GeneratorError(`generator: ${FILE} was edited or is corrupt: its sha256 field says ${claimed}, its contents hash to ${actual}`);
+  if (actual !== claimed)
+    throw new GeneratorError(
+      `generator: ${FILE} was edited or is corrupt: its sha256 field says ${claimed}, its contents hash to ${actual}`,
+    );
   return {
     format,
     config: configOf(at(top, 'config')),

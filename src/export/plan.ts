@@ -3,7 +3,20 @@
 // error here rather than a TypeError inside gpu.js. What no check can see is whether a kernel's
 // source computes the right thing; the checksums in the manifest stand for that.
 import { MAX_OUTPUT, type GpujsPlan } from '../compiler/backends/gpujs/runner.ts';
-import { array, at, exactly, expected, fail, integer, matching, object, parseJson, root, string, type Field } from './fields.ts';
+import {
+  array,
+  at,
+  exactly,
+  expected,
+  fail,
+  integer,
+  matching,
+  object,
+  parseJson,
+  root,
+  string,
+  type Field,
+} from './fields.ts';
 
 const FILE = 'program.json';
 
@@ -30,26 +43,43 @@ const bufferSize = (f: Field): number => {
   return n <= MAX_OUTPUT ? n : expected(f, `at most ${MAX_OUTPUT} (WebGL's largest output)`);
 };
 
-const kernelsOf = (f: Field): GpujsPlan['kernels'] => array(f).map(object).map((k) => ({
-  source: string(at(k, 'source')),
-  size: bufferSize(at(k, 'size')),
-  kinds: matching(at(k, 'kinds'), /^[at]*$/, "one letter per argument, 'a' (array) or 't' (texture)"),
-}));
+const kernelsOf = (f: Field): GpujsPlan['kernels'] =>
+  array(f)
+    .map(object)
+    .map((k) => ({
+      source: string(at(k, 'source')),
+      size: bufferSize(at(k, 'size')),
+      kinds: matching(at(k, 'kinds'), /^[at]*$/, "one letter per argument, 'a' (array) or 't' (texture)"),
+    }));
 
 const inputsOf = (f: Field): GpujsPlan['inputs'] => {
   const fields = array(f).map(object);
-  unique(fields.map((i) => at(i, 'name')), (n) => string(n), 'a name no other input has');
-  unique(fields.map((i) => at(i, 'id')), id, 'an id no other input has');
+  unique(
+    fields.map((i) => at(i, 'name')),
+    (n) => string(n),
+    'a name no other input has',
+  );
+  unique(
+    fields.map((i) => at(i, 'id')),
+    id,
+    'an id no other input has',
+  );
   return fields.map((i) => ({ name: string(at(i, 'name')), id: id(at(i, 'id')), size: bufferSize(at(i, 'size')) }));
 };
 
 /** The outputs: each one of the buffers `live` at the end. */
 const outputsOf = (f: Field, live: ReadonlySet<number>): GpujsPlan['outputs'] => {
   const fields = array(f).map(object);
-  unique(fields.map((o) => at(o, 'name')), (n) => string(n), 'a name no other output has');
+  unique(
+    fields.map((o) => at(o, 'name')),
+    (n) => string(n),
+    'a name no other output has',
+  );
   return fields.map((o) => {
     const out = id(at(o, 'id'));
-    return live.has(out) ? { name: string(at(o, 'name')), id: out } : expected(at(o, 'id'), 'a buffer defined by the end and not freed');
+    return live.has(out)
+      ? { name: string(at(o, 'name')), id: out }
+      : expected(at(o, 'id'), 'a buffer defined by the end and not freed');
   });
 };
 
@@ -58,7 +88,13 @@ const outputsOf = (f: Field, live: ReadonlySet<number>): GpujsPlan['outputs'] =>
  * them, and defines a new one. Records each buffer's size in `sizes` and leaves in `live` those
  * still defined at the end.
  */
-const stepsOf = (f: Field, kernels: GpujsPlan['kernels'], inputs: GpujsPlan['inputs'], sizes: Map<number, number>, live: Set<number>): GpujsPlan['steps'] => {
+const stepsOf = (
+  f: Field,
+  kernels: GpujsPlan['kernels'],
+  inputs: GpujsPlan['inputs'],
+  sizes: Map<number, number>,
+  live: Set<number>,
+): GpujsPlan['steps'] => {
   const inputIds = new Set(inputs.map((i) => i.id));
   return array(f).map((s, n) => {
     object(s);
@@ -67,11 +103,16 @@ const stepsOf = (f: Field, kernels: GpujsPlan['kernels'], inputs: GpujsPlan['inp
     const readFields = array(at(s, 'reads'));
     const reads = readFields.map(id);
     const { kinds } = kernels[kernel];
-    if (kinds.length !== reads.length) fail(at(s, 'reads'), `has ${reads.length} buffers, but kernels[${kernel}] takes ${kinds.length}`);
+    if (kinds.length !== reads.length)
+      fail(at(s, 'reads'), `has ${reads.length} buffers, but kernels[${kernel}] takes ${kinds.length}`);
     readFields.forEach((r, j) => {
       if (!live.has(reads[j])) expected(r, `a buffer defined before steps[${n}] and not freed`);
       const kind = inputIds.has(reads[j]) ? 'a' : 't';
-      if (kinds[j] !== kind) fail(r, `is ${reads[j]}, ${kind === 'a' ? 'an input' : 'a kernel\'s result'}, but kernels[${kernel}].kinds[${j}] is '${kinds[j]}'`);
+      if (kinds[j] !== kind)
+        fail(
+          r,
+          `is ${reads[j]}, ${kind === 'a' ? 'an input' : "a kernel's result"}, but kernels[${kernel}].kinds[${j}] is '${kinds[j]}'`,
+        );
     });
     const rootField = at(s, 'root');
     const rootId = id(rootField);

@@ -39,7 +39,12 @@ export interface Generator {
    * Draws `count` images from `eps` (default: `noise(seed, count)`) scaled by `temperature` (default 1;
    * below 1 draws nearer the prior's centre: cleaner images, less variety).
    */
-  generate(opts: { readonly count: number; readonly seed?: number; readonly eps?: Float32Array; readonly temperature?: number }): Drawing;
+  generate(opts: {
+    readonly count: number;
+    readonly seed?: number;
+    readonly eps?: Float32Array;
+    readonly temperature?: number;
+  }): Drawing;
   /** The gpu.js kernel class the last run used ('WebGL2Kernel', 'HeadlessGLKernel', 'CPUKernel', ...). */
   kernel(): string;
   /** Whether that kernel is WebGL (and not a CPU or WebAssembly fallback). */
@@ -63,22 +68,28 @@ const verified = async (read: ReadFile, entry: FileEntry & { readonly bytes?: nu
   if (entry.bytes !== undefined && b.byteLength !== entry.bytes)
     throw new GeneratorError(`generator: ${entry.file} has ${b.byteLength} bytes, manifest.json says ${entry.bytes}`);
   const got = await sha256(b);
-  if (got !== entry.sha256) throw new GeneratorError(`generator: ${entry.file} is corrupt (sha256 ${got}, manifest.json says ${entry.sha256})`);
+  if (got !== entry.sha256)
+    throw new GeneratorError(`generator: ${entry.file} is corrupt (sha256 ${got}, manifest.json says ${entry.sha256})`);
   return b;
 };
 
 /** The tensors, from bytes `verified` to be as long as the tensor table (which parseManifest checked) says. */
 const weightsOf = (m: Manifest, bytes: ArrayBuffer): Record<string, Float32Array> => {
   const view = new DataView(bytes);
-  return Object.fromEntries(m.weights.tensors.map(({ name, offset, length }) =>
-    [name, Float32Array.from({ length }, (_, i) => view.getFloat32(offset + 4 * i, true))]));
+  return Object.fromEntries(
+    m.weights.tensors.map(({ name, offset, length }) => [
+      name,
+      Float32Array.from({ length }, (_, i) => view.getFloat32(offset + 4 * i, true)),
+    ]),
+  );
 };
 
 /** Rows [from, from + rows) of every step of a [T, n, width] array, as [T, rows, width]; missing rows are zero. */
 const rowsOf = (src: Float32Array, T: number, n: number, width: number, from: number, rows: number): Float32Array => {
   const out = new Float32Array(T * rows * width);
   const take = Math.max(0, Math.min(rows, n - from));
-  for (let t = 0; t < T; t++) out.set(src.subarray((t * n + from) * width, (t * n + from + take) * width), t * rows * width);
+  for (let t = 0; t < T; t++)
+    out.set(src.subarray((t * n + from) * width, (t * n + from + take) * width), t * rows * width);
   return out;
 };
 
@@ -98,9 +109,12 @@ export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator
     return eps;
   };
   const generate: Generator['generate'] = ({ count, seed = 1, eps: given = noise(seed, count), temperature = 1 }) => {
-    if (!(Number.isInteger(count) && count > 0)) throw new GeneratorError(`generator: count must be a positive integer, got ${count}`);
-    if (given.length !== T * count * zSize) throw new GeneratorError(`generator: eps needs ${T}×${count}×${zSize} values, got ${given.length}`);
-    if (!(Number.isFinite(temperature) && temperature > 0)) throw new GeneratorError(`generator: temperature must be a positive number, got ${temperature}`);
+    if (!(Number.isInteger(count) && count > 0))
+      throw new GeneratorError(`generator: count must be a positive integer, got ${count}`);
+    if (given.length !== T * count * zSize)
+      throw new GeneratorError(`generator: eps needs ${T}×${count}×${zSize} values, got ${given.length}`);
+    if (!(Number.isFinite(temperature) && temperature > 0))
+      throw new GeneratorError(`generator: temperature must be a positive number, got ${temperature}`);
     const eps = temperature === 1 ? given : given.map((e) => e * temperature);
     const canvas = new Float32Array(T * count * pixels);
     const write: Record<string, Float32Array> = {};
@@ -109,7 +123,8 @@ export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator
       const rows = Math.min(m.batch, count - from);
       // scatter this run's rows back into [T, count, …]
       const put = (dst: Float32Array, src: Float32Array, width: number) => {
-        for (let t = 0; t < T; t++) dst.set(src.subarray(t * m.batch * width, (t * m.batch + rows) * width), (t * count + from) * width);
+        for (let t = 0; t < T; t++)
+          dst.set(src.subarray(t * m.batch * width, (t * m.batch + rows) * width), (t * count + from) * width);
       };
       put(canvas, out.canvas, pixels);
       for (const [name, v] of Object.entries(out)) {
@@ -118,7 +133,9 @@ export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator
       }
     }
     return {
-      count, T, canvas,
+      count,
+      T,
+      canvas,
       write: Object.fromEntries(Object.entries(write).map(([k, v]) => [k.slice('write.'.length), v])),
       images: canvas.slice((T - 1) * count * pixels),
       frame: (t, n) => canvas.subarray((t * count + n) * pixels, (t * count + n + 1) * pixels),

@@ -1,7 +1,17 @@
 // Writing a file so that it is either the old one or the whole new one: a temporary file in the same
 // folder (so the rename stays on one file system), fsync, rename. A process killed mid-write leaves
 // its temporary behind (`NAME.tmp-PID-N`); the next write of NAME removes those of dead processes.
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** A file that could not be written (no such folder, not writable, disk full): the message names it and why. */
@@ -29,7 +39,11 @@ export const removeStaleTemporaries = (path: string): string[] => {
     return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
   });
   stale.forEach((f) => {
-    try { unlinkSync(join(dirname(path), f)); } catch { /* another writer removed it first */ }
+    try {
+      unlinkSync(join(dirname(path), f));
+    } catch {
+      /* another writer removed it first */
+    }
   });
   return stale;
 };
@@ -60,13 +74,22 @@ export const writeFileAtomic = (path: string, bytes: Uint8Array, what = 'file'):
     renameSync(tmp, path);
   } catch (e) {
     if (fd !== undefined) {
-      try { closeSync(fd); } catch { /* already failing; keep the first error */ }
+      try {
+        closeSync(fd);
+      } catch {
+        /* already failing; keep the first error */
+      }
     }
-    try { if (existsSync(tmp)) unlinkSync(tmp); } catch { /* nothing more we can do */ }
+    try {
+      if (existsSync(tmp)) unlinkSync(tmp);
+    } catch {
+      /* nothing more we can do */
+    }
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
-      ? `folder ${dir} is not writable (${err.code})`
-      : err.message;
+    const why =
+      err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
+        ? `folder ${dir} is not writable (${err.code})`
+        : err.message;
     throw new WriteError(`cannot write ${what} ${path}: ${why}`);
   }
 };

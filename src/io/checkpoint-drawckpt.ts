@@ -13,7 +13,15 @@
 // checksum.
 import * as E from 'fp-ts/lib/Either.js';
 import {
-  type Checkpoint, type CheckpointError, type Tensor, fail, finiteTensors, f32FromLE, isShape, numel, sha256,
+  type Checkpoint,
+  type CheckpointError,
+  type Tensor,
+  fail,
+  finiteTensors,
+  f32FromLE,
+  isShape,
+  numel,
+  sha256,
 } from './checkpoint-format.ts';
 
 export const DRAWCKPT_MAGIC = 'DRAWCKPT';
@@ -53,9 +61,11 @@ const LAYOUTS: Readonly<Record<number, Layout>> = {
     headerStart: FIXED_PREFIX_BYTES + DIGEST_BYTES,
     // everything but the digest field itself
     checksumProblem: (buf) =>
-      sha256(buf.subarray(0, FIXED_PREFIX_BYTES), buf.subarray(FIXED_PREFIX_BYTES + DIGEST_BYTES))
-        .equals(buf.subarray(FIXED_PREFIX_BYTES, FIXED_PREFIX_BYTES + DIGEST_BYTES))
-        ? undefined : 'checksum mismatch',
+      sha256(buf.subarray(0, FIXED_PREFIX_BYTES), buf.subarray(FIXED_PREFIX_BYTES + DIGEST_BYTES)).equals(
+        buf.subarray(FIXED_PREFIX_BYTES, FIXED_PREFIX_BYTES + DIGEST_BYTES),
+      )
+        ? undefined
+        : 'checksum mismatch',
   },
 };
 
@@ -74,14 +84,22 @@ export const decodeDrawckpt = (buf: Buffer, path: string): E.Either<CheckpointEr
   const version = buf.readUInt32LE(8);
   const layout = LAYOUTS[version];
   if (layout === undefined) {
-    return fail('unsupported-version', path, `has DRAWCKPT format version ${version}; this build reads versions ${Object.keys(LAYOUTS).join(' and ')} (and safetensors)`);
+    return fail(
+      'unsupported-version',
+      path,
+      `has DRAWCKPT format version ${version}; this build reads versions ${Object.keys(LAYOUTS).join(' and ')} (and safetensors)`,
+    );
   }
   if (buf.length < layout.headerStart) return tooShort();
   // Every size read from the file is checked against the file's length before it is used.
   const headerLen = buf.readUInt32LE(12);
   const headerEnd = layout.headerStart + headerLen;
   if (headerEnd > buf.length) {
-    return fail('truncated', path, `is truncated (header says ${headerLen} header bytes but file has ${buf.length} bytes in all)`);
+    return fail(
+      'truncated',
+      path,
+      `is truncated (header says ${headerLen} header bytes but file has ${buf.length} bytes in all)`,
+    );
   }
   let header: Header;
   try {
@@ -96,7 +114,12 @@ export const decodeDrawckpt = (buf: Buffer, path: string): E.Either<CheckpointEr
   const names = new Set<string>();
   let expectedPayload = 0;
   for (const t of entries) {
-    const ok = t && typeof t.name === 'string' && isShape(t.shape) && t.offset === expectedPayload && t.length === 4 * numel(t.shape);
+    const ok =
+      t &&
+      typeof t.name === 'string' &&
+      isShape(t.shape) &&
+      t.offset === expectedPayload &&
+      t.length === 4 * numel(t.shape);
     if (!ok) return fail('bad-header', path, `has a malformed tensor entry ${JSON.stringify(t)}`);
     if (names.has(t.name)) return fail('bad-header', path, `has two tensors named ${JSON.stringify(t.name)}`);
     names.add(t.name);
@@ -105,14 +128,22 @@ export const decodeDrawckpt = (buf: Buffer, path: string): E.Either<CheckpointEr
   const payloadStart = align4(headerEnd);
   const actualPayload = buf.length - payloadStart;
   if (actualPayload < expectedPayload) {
-    return fail('truncated', path, `is truncated (payload should be ${expectedPayload} bytes, found ${Math.max(0, actualPayload)})`);
+    return fail(
+      'truncated',
+      path,
+      `is truncated (payload should be ${expectedPayload} bytes, found ${Math.max(0, actualPayload)})`,
+    );
   }
   if (actualPayload > expectedPayload) {
     return fail('corrupt', path, `is corrupt: ${actualPayload - expectedPayload} unexpected bytes after the payload`);
   }
   const problem = layout.checksumProblem(buf, header, payloadStart);
   if (problem !== undefined) return fail('corrupt', path, `is corrupt: ${problem}`);
-  const tensors = entries.map((t): [string, Tensor] =>
-    [t.name, { shape: t.shape, data: f32FromLE(buf.subarray(payloadStart + t.offset, payloadStart + t.offset + t.length)) }]);
-  return E.map((ts: Record<string, Tensor>) => ({ meta: header.meta ?? null, tensors: ts }))(finiteTensors(path, tensors));
+  const tensors = entries.map((t): [string, Tensor] => [
+    t.name,
+    { shape: t.shape, data: f32FromLE(buf.subarray(payloadStart + t.offset, payloadStart + t.offset + t.length)) },
+  ]);
+  return E.map((ts: Record<string, Tensor>) => ({ meta: header.meta ?? null, tensors: ts }))(
+    finiteTensors(path, tensors),
+  );
 };

@@ -16,7 +16,13 @@ export interface Checkpoint {
 }
 
 export type CheckpointErrorKind =
-  | 'missing' | 'unreadable' | 'bad-magic' | 'unsupported-version' | 'truncated' | 'bad-header' | 'corrupt'
+  | 'missing'
+  | 'unreadable'
+  | 'bad-magic'
+  | 'unsupported-version'
+  | 'truncated'
+  | 'bad-header'
+  | 'corrupt'
   | 'non-finite';
 
 export interface CheckpointError {
@@ -106,11 +112,15 @@ export const fail = (kind: CheckpointErrorKind, path: string, what: string): E.E
   E.left({ kind, path, message: `checkpoint ${path} ${printable(what)}` });
 
 /** Each tensor's data checked finite, in order; a NaN or ±Inf is reported by tensor name. */
-export const finiteTensors = (path: string, tensors: readonly [string, Tensor][]): E.Either<CheckpointError, Record<string, Tensor>> => {
+export const finiteTensors = (
+  path: string,
+  tensors: readonly [string, Tensor][],
+): E.Either<CheckpointError, Record<string, Tensor>> => {
   for (const [name, t] of tensors) {
     // An older build could save a diverged run; say which tensor rather than resume from NaN.
     const bad = firstNonFinite(t.data);
-    if (bad >= 0) return fail('non-finite', path, `holds a non-finite value in tensor ${name}: element ${bad} is ${t.data[bad]}`);
+    if (bad >= 0)
+      return fail('non-finite', path, `holds a non-finite value in tensor ${name}: element ${bad} is ${t.data[bad]}`);
   }
   // fromEntries defines own properties, so a tensor named "__proto__" stays a tensor.
   return E.right(Object.fromEntries(tensors));

@@ -11,7 +11,11 @@ import { decodeDrawckpt, looksLikeDrawckpt } from './checkpoint-drawckpt.ts';
 import { decodeSafetensors, encodeSafetensors, looksLikeSafetensors } from './safetensors.ts';
 
 export {
-  type Tensor, type Checkpoint, type CheckpointErrorKind, type CheckpointError, CheckpointEncodeError,
+  type Tensor,
+  type Checkpoint,
+  type CheckpointErrorKind,
+  type CheckpointError,
+  CheckpointEncodeError,
 } from './checkpoint-format.ts';
 export { DRAWCKPT_MAGIC } from './checkpoint-drawckpt.ts';
 

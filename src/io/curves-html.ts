@@ -63,7 +63,13 @@ draw('step');
 `;
 
 /** The page: `title` and `summary` as text, the panels as uPlot charts, the segments' starts as rules. */
-export const curvesHtml = (panels: readonly CurvePanel[], title: string, summary: string, hasWallTime: boolean, segments: readonly SegmentMark[] = []): string => `<!doctype html>
+export const curvesHtml = (
+  panels: readonly CurvePanel[],
+  title: string,
+  summary: string,
+  hasWallTime: boolean,
+  segments: readonly SegmentMark[] = [],
+): string => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">

@@ -18,37 +18,70 @@ const panelSpec = (p: CurvePanel, segments: readonly SegmentMark[]) => {
     x,
     y: { field: 'value', type: 'quantitative', title: p.unit, scale: p.log ? { type: 'log' } : { zero: false } },
     color: {
-      field: 'series', type: 'nominal', title: null,
+      field: 'series',
+      type: 'nominal',
+      title: null,
       scale: { domain: names, range: p.curves.map((c) => c.colour) },
       legend: { orient: 'top', symbolType: 'stroke', symbolStrokeWidth: 3, labelLimit: 0 }, // 0: names are never cut short
     },
   };
   const lines = p.curves.flatMap((c) => c.points.map((pt) => ({ step: pt.step, series: c.name, value: pt.value })));
   return {
-    title: p.title, width: WIDTH, height: PANEL_HEIGHT,
+    title: p.title,
+    width: WIDTH,
+    height: PANEL_HEIGHT,
     layer: [
-      { data: { values: lines }, encoding, transform: [{ filter: { field: 'series', oneOf: only(false) } }], mark: { type: 'line', strokeWidth: 1.5 } },
-      { data: { values: lines }, encoding, transform: [{ filter: { field: 'series', oneOf: only(true) } }], mark: { type: 'line', strokeWidth: 2, point: { size: 30 } } },
+      {
+        data: { values: lines },
+        encoding,
+        transform: [{ filter: { field: 'series', oneOf: only(false) } }],
+        mark: { type: 'line', strokeWidth: 1.5 },
+      },
+      {
+        data: { values: lines },
+        encoding,
+        transform: [{ filter: { field: 'series', oneOf: only(true) } }],
+        mark: { type: 'line', strokeWidth: 2, point: { size: 30 } },
+      },
       // a rule with x alone spans the panel's height
-      ...(segments.length ? [{ data: { values: segments.map((g) => ({ step: g.step })) }, encoding: { x }, mark: { type: 'rule', color: SEGMENT_COLOUR, strokeDash: [6, 4], strokeWidth: 1.5 } }] : []),
+      ...(segments.length
+        ? [
+            {
+              data: { values: segments.map((g) => ({ step: g.step })) },
+              encoding: { x },
+              mark: { type: 'rule', color: SEGMENT_COLOUR, strokeDash: [6, 4], strokeWidth: 1.5 },
+            },
+          ]
+        : []),
     ],
   };
 };
 
 /** The Vega-Lite spec of the panels. */
-export const curvesSpec = (panels: readonly CurvePanel[], title: string, segments: readonly SegmentMark[] = []): TopLevelSpec => ({
-  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  title: { text: title, anchor: 'start', offset: 16 },
-  background: 'white',
-  config: { font: 'DejaVu Sans, sans-serif', view: { stroke: '#ddd' } },
-  vconcat: panels.map((p) => panelSpec(p, segments)),
-  resolve: { scale: { color: 'independent', x: 'shared' } },
-}) as TopLevelSpec;
+export const curvesSpec = (
+  panels: readonly CurvePanel[],
+  title: string,
+  segments: readonly SegmentMark[] = [],
+): TopLevelSpec =>
+  ({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, anchor: 'start', offset: 16 },
+    background: 'white',
+    config: { font: 'DejaVu Sans, sans-serif', view: { stroke: '#ddd' } },
+    vconcat: panels.map((p) => panelSpec(p, segments)),
+    resolve: { scale: { color: 'independent', x: 'shared' } },
+  }) as TopLevelSpec;
 
 /** The panels as PNG bytes. */
-export const renderCurvesPng = async (panels: readonly CurvePanel[], title: string, segments: readonly SegmentMark[] = []): Promise<Buffer> => {
+export const renderCurvesPng = async (
+  panels: readonly CurvePanel[],
+  title: string,
+  segments: readonly SegmentMark[] = [],
+): Promise<Buffer> => {
   const view = new vega.View(vega.parse(compile(curvesSpec(panels, title, segments)).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
-  return new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+  return new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } })
+    .render()
+    .asPng();
 };

@@ -29,7 +29,8 @@ export const makeWritableFolder = (dir: string): E.Either<Error, string> => {
     missing.unshift(at);
     at = dirname(at);
   }
-  if (kindOf(at) !== 'folder') return E.left(new Error(`cannot write to output folder '${dir}': ${at} is not a folder`));
+  if (kindOf(at) !== 'folder')
+    return E.left(new Error(`cannot write to output folder '${dir}': ${at} is not a folder`));
   const made: string[] = [];
   try {
     for (const d of missing) made.push((mkdirSync(d), d));

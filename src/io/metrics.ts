@@ -66,20 +66,36 @@ export const parseMetrics = (text: string, path: string): E.Either<Error, Metric
     } catch (e) {
       return E.left(new Error(`${where}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')})`));
     }
-    if (!isObject(r) || !(Number.isSafeInteger(r.step) && (r.step as number) >= 0)) return E.left(new Error(`${where}: not a record with a step number`));
+    if (!isObject(r) || !(Number.isSafeInteger(r.step) && (r.step as number) >= 0))
+      return E.left(new Error(`${where}: not a record with a step number`));
     const step = r.step as number;
     const wallSeconds = num(r.wallSeconds);
     if (num(r.loss) !== undefined) steps.push({ step, loss: r.loss as number, gradNorm: num(r.gradNorm), wallSeconds });
     const v = r.validation;
     if (isObject(v) && (num(v.bound) !== undefined || num(v.error) !== undefined))
-      evals.push({ step, bound: num(v.bound), recon: num(v.recon), kl: num(v.kl), error: num(v.error), crossEntropy: num(v.loss), wallSeconds });
+      evals.push({
+        step,
+        bound: num(v.bound),
+        recon: num(v.recon),
+        kl: num(v.kl),
+        error: num(v.error),
+        crossEntropy: num(v.loss),
+        wallSeconds,
+      });
     const g = r.segment;
     if (isObject(g)) {
       const text = (x: unknown) => (typeof x === 'string' ? x : undefined);
-      segments.push({ step, wallSeconds, startedAt: text(g.startedAt), machine: text(g.machine), threads: num(g.threads) });
+      segments.push({
+        step,
+        wallSeconds,
+        startedAt: text(g.startedAt),
+        machine: text(g.machine),
+        threads: num(g.threads),
+      });
     }
   }
-  if (steps.length + evals.length === 0) return E.left(new Error(`metrics ${path} holds no training or validation records`));
+  if (steps.length + evals.length === 0)
+    return E.left(new Error(`metrics ${path} holds no training or validation records`));
   return E.right({ steps, evals, segments });
 };
 
@@ -89,7 +105,13 @@ export const readMetrics = (path: string): E.Either<Error, Metrics> => {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return E.left(new Error(code === 'ENOENT' ? `metrics ${path} is missing` : `metrics ${path} cannot be read (${code ?? (e as Error).message})`));
+    return E.left(
+      new Error(
+        code === 'ENOENT'
+          ? `metrics ${path} is missing`
+          : `metrics ${path} cannot be read (${code ?? (e as Error).message})`,
+      ),
+    );
   }
   return parseMetrics(text, path);
 };
@@ -100,7 +122,9 @@ export const readMetrics = (path: string): E.Either<Error, Metrics> => {
  */
 export const keepRecordsUpTo = (path: string, step: number): void => {
   if (!existsSync(path)) return;
-  const lines = readFileSync(path, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
   const after = (line: string): boolean => {
     try {
       const r: unknown = JSON.parse(line);
@@ -121,39 +145,63 @@ export interface SegmentSpan extends SegmentPoint {
 
 /** The run's segments with where each ended: at the next one's start, the last at the run's last record. */
 export const segmentSpans = (m: Metrics): SegmentSpan[] => {
-  const lastStep = Math.max(...m.steps.map((s) => s.step), ...m.evals.map((e) => e.step), ...m.segments.map((g) => g.step));
+  const lastStep = Math.max(
+    ...m.steps.map((s) => s.step),
+    ...m.evals.map((e) => e.step),
+    ...m.segments.map((g) => g.step),
+  );
   const lastWall = lastWallSeconds(m);
   return m.segments.map((g, i) => {
     const next = m.segments[i + 1];
     const end = next ? next.wallSeconds : lastWall;
-    return { ...g, toStep: next?.step ?? lastStep, ...(end === undefined || g.wallSeconds === undefined ? {} : { seconds: end - g.wallSeconds }) };
+    return {
+      ...g,
+      toStep: next?.step ?? lastStep,
+      ...(end === undefined || g.wallSeconds === undefined ? {} : { seconds: end - g.wallSeconds }),
+    };
   });
 };
 
 /** Wall-clock seconds at the last record, where the run recorded them. */
 export const lastWallSeconds = (m: Metrics): number | undefined =>
-  [...m.steps, ...m.evals].reduce<number | undefined>((t, p) => (p.wallSeconds === undefined ? t : Math.max(t ?? 0, p.wallSeconds)), undefined);
+  [...m.steps, ...m.evals].reduce<number | undefined>(
+    (t, p) => (p.wallSeconds === undefined ? t : Math.max(t ?? 0, p.wallSeconds)),
+    undefined,
+  );
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3));
 
 const percent = (v: number) => `${(100 * v).toFixed(1)}%`;
 
 /** "name a → b (n evaluations)", or "name b at step s" for one evaluation; nothing where no evaluation has the number. */
-const evalTrend = (evals: readonly EvalPoint[], name: string, value: (e: EvalPoint) => number | undefined, show: (v: number) => string): string[] => {
+const evalTrend = (
+  evals: readonly EvalPoint[],
+  name: string,
+  value: (e: EvalPoint) => number | undefined,
+  show: (v: number) => string,
+): string[] => {
   const pts = evals.flatMap((e) => {
     const v = value(e);
     return v === undefined ? [] : [{ step: e.step, v }];
   });
   if (!pts.length) return [];
   const [a, b] = [pts[0], pts[pts.length - 1]];
-  return [pts.length > 1 ? `${name} ${show(a.v)} → ${show(b.v)} (${pts.length} evaluations)` : `${name} ${show(b.v)} at step ${b.step}`];
+  return [
+    pts.length > 1
+      ? `${name} ${show(a.v)} → ${show(b.v)} (${pts.length} evaluations)`
+      : `${name} ${show(b.v)} at step ${b.step}`,
+  ];
 };
 
-export const duration = (s: number): string => (s < 90 ? `${s.toFixed(1)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(2)} h`);
+export const duration = (s: number): string =>
+  s < 90 ? `${s.toFixed(1)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(2)} h`;
 
 /** "steps 0–6100 in 2.31 h on AMD EPYC (1 thread)": one segment's part of the curve line. */
 const segmentText = (g: SegmentSpan): string => {
-  const where = g.machine === undefined ? '' : ` on ${g.machine}${g.threads === undefined ? '' : ` (${g.threads} thread${g.threads === 1 ? '' : 's'})`}`;
+  const where =
+    g.machine === undefined
+      ? ''
+      : ` on ${g.machine}${g.threads === undefined ? '' : ` (${g.threads} thread${g.threads === 1 ? '' : 's'})`}`;
   return `steps ${g.step}–${g.toStep}${g.seconds === undefined ? '' : ` in ${duration(g.seconds)}`}${where}`;
 };
 
@@ -168,8 +216,14 @@ export const curveSummary = ({ steps, evals, segments }: Metrics): string => {
     const best = Math.min(...steps.map((s) => s.loss));
     parts.push(`training loss ${fmt(a.loss)} → ${fmt(b.loss)} (steps ${a.step}–${b.step}, lowest ${fmt(best)})`);
   }
-  parts.push(...evalTrend(evals, 'validation bound', (e) => e.bound, fmt), ...evalTrend(evals, 'validation error', (e) => e.error, percent));
-  const norms = steps.map((s) => s.gradNorm).filter((g): g is number => g !== undefined).sort((x, y) => x - y);
+  parts.push(
+    ...evalTrend(evals, 'validation bound', (e) => e.bound, fmt),
+    ...evalTrend(evals, 'validation error', (e) => e.error, percent),
+  );
+  const norms = steps
+    .map((s) => s.gradNorm)
+    .filter((g): g is number => g !== undefined)
+    .sort((x, y) => x - y);
   if (norms.length) parts.push(`gradient norm median ${fmt(norms[Math.floor(norms.length / 2)])}`);
   const spans = segmentSpans({ steps, evals, segments });
   if (spans.length > 1) parts.push(`${spans.length} segments: ${spans.map(segmentText).join('; ')}`);

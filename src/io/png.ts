@@ -76,7 +76,9 @@ export const renderImageGrid = (images: Float32Array, opts: GridOptions): Pictur
   const px = rows * cols;
   const per = channels * px;
   if (images.length < count * per) {
-    throw new Error(`image grid: need ${count}×${channels > 1 ? `${channels}×` : ''}${rows}×${cols} = ${count * per} values but got ${images.length}`);
+    throw new Error(
+      `image grid: need ${count}×${channels > 1 ? `${channels}×` : ''}${rows}×${cols} = ${count * per} values but got ${images.length}`,
+    );
   }
   if (opts.boxes && opts.boxes.length > count) {
     throw new Error(`image grid: boxes given for ${opts.boxes.length} images but count is ${count}`);
@@ -132,7 +134,11 @@ export const encodeImageGrid = (images: Float32Array, opts: GridOptions): Buffer
 // Outline of `box` inside one cell; parts outside the image are clipped away, not clamped onto
 // its border, so a glimpse that overhangs the image visibly runs off the edge.
 const drawBox = (
-  box: Box, scale: number, cw: number, ch: number, put: (x: number, y: number, c: Rgb) => void,
+  box: Box,
+  scale: number,
+  cw: number,
+  ch: number,
+  put: (x: number, y: number, c: Rgb) => void,
 ): void => {
   const vals = [box.x0, box.y0, box.x1, box.y1];
   if (!vals.every(Number.isFinite)) return; // a NaN window has no meaningful outline
@@ -145,8 +151,10 @@ const drawBox = (
   const right = Math.max(left, Math.ceil(X1) - 1);
   const top = Math.floor(Y0);
   const bottom = Math.max(top, Math.ceil(Y1) - 1);
-  const xa = Math.max(0, left), xb = Math.min(cw - 1, right);
-  const ya = Math.max(0, top), yb = Math.min(ch - 1, bottom);
+  const xa = Math.max(0, left),
+    xb = Math.min(cw - 1, right);
+  const ya = Math.max(0, top),
+    yb = Math.min(ch - 1, bottom);
   for (let x = xa; x <= xb; x++) {
     if (top >= 0) put(x, top, box.color);
     if (bottom < ch) put(x, bottom, box.color);
@@ -176,7 +184,9 @@ export const encodeStrip = (steps: readonly Float32Array[], opts: StripOptions):
   const boxes: (ReadonlyArray<Box> | undefined)[] = new Array(count * T);
   for (let t = 0; t < T; t++) {
     if (steps[t].length < count * px) {
-      throw new Error(`image strip: step ${t} has ${steps[t].length} values, need ${count}×${px / (rows * cols) > 1 ? `${px / (rows * cols)}×` : ''}${rows}×${cols} = ${count * px}`);
+      throw new Error(
+        `image strip: step ${t} has ${steps[t].length} values, need ${count}×${px / (rows * cols) > 1 ? `${px / (rows * cols)}×` : ''}${rows}×${cols} = ${count * px}`,
+      );
     }
     for (let k = 0; k < count; k++) {
       grid.set(steps[t].subarray(k * px, (k + 1) * px), (k * T + t) * px);
@@ -184,7 +194,13 @@ export const encodeStrip = (steps: readonly Float32Array[], opts: StripOptions):
     }
   }
   return encodeImageGrid(grid, {
-    count: count * T, rows, cols, channels: opts.channels, gridCols: T, scale: opts.scale, separator: opts.separator,
+    count: count * T,
+    rows,
+    cols,
+    channels: opts.channels,
+    gridCols: T,
+    scale: opts.scale,
+    separator: opts.separator,
     boxes: opts.boxes ? boxes : undefined,
   });
 };

@@ -17,8 +17,19 @@
 // - tensors hold finite float32 values only: saving refuses NaN/±Inf, loading reports one by name.
 import * as E from 'fp-ts/lib/Either.js';
 import {
-  type Checkpoint, type CheckpointError, type Tensor, CheckpointEncodeError, checkTensor, fail, finiteTensors,
-  f32FromLE, f32ToLE, isShape, numel, sha256, strictJson,
+  type Checkpoint,
+  type CheckpointError,
+  type Tensor,
+  CheckpointEncodeError,
+  checkTensor,
+  fail,
+  finiteTensors,
+  f32FromLE,
+  f32ToLE,
+  isShape,
+  numel,
+  sha256,
+  strictJson,
 } from './checkpoint-format.ts';
 
 const LENGTH_BYTES = 8;
@@ -39,9 +50,12 @@ const digestOf = (file: Buffer): string => {
 const metadataOf = (meta: unknown): [string, string][] => {
   if (meta === null || meta === undefined) return [];
   if (typeof meta !== 'object' || Array.isArray(meta)) {
-    throw new CheckpointEncodeError(`checkpoint meta must be a JSON object (safetensors metadata maps names to strings), got ${Array.isArray(meta) ? 'an array' : typeof meta}`);
+    throw new CheckpointEncodeError(
+      `checkpoint meta must be a JSON object (safetensors metadata maps names to strings), got ${Array.isArray(meta) ? 'an array' : typeof meta}`,
+    );
   }
-  if (CHECKSUM_KEY in meta) throw new CheckpointEncodeError(`checkpoint meta field "${CHECKSUM_KEY}" is reserved for the file's checksum`);
+  if (CHECKSUM_KEY in meta)
+    throw new CheckpointEncodeError(`checkpoint meta field "${CHECKSUM_KEY}" is reserved for the file's checksum`);
   return Object.entries(meta).flatMap(([k, v]): [string, string][] => {
     const text = strictJson(v, `checkpoint meta ${JSON.stringify(k)}`);
     return text === undefined ? [] : [[k, text]]; // undefined fields are dropped, as JSON.stringify does
@@ -52,18 +66,25 @@ const metadataOf = (meta: unknown): [string, string][] => {
 export const encodeSafetensors = (ckpt: Checkpoint): Buffer => {
   const tensors = Object.entries(ckpt.tensors);
   const json = (v: unknown) => JSON.stringify(v);
-  const metadata = metadataOf(ckpt.meta).map(([k, v]) => `,${json(k)}:${json(v)}`).join('');
+  const metadata = metadataOf(ckpt.meta)
+    .map(([k, v]) => `,${json(k)}:${json(v)}`)
+    .join('');
   let offset = 0;
   // Built by hand, not from an object: JavaScript would move integer-like tensor names ("0") first.
-  const entries = tensors.map(([name, t]) => {
-    checkTensor(name, t);
-    const begin = offset;
-    offset += t.data.byteLength;
-    return `,${json(name)}:{"dtype":"F32","shape":${json([...t.shape])},"data_offsets":[${begin},${offset}]}`;
-  }).join('');
+  const entries = tensors
+    .map(([name, t]) => {
+      checkTensor(name, t);
+      const begin = offset;
+      offset += t.data.byteLength;
+      return `,${json(name)}:{"dtype":"F32","shape":${json([...t.shape])},"data_offsets":[${begin},${offset}]}`;
+    })
+    .join('');
   const text = Buffer.from(`${HEADER_START}${'0'.repeat(DIGEST_HEX)}"${metadata}}${entries}}`, 'utf8');
   const headerBytes = Math.ceil(text.length / 8) * 8;
-  if (headerBytes > MAX_SAFETENSORS_HEADER_BYTES) throw new CheckpointEncodeError(`checkpoint header is ${headerBytes} bytes, over safetensors' limit of ${MAX_SAFETENSORS_HEADER_BYTES}`);
+  if (headerBytes > MAX_SAFETENSORS_HEADER_BYTES)
+    throw new CheckpointEncodeError(
+      `checkpoint header is ${headerBytes} bytes, over safetensors' limit of ${MAX_SAFETENSORS_HEADER_BYTES}`,
+    );
   const out = Buffer.alloc(LENGTH_BYTES + headerBytes + offset, 0x20); // the header's padding: spaces
   out.writeBigUInt64LE(BigInt(headerBytes), 0);
   text.copy(out, LENGTH_BYTES);
@@ -98,7 +119,8 @@ const entryOf = (name: string, v: unknown): Entry | string => {
     return `tensor ${name} has bad data_offsets ${JSON.stringify(o)}`;
   }
   // numel may be astronomically large here; it is only compared, never allocated
-  if (o[1] - o[0] !== 4 * numel(v.shape)) return `tensor ${name}: shape [${v.shape.join(', ')}] needs ${4 * numel(v.shape)} bytes, data_offsets span ${o[1] - o[0]}`;
+  if (o[1] - o[0] !== 4 * numel(v.shape))
+    return `tensor ${name}: shape [${v.shape.join(', ')}] needs ${4 * numel(v.shape)} bytes, data_offsets span ${o[1] - o[0]}`;
   return { name, shape: v.shape, begin: o[0], end: o[1] };
 };
 
@@ -122,11 +144,22 @@ export const looksLikeSafetensors = (buf: Buffer): boolean => buf.length <= LENG
 
 /** Parses a draw-ts safetensors checkpoint; `path` only labels errors. Every structural problem is a Left. */
 export const decodeSafetensors = (buf: Buffer, path: string): E.Either<CheckpointError, Checkpoint> => {
-  if (buf.length < LENGTH_BYTES) return fail('truncated', path, `is truncated (${buf.length} bytes, shorter than the 8-byte header length)`);
+  if (buf.length < LENGTH_BYTES)
+    return fail('truncated', path, `is truncated (${buf.length} bytes, shorter than the 8-byte header length)`);
   const n = buf.readBigUInt64LE(0);
-  if (n > BigInt(MAX_SAFETENSORS_HEADER_BYTES)) return fail('bad-header', path, `has a ${n}-byte header, over safetensors' limit of ${MAX_SAFETENSORS_HEADER_BYTES}`);
+  if (n > BigInt(MAX_SAFETENSORS_HEADER_BYTES))
+    return fail(
+      'bad-header',
+      path,
+      `has a ${n}-byte header, over safetensors' limit of ${MAX_SAFETENSORS_HEADER_BYTES}`,
+    );
   const headerEnd = LENGTH_BYTES + Number(n);
-  if (headerEnd > buf.length) return fail('truncated', path, `is truncated (header says ${n} header bytes but file has ${buf.length} bytes in all)`);
+  if (headerEnd > buf.length)
+    return fail(
+      'truncated',
+      path,
+      `is truncated (header says ${n} header bytes but file has ${buf.length} bytes in all)`,
+    );
   let header: unknown;
   try {
     header = JSON.parse(buf.subarray(LENGTH_BYTES, headerEnd).toString('utf8'));
@@ -137,9 +170,17 @@ export const decodeSafetensors = (buf: Buffer, path: string): E.Either<Checkpoin
   const metadata = header[METADATA_KEY];
   const stored = isRecord(metadata) ? metadata[CHECKSUM_KEY] : undefined;
   const at = SAFETENSORS_CHECKSUM_AT;
-  if (buf.subarray(LENGTH_BYTES, at).toString('latin1') !== HEADER_START || typeof stored !== 'string' || !/^[0-9a-f]{64}$/.test(stored)
-    || buf.subarray(at, at + DIGEST_HEX).toString('latin1') !== stored) {
-    return fail('bad-header', path, 'is a safetensors file without the draw-ts checksum (__metadata__.sha256 first in its header)');
+  if (
+    buf.subarray(LENGTH_BYTES, at).toString('latin1') !== HEADER_START ||
+    typeof stored !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(stored) ||
+    buf.subarray(at, at + DIGEST_HEX).toString('latin1') !== stored
+  ) {
+    return fail(
+      'bad-header',
+      path,
+      'is a safetensors file without the draw-ts checksum (__metadata__.sha256 first in its header)',
+    );
   }
   const entries: Entry[] = [];
   for (const [name, v] of Object.entries(header)) {
@@ -152,16 +193,25 @@ export const decodeSafetensors = (buf: Buffer, path: string): E.Either<Checkpoin
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expected = 0;
   for (const e of entries) {
-    if (e.begin !== expected) return fail('bad-header', path, `has a malformed header: tensor ${e.name} starts at payload byte ${e.begin}, expected ${expected} (offsets must be contiguous)`);
+    if (e.begin !== expected)
+      return fail(
+        'bad-header',
+        path,
+        `has a malformed header: tensor ${e.name} starts at payload byte ${e.begin}, expected ${expected} (offsets must be contiguous)`,
+      );
     expected = e.end;
   }
   const payload = buf.length - headerEnd;
-  if (payload < expected) return fail('truncated', path, `is truncated (payload should be ${expected} bytes, found ${payload})`);
-  if (payload > expected) return fail('corrupt', path, `is corrupt: ${payload - expected} unexpected bytes after the payload`);
+  if (payload < expected)
+    return fail('truncated', path, `is truncated (payload should be ${expected} bytes, found ${payload})`);
+  if (payload > expected)
+    return fail('corrupt', path, `is corrupt: ${payload - expected} unexpected bytes after the payload`);
   if (digestOf(buf) !== stored) return fail('corrupt', path, 'is corrupt: checksum mismatch');
   const meta = metaOf(metadata as Record<string, unknown>);
   if (typeof meta === 'string') return fail('bad-header', path, meta);
-  const tensors = entries.map((e): [string, Tensor] =>
-    [e.name, { shape: e.shape, data: f32FromLE(buf.subarray(headerEnd + e.begin, headerEnd + e.end)) }]);
+  const tensors = entries.map((e): [string, Tensor] => [
+    e.name,
+    { shape: e.shape, data: f32FromLE(buf.subarray(headerEnd + e.begin, headerEnd + e.end)) },
+  ]);
   return E.map((ts: Record<string, Tensor>) => ({ meta, tensors: ts }))(finiteTensors(path, tensors));
 };

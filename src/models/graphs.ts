@@ -12,10 +12,17 @@ import type { Graph } from '../compiler/graph.ts';
 type Inputs = Readonly<Record<string, Tensor>>;
 
 /** `lossGraph(batch)`: `objective`'s outputs (one of them `loss`); `trainingGraph(batch)`: those plus `grad.<param>`. */
-export const objectiveGraphs = (paramNames: readonly string[], specs: (batch: number) => Record<string, Shape>,
-  objective: (xs: Inputs) => { readonly loss: Tensor }) => {
-  const lossGraph = (batch: number): E.Either<Error, Graph> => trace((xs: Inputs) => ({ ...objective(xs) }), specs(batch));
+export const objectiveGraphs = (
+  paramNames: readonly string[],
+  specs: (batch: number) => Record<string, Shape>,
+  objective: (xs: Inputs) => { readonly loss: Tensor },
+) => {
+  const lossGraph = (batch: number): E.Either<Error, Graph> =>
+    trace((xs: Inputs) => ({ ...objective(xs) }), specs(batch));
   const trainingGraph = (batch: number): E.Either<Error, Graph> =>
-    pipe(lossGraph(batch), E.chainW((g) => grad(g, 'loss', paramNames)));
+    pipe(
+      lossGraph(batch),
+      E.chainW((g) => grad(g, 'loss', paramNames)),
+    );
   return { lossGraph, trainingGraph };
 };

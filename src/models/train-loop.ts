@@ -41,7 +41,10 @@ export interface Trainable<D extends Images, V> {
   /** A filler of one step's data feeds (buffers made once): the images at `indices` and whatever else the step draws. */
   batcher(batch: number): (d: D, indices: Int32Array, seed: number, step: number) => Record<string, Float32Array>;
   /** The evaluation, compiled for `batch` images at a time: a Left when it does not compile. */
-  evaluator(batch: number, backend: BackendName | undefined): E.Either<Error, (params: Readonly<Record<string, Float32Array>>, d: D, limit: number) => V>;
+  evaluator(
+    batch: number,
+    backend: BackendName | undefined,
+  ): E.Either<Error, (params: Readonly<Record<string, Float32Array>>, d: D, limit: number) => V>;
 }
 
 export interface LoopData<D> {
@@ -135,26 +138,42 @@ const betweenSteps = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 const positiveInt = (name: string, v: number | undefined): number | undefined => {
-  if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new TrainError(`train: ${name} must be a positive integer, got ${v}`);
+  if (v !== undefined && !(Number.isSafeInteger(v) && v > 0))
+    throw new TrainError(`train: ${name} must be a positive integer, got ${v}`);
   return v;
 };
 const positiveReal = (name: string, v: number | undefined): number | undefined => {
-  if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new TrainError(`train: ${name} must be a positive number, got ${v}`);
+  if (v !== undefined && !(Number.isFinite(v) && v > 0))
+    throw new TrainError(`train: ${name} must be a positive number, got ${v}`);
   return v;
 };
 
-const checkImages = <D extends Images>(model: Trainable<D, unknown>, name: string, d: D, atLeast: number, why: string): void => {
+const checkImages = <D extends Images>(
+  model: Trainable<D, unknown>,
+  name: string,
+  d: D,
+  atLeast: number,
+  why: string,
+): void => {
   const channels = valuesPerImage(d) / (d.rows * d.cols);
   if (valuesPerImage(d) !== model.imageValues)
-    throw new TrainError(`train: ${name} images are ${d.rows}×${d.cols}${channels > 1 ? `×${channels}` : ''}, the model expects ${model.imageShape}`);
+    throw new TrainError(
+      `train: ${name} images are ${d.rows}×${d.cols}${channels > 1 ? `×${channels}` : ''}, the model expects ${model.imageShape}`,
+    );
   if ('images' in d && d.images.length !== d.n * d.rows * d.cols)
-    throw new TrainError(`train: ${name} has ${d.images.length} values, ${d.n} images of ${d.rows}×${d.cols} need ${d.n * d.rows * d.cols}`);
+    throw new TrainError(
+      `train: ${name} has ${d.images.length} values, ${d.n} images of ${d.rows}×${d.cols} need ${d.n * d.rows * d.cols}`,
+    );
   if (d.n < atLeast) throw new TrainError(`train: ${name} has ${d.n} images, fewer than ${why}`);
   model.checkData?.(name, d);
 };
 
 /** Trains `model` on `data`; a Left when the run cannot start, otherwise how it ended. */
-export const trainLoop = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D>, options: LoopOptions<V> = {}): Promise<E.Either<Error, LoopResult<V>>> => {
+export const trainLoop = async <D extends Images, V>(
+  model: Trainable<D, V>,
+  data: LoopData<D>,
+  options: LoopOptions<V> = {},
+): Promise<E.Either<Error, LoopResult<V>>> => {
   try {
     return E.right(await run(model, data, options));
   } catch (e) {
@@ -162,7 +181,11 @@ export const trainLoop = async <D extends Images, V>(model: Trainable<D, V>, dat
   }
 };
 
-const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D>, o: LoopOptions<V>): Promise<LoopResult<V>> => {
+const run = async <D extends Images, V>(
+  model: Trainable<D, V>,
+  data: LoopData<D>,
+  o: LoopOptions<V>,
+): Promise<LoopResult<V>> => {
   const batch = positiveInt('batch', o.batch) ?? 100;
   const seed = o.seed ?? 1;
   if (!Number.isSafeInteger(seed)) throw new TrainError(`train: seed must be an integer, got ${seed}`);
@@ -176,20 +199,39 @@ const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D
   checkImages(model, 'the training data', data.train, batch, `one batch of ${batch}`);
   if (data.validation) checkImages(model, 'the validation data', data.validation, 1, 'one');
   const perEpoch = Math.floor(data.train.n / batch);
-  const steps = positiveInt('steps', o.steps) ?? (epochs ? epochs * perEpoch : minutes ? Number.MAX_SAFE_INTEGER : 1000);
+  const steps =
+    positiveInt('steps', o.steps) ?? (epochs ? epochs * perEpoch : minutes ? Number.MAX_SAFE_INTEGER : 1000);
 
   const threads = positiveInt('threads', o.threads) ?? 1;
-  if (threads > batch) throw new TrainError(`train: threads (${threads}) must not exceed the batch (${batch}): each thread takes a share of it`);
+  if (threads > batch)
+    throw new TrainError(
+      `train: threads (${threads}) must not exceed the batch (${batch}): each thread takes a share of it`,
+    );
   const compileStart = performance.now();
-  const runner = await stepRunner(model.loss, model.paramShapes, model.dataSpecs(batch), optimizer,
-    { clip, threads, backend: o.backend, batchAxes: model.dataBatchAxes, spawnWorker: o.spawnWorker });
+  const runner = await stepRunner(model.loss, model.paramShapes, model.dataSpecs(batch), optimizer, {
+    clip,
+    threads,
+    backend: o.backend,
+    batchAxes: model.dataBatchAxes,
+    spawnWorker: o.spawnWorker,
+  });
   try {
-    const evaluator = data.validation && E.getOrElseW((e: Error) => { throw e; })(model.evaluator(batch, o.backend));
+    const evaluator =
+      data.validation &&
+      E.getOrElseW((e: Error) => {
+        throw e;
+      })(model.evaluator(batch, o.backend));
     const compileSeconds = (performance.now() - compileStart) / 1e3;
     let state = o.state ?? initTrainState(model.init(seed), model.paramShapes, optimizer);
     const startStep = state.step;
     const endStep = Math.min(Number.MAX_SAFE_INTEGER, startStep + steps);
-    o.onStart?.({ compileSeconds, kernels: runner.kernels, fromStep: startStep, toStep: endStep === Number.MAX_SAFE_INTEGER ? Infinity : endStep, threads });
+    o.onStart?.({
+      compileSeconds,
+      kernels: runner.kernels,
+      fromStep: startStep,
+      toStep: endStep === Number.MAX_SAFE_INTEGER ? Infinity : endStep,
+      threads,
+    });
     const deadline = minutes ? Date.now() + minutes * 60_000 : Infinity;
     const feedsFor = model.batcher(batch);
     const history: StepRecord[] = [];
@@ -209,8 +251,14 @@ const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D
     let spare: TrainState | undefined;
     while (state.step < endStep) {
       await betweenSteps();
-      if (o.signal?.aborted) { stopped = 'aborted'; break; }
-      if (Date.now() > deadline) { stopped = 'time budget reached'; break; }
+      if (o.signal?.aborted) {
+        stopped = 'aborted';
+        break;
+      }
+      if (Date.now() > deadline) {
+        stopped = 'time budget reached';
+        break;
+      }
       const epoch = Math.floor(state.step / perEpoch);
       if (epoch !== orderEpoch) {
         order = shuffledBatches(data.train.n, batch, streamFor(seed, epoch, STREAM.order))[0];
@@ -228,7 +276,9 @@ const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D
         break;
       }
       const record = {
-        step: state.step, loss: outputs.loss[0], gradNorm: outputs.gradNorm[0],
+        step: state.step,
+        loss: outputs.loss[0],
+        gradNorm: outputs.gradNorm[0],
         imagesPerSecond: ((state.step - startStep) * batch) / ((performance.now() - started) / 1e3),
       };
       history.push(record);
@@ -240,7 +290,18 @@ const run = async <D extends Images, V>(model: Trainable<D, V>, data: LoopData<D
     const wallSeconds = (performance.now() - started) / 1e3;
     o.onCheckpoint?.(state);
     if (stopped !== 'diverged') evaluate(true);
-    return { state, stopped, error, history, evals, compileSeconds, wallSeconds, mode: runner.mode, kernels: runner.kernels, threads };
+    return {
+      state,
+      stopped,
+      error,
+      history,
+      evals,
+      compileSeconds,
+      wallSeconds,
+      mode: runner.mode,
+      kernels: runner.kernels,
+      threads,
+    };
   } finally {
     runner.dispose(); // the workers too, however the run ends
   }

@@ -30,7 +30,8 @@ export const loadPretrained = (path: string = PRETRAINED_FILE): E.Either<Error, 
   const ck = loadCheckpoint(path);
   if (E.isLeft(ck)) return E.left(new Error(ck.left.message));
   const meta = ck.right.meta as PretrainedMeta;
-  if (meta?.format !== 'draw-ts/1') return E.left(new Error(`${path}: not a draw-ts model (format ${JSON.stringify(meta?.format)})`));
+  if (meta?.format !== 'draw-ts/1')
+    return E.left(new Error(`${path}: not a draw-ts model (format ${JSON.stringify(meta?.format)})`));
   let model: DrawModel;
   try {
     model = draw(checkConfig(meta.config));
@@ -40,7 +41,12 @@ export const loadPretrained = (path: string = PRETRAINED_FILE): E.Either<Error, 
   const params: Record<string, Float32Array> = {};
   for (const [name, shape] of Object.entries(model.paramShapes)) {
     const t = ck.right.tensors[name];
-    if (!t || t.data.length !== size(shape)) return E.left(new Error(`${path}: parameter '${name}' is ${t ? `of ${t.data.length} values, not ${size(shape)}` : 'missing'}`));
+    if (!t || t.data.length !== size(shape))
+      return E.left(
+        new Error(
+          `${path}: parameter '${name}' is ${t ? `of ${t.data.length} values, not ${size(shape)}` : 'missing'}`,
+        ),
+      );
     params[name] = t.data;
   }
   return E.right({ model, params, meta });

@@ -31,9 +31,11 @@ export const adam = (hp: AdamHyper): Optimizer => {
   const b1 = checkHyper('adam', 'beta1', hp.beta1 ?? 0.9, unit, 'in [0, 1)');
   const b2 = checkHyper('adam', 'beta2', hp.beta2 ?? 0.999, unit, 'in [0, 1)');
   const eps = checkHyper('adam', 'eps', hp.eps ?? 1e-8, (v) => v > 0, 'positive');
-  const halfLife = hp.lrHalfLife === undefined ? undefined : checkHyper('adam', 'lrHalfLife', hp.lrHalfLife, (v) => v > 0, 'positive');
+  const halfLife =
+    hp.lrHalfLife === undefined ? undefined : checkHyper('adam', 'lrHalfLife', hp.lrHalfLife, (v) => v > 0, 'positive');
   /** lr at step t: constant, or halved every `halfLife` steps from step 1. */
-  const rate = (t: Tensor): Tensor | number => (halfLife === undefined ? lr : mul(powConst(0.5 ** (1 / halfLife), sub(t, 1)), lr));
+  const rate = (t: Tensor): Tensor | number =>
+    halfLife === undefined ? lr : mul(powConst(0.5 ** (1 / halfLife), sub(t, 1)), lr);
   return {
     name: 'adam',
     hyper: { lr, beta1: b1, beta2: b2, eps, ...(halfLife === undefined ? {} : { lrHalfLife: halfLife }) },

@@ -16,7 +16,16 @@ import { compile, type CompileOptions, type Program } from '../compiler/compile.
 import { remoteProgram, spawnProgramWorker, type RemoteProgram } from '../parallel/remote-program.ts';
 import type { SpawnWorker } from '../parallel/port.ts';
 import type { Optimizer } from './optimizer.ts';
-import { gradientStep, updateStep, trainStep, shardGradName, LOSS, STEP, type LossFn, type TrainStepOptions } from './train-step.ts';
+import {
+  gradientStep,
+  updateStep,
+  trainStep,
+  shardGradName,
+  LOSS,
+  STEP,
+  type LossFn,
+  type TrainStepOptions,
+} from './train-step.ts';
 import { stepFeeds, type Outputs, type TrainState } from './host.ts';
 
 /** Runs training steps: one fused graph on this thread, or data-parallel over workers. */
@@ -68,7 +77,11 @@ export const shardOf = (data: Float32Array, shape: Shape, axis: number, from: nu
 };
 
 /** The data specs with the batch axis of every input set to `n`. */
-const withBatch = (dataSpecs: Readonly<Record<string, Shape>>, axes: Readonly<Record<string, number>>, n: number): Record<string, Shape> =>
+const withBatch = (
+  dataSpecs: Readonly<Record<string, Shape>>,
+  axes: Readonly<Record<string, number>>,
+  n: number,
+): Record<string, Shape> =>
   Object.fromEntries(Object.entries(dataSpecs).map(([k, s]) => [k, s.map((d, i) => (i === (axes[k] ?? 0) ? n : d))]));
 
 /**
@@ -76,16 +89,27 @@ const withBatch = (dataSpecs: Readonly<Record<string, Shape>>, axes: Readonly<Re
  * axis; the batch must hold at least one row per thread.
  */
 export const stepRunner = async <P extends Specs, D extends Specs>(
-  lossFn: LossFn<P, D>, paramSpecs: P, dataSpecs: D, optimizer: Optimizer, opts: StepOptions = {},
+  lossFn: LossFn<P, D>,
+  paramSpecs: P,
+  dataSpecs: D,
+  optimizer: Optimizer,
+  opts: StepOptions = {},
 ): Promise<StepRunner> => {
   const threads = opts.threads ?? 1;
   const compileOptions = { backend: opts.backend };
-  if (threads === 1) return localStep(unwrapped(E.flatMap(trainStep(lossFn, paramSpecs, dataSpecs, optimizer, opts), (g) => compile(g, compileOptions))));
-  if ((opts.backend ?? 'cpu') !== 'cpu') throw new Error(`data-parallel step: threads > 1 run on the cpu backend only, not ${opts.backend}`);
+  if (threads === 1)
+    return localStep(
+      unwrapped(
+        E.flatMap(trainStep(lossFn, paramSpecs, dataSpecs, optimizer, opts), (g) => compile(g, compileOptions)),
+      ),
+    );
+  if ((opts.backend ?? 'cpu') !== 'cpu')
+    throw new Error(`data-parallel step: threads > 1 run on the cpu backend only, not ${opts.backend}`);
   const axes = opts.batchAxes ?? {};
   const batch = (() => {
     const sizes = new Set(Object.entries(dataSpecs).map(([k, s]) => s[axes[k] ?? 0]));
-    if (sizes.size !== 1) throw new Error(`data-parallel step: the data inputs disagree on the batch size (${[...sizes].join(', ')})`);
+    if (sizes.size !== 1)
+      throw new Error(`data-parallel step: the data inputs disagree on the batch size (${[...sizes].join(', ')})`);
     return [...sizes][0];
   })();
   if (!(Number.isInteger(threads) && threads >= 1 && threads <= batch))
@@ -94,32 +118,47 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
   const gradientFor = (n: number) => unwrapped(gradientStep(lossFn, paramSpecs, withBatch(dataSpecs, axes, n) as D));
   const local = unwrapped(compile(gradientFor(shards[0]), compileOptions));
   const weights = shards.map((n) => n / batch);
-  const update = unwrapped(E.flatMap(updateStep(paramSpecs, optimizer, opts, weights), (g) => compile(g, compileOptions)));
+  const update = unwrapped(
+    E.flatMap(updateStep(paramSpecs, optimizer, opts, weights), (g) => compile(g, compileOptions)),
+  );
   const spawn = opts.spawnWorker ?? spawnProgramWorker;
   const remote: RemoteProgram[] = [];
   try {
     // workers compile in parallel, each its shard's size
-    remote.push(...await Promise.all(shards.slice(1).map((n) => remoteProgram(gradientFor(n), compileOptions, spawn))));
+    remote.push(
+      ...(await Promise.all(shards.slice(1).map((n) => remoteProgram(gradientFor(n), compileOptions, spawn)))),
+    );
   } catch (e) {
     remote.forEach((r) => r.dispose());
     throw e;
   }
   const pnames = Object.keys(paramSpecs);
-  const gradients = (k: number, out: Readonly<Record<string, Float32Array>>) => Object.fromEntries(pnames.map((p) => [shardGradName(p, k), out[gradName(p)]]));
+  const gradients = (k: number, out: Readonly<Record<string, Float32Array>>) =>
+    Object.fromEntries(pnames.map((p) => [shardGradName(p, k), out[gradName(p)]]));
   return {
     threads,
     mode: local.mode,
     kernels: local.stats.kernels + update.stats.kernels,
     run: async (state, data) => {
       const starts = shards.map((_, k) => shards.slice(0, k).reduce((a, b) => a + b, 0));
-      const shard = (k: number): Record<string, Float32Array> => Object.fromEntries(Object.entries(data).map(([name, v]) =>
-        [name, shardOf(v, dataSpecs[name], axes[name] ?? 0, starts[k], shards[k])]));
+      const shard = (k: number): Record<string, Float32Array> =>
+        Object.fromEntries(
+          Object.entries(data).map(([name, v]) => [
+            name,
+            shardOf(v, dataSpecs[name], axes[name] ?? 0, starts[k], shards[k]),
+          ]),
+        );
       const pending = remote.map((r, i) => r.run({ ...state.params, ...shard(i + 1) }));
       // this thread's shard while the workers run theirs; the update reads its gradient from the
       // program's buffers (the next run of `local` is after the update's)
-      const outs = [local.run({ ...state.params, ...shard(0) } as Feeds), ...await Promise.all(pending)];
+      const outs = [local.run({ ...state.params, ...shard(0) } as Feeds), ...(await Promise.all(pending))];
       const loss = outs.reduce((sum, out, k) => sum + weights[k] * out[LOSS][0], 0);
-      const out = update.run({ ...state.params, ...state.opt, [STEP]: [state.step + 1], ...Object.assign({}, ...outs.map((o, k) => gradients(k, o))) });
+      const out = update.run({
+        ...state.params,
+        ...state.opt,
+        [STEP]: [state.step + 1],
+        ...Object.assign({}, ...outs.map((o, k) => gradients(k, o))),
+      });
       return { ...out, [LOSS]: Float32Array.of(loss) };
     },
     dispose: () => {

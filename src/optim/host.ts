@@ -22,10 +22,17 @@ export interface TrainState {
 export class NonFiniteError extends Error {
   override name = 'NonFiniteError';
   /** `tensor` names the updated parameter or optimiser state that overflowed, when loss and norm were finite. */
-  constructor(readonly step: number, readonly loss: number, readonly gradNorm: number, readonly tensor?: { name: string; index: number; value: number }) {
-    super(tensor
-      ? `non-finite ${tensor.name}[${tensor.index}] = ${show(tensor.value)} after step ${step} (loss ${show(loss)}, grad norm ${show(gradNorm)}): the update overflowed float32 (learning rate too large?)`
-      : `non-finite ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} at step ${step} (loss ${show(loss)}, grad norm ${show(gradNorm)})`);
+  constructor(
+    readonly step: number,
+    readonly loss: number,
+    readonly gradNorm: number,
+    readonly tensor?: { name: string; index: number; value: number },
+  ) {
+    super(
+      tensor
+        ? `non-finite ${tensor.name}[${tensor.index}] = ${show(tensor.value)} after step ${step} (loss ${show(loss)}, grad norm ${show(gradNorm)}): the update overflowed float32 (learning rate too large?)`
+        : `non-finite ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} at step ${step} (loss ${show(loss)}, grad norm ${show(gradNorm)})`,
+    );
   }
 }
 
@@ -48,10 +55,12 @@ export const checkFinite = (step: number, outputs: Outputs): void => {
 /** `v`, checked to hold the values of `name`'s `shape`. */
 const checked = (name: string, shape: Shape, v: ArrayLike<number> | undefined): ArrayLike<number> => {
   if (!v) throw new Error(`no value for '${name}' of shape ${fmt(shape)}`);
-  if (v.length !== size(shape)) throw new Error(`'${name}': expected ${size(shape)} values for shape ${fmt(shape)}, got ${v.length}`);
+  if (v.length !== size(shape))
+    throw new Error(`'${name}': expected ${size(shape)} values for shape ${fmt(shape)}, got ${v.length}`);
   return v;
 };
-const toF32 = (name: string, shape: Shape, v: ArrayLike<number> | undefined): Float32Array => Float32Array.from(checked(name, shape, v));
+const toF32 = (name: string, shape: Shape, v: ArrayLike<number> | undefined): Float32Array =>
+  Float32Array.from(checked(name, shape, v));
 
 /** Starting state: the given parameter values (copied) and the optimiser's initial state. */
 export const initTrainState = (params: Feeds, paramSpecs: Specs, optimizer: Optimizer): TrainState => ({
@@ -61,7 +70,12 @@ export const initTrainState = (params: Feeds, paramSpecs: Specs, optimizer: Opti
 });
 
 /** The step graph's feeds: state, this batch, and the 1-based number of the step about to run. */
-export const stepFeeds = (s: TrainState, data: Feeds): Feeds => ({ ...s.params, ...s.opt, ...data, [STEP]: [s.step + 1] });
+export const stepFeeds = (s: TrainState, data: Feeds): Feeds => ({
+  ...s.params,
+  ...s.opt,
+  ...data,
+  [STEP]: [s.step + 1],
+});
 
 /**
  * Index of the first NaN or ±∞ in `v`, or −1. A plain loop: findIndex's callback cost ~8 ns an
@@ -91,7 +105,12 @@ export const advance = (s: TrainState, outputs: Outputs, into?: TrainState): Tra
     const next = spare && spare !== v && spare.length === v.length ? spare : new Float32Array(v.length);
     next.set(values);
     const bad = firstNonFinite(next);
-    if (bad >= 0) throw new NonFiniteError(step, output(outputs, LOSS)[0], output(outputs, GRAD_NORM)[0], { name, index: bad, value: next[bad] });
+    if (bad >= 0)
+      throw new NonFiniteError(step, output(outputs, LOSS)[0], output(outputs, GRAD_NORM)[0], {
+        name,
+        index: bad,
+        value: next[bad],
+      });
     return next;
   };
   return {
@@ -102,9 +121,15 @@ export const advance = (s: TrainState, outputs: Outputs, into?: TrainState): Tra
 };
 
 /** Everything to save, under the step graph's input names: params bare, state as `opt.*`. */
-export const checkpointTensors = (s: TrainState, paramSpecs: Specs, optimizer: Optimizer): Record<string, { shape: Shape; data: Float32Array }> => {
+export const checkpointTensors = (
+  s: TrainState,
+  paramSpecs: Specs,
+  optimizer: Optimizer,
+): Record<string, { shape: Shape; data: Float32Array }> => {
   const shapes = { ...paramSpecs, ...optSpecs(paramSpecs, optimizer) };
-  return Object.fromEntries(Object.entries({ ...s.params, ...s.opt }).map(([n, data]) => [n, { shape: shapes[n], data }]));
+  return Object.fromEntries(
+    Object.entries({ ...s.params, ...s.opt }).map(([n, data]) => [n, { shape: shapes[n], data }]),
+  );
 };
 
 /**
@@ -114,17 +139,31 @@ export const checkpointTensors = (s: TrainState, paramSpecs: Specs, optimizer: O
  */
 export const restoreTrainState = (
   tensors: Readonly<Record<string, { readonly shape: Shape; readonly data: Float32Array }>>,
-  step: number, paramSpecs: Specs, optimizer: Optimizer,
+  step: number,
+  paramSpecs: Specs,
+  optimizer: Optimizer,
 ): E.Either<Error, TrainState> => {
   const opt = optSpecs(paramSpecs, optimizer);
   const want = { ...paramSpecs, ...opt };
-  if (!Number.isInteger(step) || step < 0) return E.left(new Error(`restore: step must be a non-negative integer, got ${step}`));
+  if (!Number.isInteger(step) || step < 0)
+    return E.left(new Error(`restore: step must be a non-negative integer, got ${step}`));
   const missing = Object.keys(want).filter((n) => !tensors[n]);
   if (missing.length) return E.left(new Error(`restore: checkpoint lacks ${missing.map((m) => `'${m}'`).join(', ')}`));
   const bad = Object.entries(want).find(([n, s]) => !sameShape(tensors[n].shape, s));
-  if (bad) return E.left(new Error(`restore: '${bad[0]}' has shape ${fmt(tensors[bad[0]].shape)} in the checkpoint, expected ${fmt(bad[1])}`));
+  if (bad)
+    return E.left(
+      new Error(
+        `restore: '${bad[0]}' has shape ${fmt(tensors[bad[0]].shape)} in the checkpoint, expected ${fmt(bad[1])}`,
+      ),
+    );
   const stray = Object.keys(tensors).filter((n) => isOptName(n) && !opt[n]);
-  if (stray.length) return E.left(new Error(`restore: checkpoint has optimiser state ${stray.map((m) => `'${m}'`).join(', ')} that ${optimizer.name} does not use (saved with another optimiser?)`));
-  const copy = (names: readonly string[]) => Object.fromEntries(names.map((n) => [n, Float32Array.from(tensors[n].data)]));
+  if (stray.length)
+    return E.left(
+      new Error(
+        `restore: checkpoint has optimiser state ${stray.map((m) => `'${m}'`).join(', ')} that ${optimizer.name} does not use (saved with another optimiser?)`,
+      ),
+    );
+  const copy = (names: readonly string[]) =>
+    Object.fromEntries(names.map((n) => [n, Float32Array.from(tensors[n].data)]));
   return E.right({ step, params: copy(Object.keys(paramSpecs)), opt: copy(Object.keys(opt)) });
 };

@@ -5,10 +5,26 @@ export { sgd, type SgdHyper } from './sgd.ts';
 export { globalNorm, clipByGlobalNorm, clipScale } from './clip.ts';
 export { powConst } from './numerics.ts';
 export {
-  trainStep, stepSpecs, optSpecs, paramOut, optName, isOptName, STEP, LOSS, GRAD_NORM,
-  type LossFn, type TrainStepOptions,
+  trainStep,
+  stepSpecs,
+  optSpecs,
+  paramOut,
+  optName,
+  isOptName,
+  STEP,
+  LOSS,
+  GRAD_NORM,
+  type LossFn,
+  type TrainStepOptions,
 } from './train-step.ts';
 export {
-  checkFinite, NonFiniteError, initTrainState, stepFeeds, advance, checkpointTensors, restoreTrainState,
-  type TrainState, type Outputs,
+  checkFinite,
+  NonFiniteError,
+  initTrainState,
+  stepFeeds,
+  advance,
+  checkpointTensors,
+  restoreTrainState,
+  type TrainState,
+  type Outputs,
 } from './host.ts';

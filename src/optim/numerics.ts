@@ -7,5 +7,4 @@ import type { Tensor } from '../dsl/tensor.ts';
  * base^t for a constant base in [0, 1) and a tensor exponent t ≥ 1, as exp(t·ln base). A zero
  * base is special-cased because ln 0 = −∞ cannot be written into a kernel.
  */
-export const powConst = (base: number, t: Tensor): Tensor =>
-  base === 0 ? zerosLike(t) : exp(mul(t, Math.log(base)));
+export const powConst = (base: number, t: Tensor): Tensor => (base === 0 ? zerosLike(t) : exp(mul(t, Math.log(base))));

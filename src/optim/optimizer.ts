@@ -38,13 +38,16 @@ const mapValues = <A, B>(r: Readonly<Record<string, A>>, f: (a: A, k: string) =>
 /** stateSpecs and init for the common case: zero-initialised slots shaped like each parameter. */
 export const slotState = (slots: readonly string[]): Pick<Optimizer, 'stateSpecs' | 'init'> => {
   const stateSpecs = (shapes: Shapes): Record<string, Shape> =>
-    Object.fromEntries(slots.flatMap((s) => Object.entries(shapes).map(([p, shape]) => [slotName(s, p), shape] as const)));
+    Object.fromEntries(
+      slots.flatMap((s) => Object.entries(shapes).map(([p, shape]) => [slotName(s, p), shape] as const)),
+    );
   return { stateSpecs, init: (shapes) => mapValues(stateSpecs(shapes), (s) => new Float32Array(size(s))) };
 };
 
 /** A hyper-parameter out of range is a configuration bug: fail when the optimiser is made, naming it. */
 export const checkHyper = (opt: string, key: string, v: number, ok: (v: number) => boolean, want: string): number => {
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new RangeError(`${opt}: ${key} must be ${want}, got ${v}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
+    throw new RangeError(`${opt}: ${key} must be ${want}, got ${v}`);
   return v;
 };
 
@@ -56,7 +59,8 @@ export const scalarStep = (opt: string, step: Tensor): Tensor => {
 
 const expect = (opt: string, what: string, t: Tensor | undefined, shape: Shape): Tensor => {
   if (!t) throw new Error(`${opt}: missing ${what}`);
-  if (!sameShape(t.shape, shape)) throw new Error(`${opt}: ${what} has shape ${fmt(t.shape)}, its parameter has ${fmt(shape)}`);
+  if (!sameShape(t.shape, shape))
+    throw new Error(`${opt}: ${what} has shape ${fmt(t.shape)}, its parameter has ${fmt(shape)}`);
   return t;
 };
 
@@ -65,15 +69,25 @@ const expect = (opt: string, what: string, t: Tensor | undefined, shape: Shape):
  * and every slot of state, all of its shape; the rule returns the new parameter and its new slots.
  */
 export const perParam = (
-  opt: string, slots: readonly string[], params: Tensors, grads: Tensors, state: Tensors,
-  rule: (p: Tensor, g: Tensor, s: Readonly<Record<string, Tensor>>) => { param: Tensor; slots: Readonly<Record<string, Tensor>> },
+  opt: string,
+  slots: readonly string[],
+  params: Tensors,
+  grads: Tensors,
+  state: Tensors,
+  rule: (
+    p: Tensor,
+    g: Tensor,
+    s: Readonly<Record<string, Tensor>>,
+  ) => { param: Tensor; slots: Readonly<Record<string, Tensor>> },
 ): Update => {
   const stray = Object.keys(grads).filter((k) => !(k in params));
   if (stray.length) throw new Error(`${opt}: gradient for unknown parameter ${stray.map((s) => `'${s}'`).join(', ')}`);
   const out: Update = { params: {}, state: {} };
   for (const [name, p] of Object.entries(params)) {
     const g = expect(opt, `gradient of '${name}'`, grads[name], p.shape);
-    const s = Object.fromEntries(slots.map((slot) => [slot, expect(opt, `state '${slotName(slot, name)}'`, state[slotName(slot, name)], p.shape)]));
+    const s = Object.fromEntries(
+      slots.map((slot) => [slot, expect(opt, `state '${slotName(slot, name)}'`, state[slotName(slot, name)], p.shape)]),
+    );
     const r = rule(p, g, s);
     out.params[name] = r.param;
     slots.forEach((slot) => (out.state[slotName(slot, name)] = r.slots[slot]));

@@ -47,18 +47,25 @@ export const optSpecs = (paramSpecs: Specs, optimizer: Optimizer): Record<string
   prefixKeys(OPT_PREFIX, optimizer.stateSpecs(paramSpecs));
 
 /** The step graph's input shapes. */
-export const stepSpecs = (paramSpecs: Specs, dataSpecs: Specs, optimizer: Optimizer): Record<string, Shape> =>
-  ({ ...paramSpecs, ...optSpecs(paramSpecs, optimizer), ...dataSpecs, [STEP]: [] });
+export const stepSpecs = (paramSpecs: Specs, dataSpecs: Specs, optimizer: Optimizer): Record<string, Shape> => ({
+  ...paramSpecs,
+  ...optSpecs(paramSpecs, optimizer),
+  ...dataSpecs,
+  [STEP]: [],
+});
 
 /** Inputs share one namespace, so a clash would silently alias two tensors: refuse it up front. */
 const checkNames = (paramSpecs: Specs, dataSpecs: Specs): E.Either<TraceError, void> => {
   const params = Object.keys(paramSpecs);
   const data = Object.keys(dataSpecs);
   const problem =
-    params.length === 0 ? 'no parameters to train'
-    : params.filter((n) => data.includes(n)).map((n) => `'${n}' is both a parameter and a data input`)[0]
-    ?? [...params, ...data].filter((n) => n === STEP).map(() => `'${STEP}' is reserved for the step number`)[0]
-    ?? [...params, ...data].filter(isOptName).map((n) => `'${n}': names starting '${OPT_PREFIX}' are reserved for optimiser state`)[0];
+    params.length === 0
+      ? 'no parameters to train'
+      : (params.filter((n) => data.includes(n)).map((n) => `'${n}' is both a parameter and a data input`)[0] ??
+        [...params, ...data].filter((n) => n === STEP).map(() => `'${STEP}' is reserved for the step number`)[0] ??
+        [...params, ...data]
+          .filter(isOptName)
+          .map((n) => `'${n}': names starting '${OPT_PREFIX}' are reserved for optimiser state`)[0]);
   return problem ? E.left(new TraceError(`trainStep: ${problem}`)) : E.right(undefined);
 };
 
@@ -66,28 +73,42 @@ const checkNames = (paramSpecs: Specs, dataSpecs: Specs): E.Either<TraceError, v
 const checkState = (opt: string, want: Readonly<Record<string, Shape>>, got: Tensors): void => {
   const keys = new Set([...Object.keys(want), ...Object.keys(got)]);
   keys.forEach((k) => {
-    if (!want[k] || !got[k]) throw new TraceError(`trainStep: ${opt} ${want[k] ? 'did not return' : 'returned undeclared'} state '${k}'`);
-    if (!sameShape(want[k], got[k].shape)) throw new TraceError(`trainStep: ${opt} state '${k}' has shape ${fmt(got[k].shape)}, declared ${fmt(want[k])}`);
+    if (!want[k] || !got[k])
+      throw new TraceError(`trainStep: ${opt} ${want[k] ? 'did not return' : 'returned undeclared'} state '${k}'`);
+    if (!sameShape(want[k], got[k].shape))
+      throw new TraceError(`trainStep: ${opt} state '${k}' has shape ${fmt(got[k].shape)}, declared ${fmt(want[k])}`);
   });
 };
 
 /** The loss and its gradient with respect to every parameter: outputs `loss` and `grad.<param>`. */
 export const gradientStep = <P extends Specs, D extends Specs>(
-  lossFn: LossFn<P, D>, paramSpecs: P, dataSpecs: D,
+  lossFn: LossFn<P, D>,
+  paramSpecs: P,
+  dataSpecs: D,
 ): E.Either<Error, Graph> => {
   const pnames = Object.keys(paramSpecs);
   const dnames = Object.keys(dataSpecs);
   return pipe(
     checkNames(paramSpecs, dataSpecs),
-    E.chainW(() => trace((xs: Tensors) => ({ [LOSS]: lossFn(pick(xs, pnames) as Inputs<P>, pick(xs, dnames) as Inputs<D>) }),
-      { ...paramSpecs, ...dataSpecs })),
+    E.chainW(() =>
+      trace((xs: Tensors) => ({ [LOSS]: lossFn(pick(xs, pnames) as Inputs<P>, pick(xs, dnames) as Inputs<D>) }), {
+        ...paramSpecs,
+        ...dataSpecs,
+      }),
+    ),
     E.chainW((g) => grad(g, LOSS, pnames)),
   );
 };
 
 /** Clipping and the optimiser's update of `params` by `grads`, with state and step read from `xs`. */
-const applyUpdate = (paramSpecs: Specs, optimizer: Optimizer, opts: TrainStepOptions,
-  params: Tensors, grads: Tensors, xs: Tensors): Record<string, Tensor> => {
+const applyUpdate = (
+  paramSpecs: Specs,
+  optimizer: Optimizer,
+  opts: TrainStepOptions,
+  params: Tensors,
+  grads: Tensors,
+  xs: Tensors,
+): Record<string, Tensor> => {
   const declared = optimizer.stateSpecs(paramSpecs);
   const clipped = opts.clip === undefined ? { grads, norm: globalNorm(grads) } : clipByGlobalNorm(grads, opts.clip);
   const state = Object.fromEntries(Object.keys(declared).map((k) => [k, xs[optName(k)]]));
@@ -103,18 +124,27 @@ const applyUpdate = (paramSpecs: Specs, optimizer: Optimizer, opts: TrainStepOpt
  * that inlines that gradient graph, clips (optionally), and applies `optimizer`.
  */
 export const trainStep = <P extends Specs, D extends Specs>(
-  lossFn: LossFn<P, D>, paramSpecs: P, dataSpecs: D, optimizer: Optimizer, opts: TrainStepOptions = {},
+  lossFn: LossFn<P, D>,
+  paramSpecs: P,
+  dataSpecs: D,
+  optimizer: Optimizer,
+  opts: TrainStepOptions = {},
 ): E.Either<Error, Graph> => {
   const pnames = Object.keys(paramSpecs);
   const dnames = Object.keys(dataSpecs);
   return pipe(
     gradientStep(lossFn, paramSpecs, dataSpecs),
-    E.chainW((dg) => trace((xs: Tensors) => {
-      const params = pick(xs, pnames);
-      const out = inline(dg, { ...params, ...pick(xs, dnames) });
-      const grads = Object.fromEntries(pnames.map((p) => [p, out[gradName(p)]]));
-      return { [LOSS]: out[LOSS], ...applyUpdate(paramSpecs, optimizer, opts, params, grads, xs) };
-    }, stepSpecs(paramSpecs, dataSpecs, optimizer))),
+    E.chainW((dg) =>
+      trace(
+        (xs: Tensors) => {
+          const params = pick(xs, pnames);
+          const out = inline(dg, { ...params, ...pick(xs, dnames) });
+          const grads = Object.fromEntries(pnames.map((p) => [p, out[gradName(p)]]));
+          return { [LOSS]: out[LOSS], ...applyUpdate(paramSpecs, optimizer, opts, params, grads, xs) };
+        },
+        stepSpecs(paramSpecs, dataSpecs, optimizer),
+      ),
+    ),
   );
 };
 
@@ -127,15 +157,25 @@ export const shardGradName = (param: string, k: number): string => `shard${k}.${
  * size over the batch's) one per shard, `shard<k>.grad.<param>`, combined here as Σ_k w_k·g_k, in
  * shard order, inside the update's kernels; outputs gradNorm, `param.*`, `opt.*`.
  */
-export const updateStep = (paramSpecs: Specs, optimizer: Optimizer, opts: TrainStepOptions = {}, shardWeights?: readonly number[]): E.Either<Error, Graph> => {
+export const updateStep = (
+  paramSpecs: Specs,
+  optimizer: Optimizer,
+  opts: TrainStepOptions = {},
+  shardWeights?: readonly number[],
+): E.Either<Error, Graph> => {
   const pnames = Object.keys(paramSpecs);
-  const names = (p: string): string[] => (shardWeights ? shardWeights.map((_, k) => shardGradName(p, k)) : [gradName(p)]);
+  const names = (p: string): string[] =>
+    shardWeights ? shardWeights.map((_, k) => shardGradName(p, k)) : [gradName(p)];
   const gradSpecs = Object.fromEntries(pnames.flatMap((p) => names(p).map((n) => [n, paramSpecs[p]] as const)));
-  return trace((xs: Tensors) => {
-    const combined = (p: string): Tensor => (shardWeights
-      ? shardWeights.map((w, k) => mul(xs[shardGradName(p, k)], w)).reduce((a, b) => add(a, b))
-      : xs[gradName(p)]);
-    const grads = Object.fromEntries(pnames.map((p) => [p, combined(p)]));
-    return applyUpdate(paramSpecs, optimizer, opts, pick(xs, pnames), grads, xs);
-  }, { ...paramSpecs, ...optSpecs(paramSpecs, optimizer), [STEP]: [], ...gradSpecs });
+  return trace(
+    (xs: Tensors) => {
+      const combined = (p: string): Tensor =>
+        shardWeights
+          ? shardWeights.map((w, k) => mul(xs[shardGradName(p, k)], w)).reduce((a, b) => add(a, b))
+          : xs[gradName(p)];
+      const grads = Object.fromEntries(pnames.map((p) => [p, combined(p)]));
+      return applyUpdate(paramSpecs, optimizer, opts, pick(xs, pnames), grads, xs);
+    },
+    { ...paramSpecs, ...optSpecs(paramSpecs, optimizer), [STEP]: [], ...gradSpecs },
+  );
 };

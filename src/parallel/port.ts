@@ -31,10 +31,15 @@ type NodeWorker = {
 };
 type NodeWorkerThreads = {
   Worker: new (url: URL | string, opts: { eval?: boolean }) => NodeWorker;
-  parentPort: { postMessage(m: unknown, transfer?: readonly ArrayBuffer[]): void; on(event: 'message', fn: (m: unknown) => void): void } | null;
+  parentPort: {
+    postMessage(m: unknown, transfer?: readonly ArrayBuffer[]): void;
+    on(event: 'message', fn: (m: unknown) => void): void;
+  } | null;
 };
-const builtin = (id: string): unknown => (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.(id);
-const workerThreads = (): NodeWorkerThreads | undefined => builtin('node:worker_threads') as NodeWorkerThreads | undefined;
+const builtin = (id: string): unknown =>
+  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.(id);
+const workerThreads = (): NodeWorkerThreads | undefined =>
+  builtin('node:worker_threads') as NodeWorkerThreads | undefined;
 
 /** A worker program that registers tsx's loader (its ES-module API), then imports the TypeScript module at `url`. */
 const viaTsx = (url: URL): string => {
@@ -55,7 +60,9 @@ const viaTsx = (url: URL): string => {
 export const nodeWorkerPort = (url: URL): WorkerPort => {
   const threads = workerThreads();
   if (!threads) throw new Error('nodeWorkerPort: not Node (pass spawnWorker with a Web Worker)');
-  const w = url.pathname.endsWith('.ts') ? new threads.Worker(viaTsx(url), { eval: true }) : new threads.Worker(url, {});
+  const w = url.pathname.endsWith('.ts')
+    ? new threads.Worker(viaTsx(url), { eval: true })
+    : new threads.Worker(url, {});
   w.unref();
   let terminated = false;
   return {
@@ -65,7 +72,10 @@ export const nodeWorkerPort = (url: URL): WorkerPort => {
       w.on('error', onError as (x: never) => void);
       // a worker that ends without an error event (process.exit in it, or killed) would otherwise
       // leave the run it was given unanswered for ever
-      w.on('exit', ((code: number) => terminated || onError(new Error(`worker exited (code ${code})`))) as (x: never) => void);
+      w.on(
+        'exit',
+        ((code: number) => terminated || onError(new Error(`worker exited (code ${code})`))) as (x: never) => void,
+      );
     },
     terminate: () => {
       terminated = true;
@@ -75,9 +85,20 @@ export const nodeWorkerPort = (url: URL): WorkerPort => {
 };
 
 /** The worker's end: its parent (Node) or its global scope (a Web Worker). */
-export const parentPort = (): { post(m: unknown, transfer?: readonly ArrayBuffer[]): void; listen(fn: (m: unknown) => void): void } => {
+export const parentPort = (): {
+  post(m: unknown, transfer?: readonly ArrayBuffer[]): void;
+  listen(fn: (m: unknown) => void): void;
+} => {
   const node = workerThreads()?.parentPort;
   if (node) return { post: (m, t = []) => node.postMessage(m, t), listen: (fn) => node.on('message', fn) };
-  const scope = globalThis as unknown as { postMessage(m: unknown, t: ArrayBuffer[]): void; onmessage: ((e: { data: unknown }) => void) | null };
-  return { post: (m, t = []) => scope.postMessage(m, t as ArrayBuffer[]), listen: (fn) => { scope.onmessage = (e) => fn(e.data); } };
+  const scope = globalThis as unknown as {
+    postMessage(m: unknown, t: ArrayBuffer[]): void;
+    onmessage: ((e: { data: unknown }) => void) | null;
+  };
+  return {
+    post: (m, t = []) => scope.postMessage(m, t as ArrayBuffer[]),
+    listen: (fn) => {
+      scope.onmessage = (e) => fn(e.data);
+    },
+  };
 };

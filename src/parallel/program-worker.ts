@@ -31,7 +31,10 @@ port.listen((message) => {
       return reply({ type: 'result' });
     }
     const outputs = Object.fromEntries(Object.entries(program.run(m.feeds)).map(([k, v]) => [k, Float32Array.from(v)]));
-    reply({ type: 'result', outputs }, Object.values(outputs).map((v) => v.buffer as ArrayBuffer));
+    reply(
+      { type: 'result', outputs },
+      Object.values(outputs).map((v) => v.buffer as ArrayBuffer),
+    );
   } catch (e) {
     reply({ type: 'error', message: e instanceof Error ? e.message : String(e) });
   }

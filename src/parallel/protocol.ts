@@ -13,7 +13,12 @@ export interface SharedExchange {
 }
 
 export type ToWorker =
-  | { readonly type: 'compile'; readonly graph: PlainGraph; readonly options: CompileOptions; readonly shared?: SharedExchange }
+  | {
+      readonly type: 'compile';
+      readonly graph: PlainGraph;
+      readonly options: CompileOptions;
+      readonly shared?: SharedExchange;
+    }
   | { readonly type: 'run'; readonly feeds?: Readonly<Record<string, Float32Array>> };
 
 export type FromWorker =

@@ -21,24 +21,31 @@ export interface RemoteProgram {
 
 /** Whether a SharedArrayBuffer can be made and posted here (a page must be cross-origin isolated). */
 const canShare = (): boolean =>
-  typeof SharedArrayBuffer !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+  typeof SharedArrayBuffer !== 'undefined' &&
+  (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
 
 /** One shared buffer holding `graph`'s inputs and outputs, each at its float offset. */
 const sharedExchange = (graph: Graph): SharedExchange => {
   let at = 0;
-  const layout = (names: Iterable<[string, number]>) => Object.fromEntries([...names].map(([name, id]) => {
-    const n = size(graph.nodes.get(id)!.shape);
-    at += n;
-    return [name, [at - n, n] as const];
-  }));
+  const layout = (names: Iterable<[string, number]>) =>
+    Object.fromEntries(
+      [...names].map(([name, id]) => {
+        const n = size(graph.nodes.get(id)!.shape);
+        at += n;
+        return [name, [at - n, n] as const];
+      }),
+    );
   const feeds = layout(graph.inputs.entries());
   const outputs = layout(graph.outputs.entries());
   return { buffer: new SharedArrayBuffer(at * 4), feeds, outputs };
 };
 
 /** The exchange's feeds and outputs as float32 views. */
-export const sharedViews = (x: SharedExchange): { feeds: Record<string, Float32Array>; outputs: Record<string, Float32Array> } => {
-  const views = (l: SharedExchange['feeds']) => Object.fromEntries(Object.entries(l).map(([k, [at, n]]) => [k, new Float32Array(x.buffer, at * 4, n)]));
+export const sharedViews = (
+  x: SharedExchange,
+): { feeds: Record<string, Float32Array>; outputs: Record<string, Float32Array> } => {
+  const views = (l: SharedExchange['feeds']) =>
+    Object.fromEntries(Object.entries(l).map(([k, [at, n]]) => [k, new Float32Array(x.buffer, at * 4, n)]));
   return { feeds: views(x.feeds), outputs: views(x.outputs) };
 };
 
@@ -47,13 +54,26 @@ export const spawnProgramWorker: SpawnWorker = () =>
   nodeWorkerPort(new URL(`./program-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 /** Compiles `graph` in a new worker; rejects with the worker's one-line reason if it cannot. */
-export const remoteProgram = (graph: Graph, options: CompileOptions = {}, spawn: SpawnWorker = spawnProgramWorker): Promise<RemoteProgram> => {
+export const remoteProgram = (
+  graph: Graph,
+  options: CompileOptions = {},
+  spawn: SpawnWorker = spawnProgramWorker,
+): Promise<RemoteProgram> => {
   const port: WorkerPort = spawn();
   let pending: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
   let failed: Error | undefined;
   port.listen(
-    (m) => { const p = pending; pending = undefined; p?.resolve(m as FromWorker); },
-    (e) => { failed = e; const p = pending; pending = undefined; p?.reject(e); },
+    (m) => {
+      const p = pending;
+      pending = undefined;
+      p?.resolve(m as FromWorker);
+    },
+    (e) => {
+      failed = e;
+      const p = pending;
+      pending = undefined;
+      p?.reject(e);
+    },
   );
   const ask = (m: ToWorker, transfer?: ArrayBuffer[]): Promise<FromWorker> => {
     if (failed) return Promise.reject(failed);
@@ -87,6 +107,9 @@ export const remoteProgram = (graph: Graph, options: CompileOptions = {}, spawn:
         dispose: () => port.terminate(),
       };
     },
-    (e) => { port.terminate(); throw e; },
+    (e) => {
+      port.terminate();
+      throw e;
+    },
   );
 };

@@ -15,15 +15,17 @@ export interface Disagreement {
 
 /** The compiled graph's worst scaled disagreement with the reference evaluator on `feeds`. */
 export const compiledVsReference = (graph: Graph, feeds: Feeds, backend: BackendName): E.Either<Error, Disagreement> =>
-  E.flatMap(evaluate(graph, feeds), (ref) => E.map((program: { run(f: Feeds): Record<string, Float32Array> }) => {
-    const out = program.run(feeds);
-    let worst: Disagreement = { error: 0, at: '' };
-    for (const [name, r] of Object.entries(ref)) {
-      const scale = r.reduce((a, v) => Math.max(a, Math.abs(v)), 1e-3);
-      r.forEach((v, i) => {
-        const e = Math.abs(v - out[name][i]) / scale;
-        if (!(e <= worst.error)) worst = { error: e, at: `${name}[${i}]` }; // NaN wins too
-      });
-    }
-    return worst;
-  })(compile(graph, { backend, poison: true })));
+  E.flatMap(evaluate(graph, feeds), (ref) =>
+    E.map((program: { run(f: Feeds): Record<string, Float32Array> }) => {
+      const out = program.run(feeds);
+      let worst: Disagreement = { error: 0, at: '' };
+      for (const [name, r] of Object.entries(ref)) {
+        const scale = r.reduce((a, v) => Math.max(a, Math.abs(v)), 1e-3);
+        r.forEach((v, i) => {
+          const e = Math.abs(v - out[name][i]) / scale;
+          if (!(e <= worst.error)) worst = { error: e, at: `${name}[${i}]` }; // NaN wins too
+        });
+      }
+      return worst;
+    })(compile(graph, { backend, poison: true })),
+  );

@@ -29,8 +29,12 @@ export interface GradCheckResult {
 const COT = '__cotangent';
 
 /** Checks the symbolic gradient of `fn` at `at` against central differences along one random direction. */
-export const gradCheck = <S extends Specs>(fn: (xs: Inputs<S>) => Tensor, specs: S, at: Feeds,
-  opts: GradCheckOptions = {}): E.Either<Error, GradCheckResult> => {
+export const gradCheck = <S extends Specs>(
+  fn: (xs: Inputs<S>) => Tensor,
+  specs: S,
+  at: Feeds,
+  opts: GradCheckOptions = {},
+): E.Either<Error, GradCheckResult> => {
   const wrt = opts.wrt ?? Object.keys(specs);
   const eps = opts.eps ?? 1e-5;
   let rng: RngState = seedRng(opts.seed ?? 0);
@@ -42,7 +46,9 @@ export const gradCheck = <S extends Specs>(fn: (xs: Inputs<S>) => Tensor, specs:
   try {
     const g0 = unwrap(trace(fn, specs));
     const outShape = shapeOf(g0, g0.outputs.get('out')!);
-    const graph = unwrap(trace((xs: Inputs<S> & { [COT]: Tensor }) => sum(mul(fn(xs), xs[COT])), { ...specs, [COT]: outShape } as never));
+    const graph = unwrap(
+      trace((xs: Inputs<S> & { [COT]: Tensor }) => sum(mul(fn(xs), xs[COT])), { ...specs, [COT]: outShape } as never),
+    );
     const dg = unwrap(grad(graph, 'out', wrt));
     const c = draw(size(outShape));
     const dirs = Object.fromEntries(wrt.map((n) => [n, draw(size(specs[n]))]));
@@ -50,9 +56,15 @@ export const gradCheck = <S extends Specs>(fn: (xs: Inputs<S>) => Tensor, specs:
     const gs = unwrap(evaluate(dg, feeds));
     const analytic = wrt.reduce((acc, n) => acc + dot(dirs[n], gs[gradName(n)]), 0);
     const loss = (sign: number) =>
-      unwrap(evaluate(graph, { ...feeds, ...Object.fromEntries(wrt.map((n) => [n, axpy(at[n], sign * eps, dirs[n])])) })).out[0];
+      unwrap(
+        evaluate(graph, { ...feeds, ...Object.fromEntries(wrt.map((n) => [n, axpy(at[n], sign * eps, dirs[n])])) }),
+      ).out[0];
     const numeric = (loss(1) - loss(-1)) / (2 * eps);
-    return E.right({ analytic, numeric, error: Math.abs(analytic - numeric) / Math.max(1, Math.abs(analytic), Math.abs(numeric)) });
+    return E.right({
+      analytic,
+      numeric,
+      error: Math.abs(analytic - numeric) / Math.max(1, Math.abs(analytic), Math.abs(numeric)),
+    });
   } catch (e) {
     return E.left(e as Error);
   }

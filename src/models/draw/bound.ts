@@ -15,10 +15,18 @@ export interface Bound {
 
 export const EVAL_NOISE_SEED = 0x5eed;
 
-export const bound = (program: Program, params: Readonly<Record<string, Float32Array>>, config: DrawConfig,
-  data: Images, batch: number, limit = data.n, onBatch?: (done: number) => void): Bound => {
+export const bound = (
+  program: Program,
+  params: Readonly<Record<string, Float32Array>>,
+  config: DrawConfig,
+  data: Images,
+  batch: number,
+  limit = data.n,
+  onBatch?: (done: number) => void,
+): Bound => {
   const n = Math.min(limit, data.n);
-  if (!(n > 0)) throw new RangeError(`bound: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`);
+  if (!(n > 0))
+    throw new RangeError(`bound: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`);
   const x = new Float32Array(batch * imageSize(config));
   const eps = new Float32Array(config.T * batch * config.zSize);
   const idx = new Int32Array(batch);

@@ -47,9 +47,39 @@ const mnist = { A: 28, B: 28, channels: 1 } as const;
 /** Named presets. Batch size is not part of a config: it is chosen when a graph is traced. */
 export const presets = {
   /** The paper's MNIST model with attention (Table 3): 64 glimpses, LSTM 256, z 100, read 2×2, write 5×5. */
-  mnistPaper: { ...mnist, T: 64, encSize: 256, decSize: 256, zSize: 100, readN: 2, writeN: 5, readAttention: true, writeAttention: true },
+  mnistPaper: {
+    ...mnist,
+    T: 64,
+    encSize: 256,
+    decSize: 256,
+    zSize: 100,
+    readN: 2,
+    writeN: 5,
+    readAttention: true,
+    writeAttention: true,
+  },
   /** The same network with 10 glimpses: a fast default for experiments. */
-  mnistFast: { ...mnist, T: 10, encSize: 256, decSize: 256, zSize: 100, readN: 2, writeN: 5, readAttention: true, writeAttention: true },
+  mnistFast: {
+    ...mnist,
+    T: 10,
+    encSize: 256,
+    decSize: 256,
+    zSize: 100,
+    readN: 2,
+    writeN: 5,
+    readAttention: true,
+    writeAttention: true,
+  },
   /** The paper's MNIST model without attention (Table 2): read the whole image, write the whole canvas. */
-  mnistNoAttention: { ...mnist, T: 64, encSize: 256, decSize: 256, zSize: 100, readN: 2, writeN: 5, readAttention: false, writeAttention: false },
+  mnistNoAttention: {
+    ...mnist,
+    T: 64,
+    encSize: 256,
+    decSize: 256,
+    zSize: 100,
+    readN: 2,
+    writeN: 5,
+    readAttention: false,
+    writeAttention: false,
+  },
 } as const satisfies Record<string, DrawConfig>;

@@ -8,7 +8,15 @@ import type { Graph } from '../../compiler/graph.ts';
 import type { DrawConfig } from './config.ts';
 import { initialise, shapesOf, type ParamSpecs, type Params } from './params.ts';
 import {
-  dataSpecs, generate, objective, paramSpecs, priorSpecs, reconstruct, type DrawData, type DrawLoss, type Parts,
+  dataSpecs,
+  generate,
+  objective,
+  paramSpecs,
+  priorSpecs,
+  reconstruct,
+  type DrawData,
+  type DrawLoss,
+  type Parts,
 } from './model.ts';
 
 export interface DrawModel {

@@ -56,7 +56,13 @@ export interface Filterbank {
  * output is multiplied by 1/γ) so that a unit patch value writes about one logit, not 0.02, and
  * the canvas can learn at Adam's step size. Reads keep γ = 1: they are filter averages in [0, 1].
  */
-export const attentionParams = (decSize: number, N: number, A: number, B: number, role: 'read' | 'write'): ParamSpecs => {
+export const attentionParams = (
+  decSize: number,
+  N: number,
+  A: number,
+  B: number,
+  role: 'read' | 'write',
+): ParamSpecs => {
   const deltaTilde = N > 1 ? (N - 1) / N : 1;
   const delta = ((Math.max(A, B) - 1) / Math.max(N - 1, 1)) * deltaTilde;
   const sigma2 = (delta / 2) ** 2;
@@ -71,7 +77,9 @@ export const attentionParams = (decSize: number, N: number, A: number, B: number
  */
 export const attend = (p: Params, hDec: Tensor, N: number, A: number, B: number): Attention => {
   const out = affine(p, hDec);
-  const [gxTilde, gyTilde, logSigma2, logDeltaTilde, logGamma] = [0, 1, 2, 3, 4].map((k) => sliceAxis(out, 1, k, k + 1));
+  const [gxTilde, gyTilde, logSigma2, logDeltaTilde, logGamma] = [0, 1, 2, 3, 4].map((k) =>
+    sliceAxis(out, 1, k, k + 1),
+  );
   return {
     gx: mul(add(gxTilde, 1), (A + 1) / 2),
     gy: mul(add(gyTilde, 1), (B + 1) / 2),
@@ -108,8 +116,16 @@ const axisFilters = (g: Tensor, sigma2: Tensor, delta: Tensor, N: number, size: 
  * The paper's Fx [batch, N, A] and Fy [batch, N, B] from gx, gy, σ², δ, each [batch, 1] (any shape
  * with batch·1 values is accepted: [batch] too), gx/gy in 1-based pixel coordinates.
  */
-export const filterbank = (gx: Tensor, gy: Tensor, sigma2: Tensor, delta: Tensor, N: number, A: number, B: number,
-  shape: FilterShape = gaussian): Filterbank => ({
+export const filterbank = (
+  gx: Tensor,
+  gy: Tensor,
+  sigma2: Tensor,
+  delta: Tensor,
+  N: number,
+  A: number,
+  B: number,
+  shape: FilterShape = gaussian,
+): Filterbank => ({
   Fx: axisFilters(gx, sigma2, delta, N, A, shape),
   Fy: axisFilters(gy, sigma2, delta, N, B, shape),
 });

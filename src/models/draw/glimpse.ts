@@ -14,8 +14,14 @@ export interface GlimpseBox {
  * The box of image `n` at step `t`, from outputs `<part>.gx|gy|delta` shaped [T, batch] (gx, gy
  * 1-based as in the paper); undefined when the part has no attention outputs.
  */
-export const glimpseBox = (out: Readonly<Record<string, ArrayLike<number>>>, part: 'read' | 'write', N: number,
-  t: number, n: number, batch: number): GlimpseBox | undefined => {
+export const glimpseBox = (
+  out: Readonly<Record<string, ArrayLike<number>>>,
+  part: 'read' | 'write',
+  N: number,
+  t: number,
+  n: number,
+  batch: number,
+): GlimpseBox | undefined => {
   const at = (k: string) => out[`${part}.${k}`]?.[t * batch + n];
   const [gx, gy, delta] = [at('gx'), at('gy'), at('delta')];
   if (gx === undefined || gy === undefined || delta === undefined) return undefined;

@@ -21,26 +21,39 @@ import { logImportanceWeight, paramSpecs, type Parts } from './model.ts';
 import { EVAL_NOISE_SEED } from './bound.ts';
 
 /** Data inputs of the estimate: images x [batch, C·B·A] and posterior noise eps [T, K·batch, Z] (row k·batch + n is sample k of image n). */
-export const importanceSpecs = (c: DrawConfig, batch: number, samples: number): { x: Shape; eps: Shape } =>
-  ({ x: [batch, imageSize(c)], eps: [c.T, samples * batch, c.zSize] });
+export const importanceSpecs = (c: DrawConfig, batch: number, samples: number): { x: Shape; eps: Shape } => ({
+  x: [batch, imageSize(c)],
+  eps: [c.T, samples * batch, c.zSize],
+});
 
 /** log p̂(x) per image [batch] from K = `samples` posterior samples each. */
 export const importanceSampled = (config: DrawConfig, samples: number, parts: Parts = {}) => {
-  if (!(Number.isSafeInteger(samples) && samples >= 1)) throw new RangeError(`importance sampling: samples must be an integer ≥ 1, got ${samples}`);
+  if (!(Number.isSafeInteger(samples) && samples >= 1))
+    throw new RangeError(`importance sampling: samples must be an integer ≥ 1, got ${samples}`);
   const logWeight = logImportanceWeight(config, parts);
   return (p: Params, { x, eps }: { readonly x: Tensor; readonly eps: Tensor }): Tensor => {
     const [batch, pixels] = x.shape;
-    const repeated = reshape(broadcastTo(reshape(x, [1, batch, pixels]), [samples, batch, pixels]), [samples * batch, pixels]);
+    const repeated = reshape(broadcastTo(reshape(x, [1, batch, pixels]), [samples, batch, pixels]), [
+      samples * batch,
+      pixels,
+    ]);
     const w = reshape(logWeight(p, { x: repeated, eps }), [samples, batch]);
     return sub(logsumexp(w, 0), Math.log(samples));
   };
 };
 
 /** The traced estimate: inputs every parameter, `x` and `eps` (importanceSpecs); output `logLikelihood` [batch]. */
-export const importanceGraph = (config: DrawConfig, batch: number, samples: number, parts: Parts = {}): E.Either<Error, Graph> => {
+export const importanceGraph = (
+  config: DrawConfig,
+  batch: number,
+  samples: number,
+  parts: Parts = {},
+): E.Either<Error, Graph> => {
   const estimate = importanceSampled(config, samples, parts);
-  return trace((xs: Readonly<Record<string, Tensor>>) => ({ logLikelihood: estimate(xs, { x: xs.x, eps: xs.eps }) }),
-    { ...shapesOf(paramSpecs(config, parts)), ...importanceSpecs(config, batch, samples) });
+  return trace((xs: Readonly<Record<string, Tensor>>) => ({ logLikelihood: estimate(xs, { x: xs.x, eps: xs.eps }) }), {
+    ...shapesOf(paramSpecs(config, parts)),
+    ...importanceSpecs(config, batch, samples),
+  });
 };
 
 export interface ImportanceEstimate {
@@ -57,10 +70,21 @@ export interface ImportanceEstimate {
  * importanceGraph of that batch and K). Noise comes from a fixed stream, so an estimate is reproducible;
  * with K = 1 it is the stream `bound` uses, so the two see the same posterior samples.
  */
-export const importanceNll = (program: Program, params: Readonly<Record<string, Float32Array>>, config: DrawConfig,
-  data: Images, batch: number, samples: number, limit = data.n, onBatch?: (done: number) => void): ImportanceEstimate => {
+export const importanceNll = (
+  program: Program,
+  params: Readonly<Record<string, Float32Array>>,
+  config: DrawConfig,
+  data: Images,
+  batch: number,
+  samples: number,
+  limit = data.n,
+  onBatch?: (done: number) => void,
+): ImportanceEstimate => {
   const n = Math.min(limit, data.n);
-  if (!(n > 0)) throw new RangeError(`importance sampling: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`);
+  if (!(n > 0))
+    throw new RangeError(
+      `importance sampling: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`,
+    );
   const x = new Float32Array(batch * data.rows * data.cols);
   const eps = new Float32Array(config.T * samples * batch * config.zSize);
   const idx = new Int32Array(batch);

@@ -15,8 +15,10 @@ export interface LstmState {
 }
 
 /** `w` [in+H, 4H] (Glorot) and `b` [4H] (forget gate 1, others 0). */
-export const lstmParams = (inSize: number, H: number): ParamSpecs =>
-  ({ w: weight(inSize + H, 4 * H), b: bias(4 * H, [0, 1, 0, 0]) });
+export const lstmParams = (inSize: number, H: number): ParamSpecs => ({
+  w: weight(inSize + H, 4 * H),
+  b: bias(4 * H, [0, 1, 0, 0]),
+});
 
 /** The state before the first step: zeros (as in the paper; the canvas starts at zero too). */
 export const zeroState = (batch: number, H: number): LstmState => ({ h: fill([batch, H], 0), c: fill([batch, H], 0) });

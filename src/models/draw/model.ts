@@ -56,8 +56,10 @@ export const initParams = (config: DrawConfig, seed: number, parts: Parts = {}):
   initialise(paramSpecs(config, parts), seed);
 
 /** Data inputs of the loss: images x [batch, C·B·A] in [0, 1] and posterior noise eps [T, batch, Z]. */
-export const dataSpecs = (c: DrawConfig, batch: number): { x: Shape; eps: Shape } =>
-  ({ x: [batch, imageSize(c)], eps: [c.T, batch, c.zSize] });
+export const dataSpecs = (c: DrawConfig, batch: number): { x: Shape; eps: Shape } => ({
+  x: [batch, imageSize(c)],
+  eps: [c.T, batch, c.zSize],
+});
 
 /** Where the batch axis of each data input is (data-parallel steps cut the batch along it). */
 export const dataBatchAxes = { x: 0, eps: 1 } as const;
@@ -100,7 +102,13 @@ interface State {
   readonly dec: LstmState;
 }
 
-const partParams = (p: Params) => ({ read: scope(p, 'read.'), enc: scope(p, 'enc.'), q: scope(p, 'q.'), dec: scope(p, 'dec.'), write: scope(p, 'write.') });
+const partParams = (p: Params) => ({
+  read: scope(p, 'read.'),
+  enc: scope(p, 'enc.'),
+  q: scope(p, 'q.'),
+  dec: scope(p, 'dec.'),
+  write: scope(p, 'write.'),
+});
 
 /** The inference network unrolled over x: one record per step. */
 const encodeDecode = ({ config: c, reader, writer }: Network, p: Params, x: Tensor, eps: Tensor): Step[] => {
@@ -108,17 +116,24 @@ const encodeDecode = ({ config: c, reader, writer }: Network, p: Params, x: Tens
   expectShape('x', x, dataSpecs(c, batch).x);
   expectShape('eps', eps, dataSpecs(c, batch).eps);
   const P = partParams(p);
-  const start: State = { canvas: fill([batch, imageSize(c)], 0), enc: zeroState(batch, c.encSize), dec: zeroState(batch, c.decSize) };
+  const start: State = {
+    canvas: fill([batch, imageSize(c)], 0),
+    enc: zeroState(batch, c.encSize),
+    dec: zeroState(batch, c.decSize),
+  };
   return unroll(start, c.T, (s, t) => {
-    const xHat = sub(x, sigmoid(s.canvas));                        // x̂_t = x − σ(c_{t−1})
-    const r = reader.read(P.read, x, xHat, s.dec.h);               // r_t = read(x, x̂_t, h^dec_{t−1})
+    const xHat = sub(x, sigmoid(s.canvas)); // x̂_t = x − σ(c_{t−1})
+    const r = reader.read(P.read, x, xHat, s.dec.h); // r_t = read(x, x̂_t, h^dec_{t−1})
     const enc = rnnStep(P.enc, concat([r.value, s.dec.h], 1), s.enc); // h^enc_t = RNN^enc(h^enc_{t−1}, [r_t, h^dec_{t−1}])
     const noise = noiseAt(eps, t);
-    const q = sample(P.q, enc.h, noise);                           // z_t ~ Q(Z_t | h^enc_t)
-    const dec = rnnStep(P.dec, q.z, s.dec);                        // h^dec_t = RNN^dec(h^dec_{t−1}, z_t)
+    const q = sample(P.q, enc.h, noise); // z_t ~ Q(Z_t | h^enc_t)
+    const dec = rnnStep(P.dec, q.z, s.dec); // h^dec_t = RNN^dec(h^dec_{t−1}, z_t)
     const w = writer.write(P.write, dec.h);
-    const canvas = add(s.canvas, w.value);                         // c_t = c_{t−1} + write(h^dec_t)
-    return [{ canvas, enc, dec }, { canvas, kl: q.kl, posterior: { sample: q, noise }, read: r.attention, write: w.attention }] as const;
+    const canvas = add(s.canvas, w.value); // c_t = c_{t−1} + write(h^dec_t)
+    return [
+      { canvas, enc, dec },
+      { canvas, kl: q.kl, posterior: { sample: q, noise }, read: r.attention, write: w.attention },
+    ] as const;
   });
 };
 
@@ -129,15 +144,22 @@ const decodePrior = ({ config: c, writer }: Network, p: Params, eps: Tensor): St
   const P = partParams(p);
   const start: Omit<State, 'enc'> = { canvas: fill([batch, imageSize(c)], 0), dec: zeroState(batch, c.decSize) };
   return unroll(start, c.T, (s, t) => {
-    const dec = rnnStep(P.dec, noiseAt(eps, t), s.dec);            // h^dec_t = RNN^dec(h^dec_{t−1}, z_t)
+    const dec = rnnStep(P.dec, noiseAt(eps, t), s.dec); // h^dec_t = RNN^dec(h^dec_{t−1}, z_t)
     const w = writer.write(P.write, dec.h);
-    const canvas = add(s.canvas, w.value);                         // c_t = c_{t−1} + write(h^dec_t)
-    return [{ canvas, dec }, { canvas, write: w.attention }] as const;
+    const canvas = add(s.canvas, w.value); // c_t = c_{t−1} + write(h^dec_t)
+    return [
+      { canvas, dec },
+      { canvas, write: w.attention },
+    ] as const;
   });
 };
 
 /** [T, ...shape] from T tensors of one shape. */
-export const stack = (ts: readonly Tensor[]): Tensor => concat(ts.map((t) => reshape(t, [1, ...t.shape])), 0);
+export const stack = (ts: readonly Tensor[]): Tensor =>
+  concat(
+    ts.map((t) => reshape(t, [1, ...t.shape])),
+    0,
+  );
 
 /** Each attention number over the steps as [T, batch], named `<prefix>.gx` etc.; σ rather than σ² (it is a length). */
 export const attentionOutputs = (prefix: string, steps: readonly (Attention | undefined)[]): Record<string, Tensor> => {
@@ -213,8 +235,14 @@ export const reconstruct = (config: DrawConfig, parts: Parts = {}) => {
     return {
       ...lossOf(x, steps),
       canvas: stack(steps.map((s) => sigmoid(s.canvas))),
-      ...attentionOutputs('read', steps.map((s) => s.read)),
-      ...attentionOutputs('write', steps.map((s) => s.write)),
+      ...attentionOutputs(
+        'read',
+        steps.map((s) => s.read),
+      ),
+      ...attentionOutputs(
+        'write',
+        steps.map((s) => s.write),
+      ),
     };
   };
 };
@@ -224,6 +252,12 @@ export const generate = (config: DrawConfig, parts: Parts = {}) => {
   const net = network(config, parts);
   return (p: Params, { eps }: { readonly eps: Tensor }): Record<string, Tensor> => {
     const steps = decodePrior(net, p, eps);
-    return { canvas: stack(steps.map((s) => sigmoid(s.canvas))), ...attentionOutputs('write', steps.map((s) => s.write)) };
+    return {
+      canvas: stack(steps.map((s) => sigmoid(s.canvas))),
+      ...attentionOutputs(
+        'write',
+        steps.map((s) => s.write),
+      ),
+    };
   };
 };

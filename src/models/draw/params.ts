@@ -28,10 +28,14 @@ export interface ParamSpec {
 export type ParamSpecs = Readonly<Record<string, ParamSpec>>;
 export type Params = Readonly<Record<string, Tensor>>;
 
-export const weight = (fanIn: number, fanOut: number, gain = 1): ParamSpec =>
-  ({ shape: [fanIn, fanOut], init: gain === 1 ? { kind: 'glorot' } : { kind: 'glorot', gain } });
-export const bias = (n: number, segments?: readonly number[]): ParamSpec =>
-  ({ shape: [n], init: segments ? { kind: 'segments', values: segments } : { kind: 'zeros' } });
+export const weight = (fanIn: number, fanOut: number, gain = 1): ParamSpec => ({
+  shape: [fanIn, fanOut],
+  init: gain === 1 ? { kind: 'glorot' } : { kind: 'glorot', gain },
+});
+export const bias = (n: number, segments?: readonly number[]): ParamSpec => ({
+  shape: [n],
+  init: segments ? { kind: 'segments', values: segments } : { kind: 'zeros' },
+});
 
 /**
  * Init gain for a layer whose output is summed over the T steps (the write onto the canvas, the
@@ -41,11 +45,13 @@ export const bias = (n: number, segments?: readonly number[]): ParamSpec =>
 export const stepGain = (T: number): number => 1 / Math.sqrt(T);
 
 /** An affine layer's parameters: `w` [in, out] and `b` [out]. */
-export const dense = (fanIn: number, fanOut: number, gain = 1): ParamSpecs => ({ w: weight(fanIn, fanOut, gain), b: bias(fanOut) });
+export const dense = (fanIn: number, fanOut: number, gain = 1): ParamSpecs => ({
+  w: weight(fanIn, fanOut, gain),
+  b: bias(fanOut),
+});
 
 /** x·w + b with the layer's parameters read from `p` (`w`, `b`). */
-export const affine = (p: Params, x: Tensor): Tensor =>
-  linear(x, param(p, 'w'), param(p, 'b'));
+export const affine = (p: Params, x: Tensor): Tensor => linear(x, param(p, 'w'), param(p, 'b'));
 
 /** The shapes alone: what `trace` takes as input specs. */
 export const shapesOf = (specs: ParamSpecs): Record<string, Shape> =>
@@ -57,7 +63,11 @@ export const prefixed = (prefix: string, specs: ParamSpecs): ParamSpecs =>
 
 /** The parameters under `prefix`, with the prefix removed: the view a part gets of its own. */
 export const scope = (p: Params, prefix: string): Params =>
-  Object.fromEntries(Object.entries(p).filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]));
+  Object.fromEntries(
+    Object.entries(p)
+      .filter(([n]) => n.startsWith(prefix))
+      .map(([n, t]) => [n.slice(prefix.length), t]),
+  );
 
 /** One parameter by name; a missing one is named along with those present. */
 export const param = (p: Params, name: string): Tensor => {
@@ -86,7 +96,8 @@ const initValues = (name: string, spec: ParamSpec, seed: number): Float32Array =
       return Float32Array.from({ length: n }, (_, i) => init.values[Math.floor(i / len)]);
     }
     case 'glorot': {
-      if (spec.shape.length !== 2) throw new Error(`parameter '${name}': glorot needs a [fanIn, fanOut] shape, got ${fmt(spec.shape)}`);
+      if (spec.shape.length !== 2)
+        throw new Error(`parameter '${name}': glorot needs a [fanIn, fanOut] shape, got ${fmt(spec.shape)}`);
       const limit = (init.gain ?? 1) * Math.sqrt(6 / (spec.shape[0] + spec.shape[1]));
       const u = new Float32Array(n);
       // each parameter draws from its own stream (seed, name): adding or renaming another

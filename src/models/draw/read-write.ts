@@ -6,7 +6,16 @@ import { concat, reshape } from '../../dsl/ops.ts';
 import type { DrawConfig } from './config.ts';
 import { imageSize } from './config.ts';
 import { affine, dense, prefixed, scope, stepGain, type ParamSpecs, type Params } from './params.ts';
-import { attend, attentionParams, filterRead, filterWrite, filterbank, gaussian, type Attention, type FilterShape } from './filterbank.ts';
+import {
+  attend,
+  attentionParams,
+  filterRead,
+  filterWrite,
+  filterbank,
+  gaussian,
+  type Attention,
+  type FilterShape,
+} from './filterbank.ts';
 
 /** What read or write produced, and the attention it used (absent for a non-attentive part). */
 export interface Glimpse {
@@ -53,15 +62,17 @@ export const plainRead: ReadPart = (c) => ({
  * image, 2·C·N² values. x and x̂ are stacked along the channel axis so both go through one pair
  * of matmuls. Parameters: the attention layer `attn.w`, `attn.b`.
  */
-export const attentiveRead = (opts: AttentionOptions = {}): ReadPart => (c) => ({
-  size: 2 * c.channels * c.readN * c.readN,
-  params: prefixed('attn.', attentionParams(c.decSize, c.readN, c.A, c.B, 'read')),
-  read: (p, x, xHat, hDec) => {
-    const at = attend(scope(p, 'attn.'), hDec, c.readN, c.A, c.B);
-    const F = filterbank(at.gx, at.gy, at.sigma2, at.delta, c.readN, c.A, c.B, opts.shape ?? gaussian);
-    return { value: flat(filterRead(F, at.gamma, concat([asImages(x, c), asImages(xHat, c)], 1))), attention: at };
-  },
-});
+export const attentiveRead =
+  (opts: AttentionOptions = {}): ReadPart =>
+  (c) => ({
+    size: 2 * c.channels * c.readN * c.readN,
+    params: prefixed('attn.', attentionParams(c.decSize, c.readN, c.A, c.B, 'read')),
+    read: (p, x, xHat, hDec) => {
+      const at = attend(scope(p, 'attn.'), hDec, c.readN, c.A, c.B);
+      const F = filterbank(at.gx, at.gy, at.sigma2, at.delta, c.readN, c.A, c.B, opts.shape ?? gaussian);
+      return { value: flat(filterRead(F, at.gamma, concat([asImages(x, c), asImages(xHat, c)], 1))), attention: at };
+    },
+  });
 
 /** write(h_dec) = W h_dec + b onto the whole canvas (paper eq. 18). Parameters `w`, `b` (w: Glorot × 1/√T). */
 export const plainWrite: WritePart = (c) => ({
@@ -74,16 +85,21 @@ export const plainWrite: WritePart = (c) => ({
  * Write has its own attention layer, `attn.w`, `attn.b`; the patch layer is `patch.w`, `patch.b`
  * (patch.w: Glorot × 1/√T, as the canvas sums T patches).
  */
-export const attentiveWrite = (opts: AttentionOptions = {}): WritePart => (c) => ({
-  params: { ...prefixed('attn.', attentionParams(c.decSize, c.writeN, c.A, c.B, 'write')), ...prefixed('patch.', dense(c.decSize, c.channels * c.writeN * c.writeN, stepGain(c.T))) },
-  write: (p, hDec) => {
-    const N = c.writeN;
-    const at = attend(scope(p, 'attn.'), hDec, N, c.A, c.B);
-    const F = filterbank(at.gx, at.gy, at.sigma2, at.delta, N, c.A, c.B, opts.shape ?? gaussian);
-    const w = reshape(affine(scope(p, 'patch.'), hDec), [hDec.shape[0], c.channels, N, N]);
-    return { value: flat(filterWrite(F, at.gamma, w)), attention: at };
-  },
-});
+export const attentiveWrite =
+  (opts: AttentionOptions = {}): WritePart =>
+  (c) => ({
+    params: {
+      ...prefixed('attn.', attentionParams(c.decSize, c.writeN, c.A, c.B, 'write')),
+      ...prefixed('patch.', dense(c.decSize, c.channels * c.writeN * c.writeN, stepGain(c.T))),
+    },
+    write: (p, hDec) => {
+      const N = c.writeN;
+      const at = attend(scope(p, 'attn.'), hDec, N, c.A, c.B);
+      const F = filterbank(at.gx, at.gy, at.sigma2, at.delta, N, c.A, c.B, opts.shape ?? gaussian);
+      const w = reshape(affine(scope(p, 'patch.'), hDec), [hDec.shape[0], c.channels, N, N]);
+      return { value: flat(filterWrite(F, at.gamma, w)), attention: at };
+    },
+  });
 
 /** The parts a config asks for: attentive where its flags say so, Gaussian filters. */
 export const defaultParts = (c: DrawConfig): { read: ReadPart; write: WritePart } => ({

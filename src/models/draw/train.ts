@@ -9,7 +9,14 @@ import { compile } from '../../compiler/compile.ts';
 import { fillNormal, streamFor } from '../../dsl/rng.ts';
 import { gatherBatch, binariseBatch, type Images } from '../../data/images.ts';
 import {
-  STREAM, TrainError, trainLoop, type EvalRecord as LoopEvalRecord, type LoopData, type LoopOptions, type LoopResult, type Trainable,
+  STREAM,
+  TrainError,
+  trainLoop,
+  type EvalRecord as LoopEvalRecord,
+  type LoopData,
+  type LoopOptions,
+  type LoopResult,
+  type Trainable,
 } from '../train-loop.ts';
 import { dataSpecs, dataBatchAxes } from './model.ts';
 import { imageSize } from './config.ts';
@@ -48,14 +55,18 @@ export const drawTrainable = (model: DrawModel, resample = false): Trainable<Ima
         return { x, eps };
       };
     },
-    evaluator: (batch, backend) => pipe(
-      model.lossGraph(batch),
-      E.flatMap((g) => compile(g, { backend })),
-      E.map((program) => (params, d, limit) => bound(program, params, c, d, batch, limit)),
-    ),
+    evaluator: (batch, backend) =>
+      pipe(
+        model.lossGraph(batch),
+        E.flatMap((g) => compile(g, { backend })),
+        E.map((program) => (params, d, limit) => bound(program, params, c, d, batch, limit)),
+      ),
   };
 };
 
 /** Trains `model` on `data`; a Left when the run cannot start, otherwise how it ended. */
-export const train = (model: DrawModel, data: TrainData, options: TrainOptions = {}): Promise<E.Either<Error, TrainResult>> =>
-  trainLoop(drawTrainable(model, options.resample ?? false), data, options);
+export const train = (
+  model: DrawModel,
+  data: TrainData,
+  options: TrainOptions = {},
+): Promise<E.Either<Error, TrainResult>> => trainLoop(drawTrainable(model, options.resample ?? false), data, options);

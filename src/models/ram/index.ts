@@ -3,6 +3,12 @@
 export { type RamConfig, RamConfigError, checkRamConfig, ramPresets } from './config.ts';
 export { type RamModel, type RamData, type RamLoss, ram, ramParamSpecs, ramDataSpecs } from './model.ts';
 export {
-  type Classification, type ClassifierData, type ClassifierOptions, type ClassifierResult, type ClassifierEval,
-  classificationError, ramTrainable, trainClassifier,
+  type Classification,
+  type ClassifierData,
+  type ClassifierOptions,
+  type ClassifierResult,
+  type ClassifierEval,
+  classificationError,
+  ramTrainable,
+  trainClassifier,
 } from './train.ts';

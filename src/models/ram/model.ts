@@ -32,8 +32,10 @@ export const ramParamSpecs = (config: RamConfig): ParamSpecs => {
 };
 
 /** Data inputs: images x [batch, C·B·A] and one-hot labels y [batch, classes]. */
-export const ramDataSpecs = (c: RamConfig, batch: number): { x: Shape; y: Shape } =>
-  ({ x: [batch, c.channels * c.B * c.A], y: [batch, c.classes] });
+export const ramDataSpecs = (c: RamConfig, batch: number): { x: Shape; y: Shape } => ({
+  x: [batch, c.channels * c.B * c.A],
+  y: [batch, c.classes],
+});
 
 export interface RamData {
   readonly x: Tensor;
@@ -54,10 +56,10 @@ const forward = (c: RamConfig, p: Params, x: Tensor): Forward => {
   const glimpses: Attention[] = [];
   let state = zeroState(batch, c.hidden);
   for (let t = 0; t < c.T; t++) {
-    const at = attend(attn, state.h, c.N, c.A, c.B);              // where to look, from h_{t−1}
+    const at = attend(attn, state.h, c.N, c.A, c.B); // where to look, from h_{t−1}
     const F = filterbank(at.gx, at.gy, at.sigma2, at.delta, c.N, c.A, c.B);
     const patch = reshape(filterRead(F, at.gamma, images), [batch, c.channels * c.N * c.N]);
-    state = rnnStep(lstm, patch, state);                           // h_t = LSTM(h_{t−1}, glimpse_t)
+    state = rnnStep(lstm, patch, state); // h_t = LSTM(h_{t−1}, glimpse_t)
     glimpses.push(at);
   }
   return { logits: affine(scope(p, 'out.'), state.h), glimpses };

@@ -6,7 +6,13 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { compile, type Program } from '../../compiler/compile.ts';
 import { gatherBatch, gatherLabels, type LabelledImages } from '../../data/images.ts';
 import {
-  TrainError, trainLoop, type EvalRecord, type LoopData, type LoopOptions, type LoopResult, type Trainable,
+  TrainError,
+  trainLoop,
+  type EvalRecord,
+  type LoopData,
+  type LoopOptions,
+  type LoopResult,
+  type Trainable,
 } from '../train-loop.ts';
 import { ramDataSpecs, type RamModel } from './model.ts';
 import type { RamConfig } from './config.ts';
@@ -27,10 +33,20 @@ const oneHot = (labels: Uint8Array, classes: number, out: Float32Array): Float32
 };
 
 /** Error rate and cross-entropy of the first `limit` images under a compiled loss graph (`nll`, `logits`); a last short batch is padded and only its real images counted. */
-export const classificationError = (program: Program, params: Readonly<Record<string, Float32Array>>, c: RamConfig,
-  data: LabelledImages, batch: number, limit = data.n, onBatch?: (done: number) => void): Classification => {
+export const classificationError = (
+  program: Program,
+  params: Readonly<Record<string, Float32Array>>,
+  c: RamConfig,
+  data: LabelledImages,
+  batch: number,
+  limit = data.n,
+  onBatch?: (done: number) => void,
+): Classification => {
   const n = Math.min(limit, data.n);
-  if (!(n > 0)) throw new RangeError(`classification error: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`);
+  if (!(n > 0))
+    throw new RangeError(
+      `classification error: no images to evaluate (the data set has ${data.n}, the limit is ${limit})`,
+    );
   const specs = ramDataSpecs(c, batch);
   const x = new Float32Array(specs.x[0] * specs.x[1]);
   const y = new Float32Array(batch * c.classes);
@@ -64,9 +80,13 @@ export const ramTrainable = (model: RamModel): Trainable<LabelledImages, Classif
     imageValues: c.channels * c.B * c.A,
     imageShape: `${c.B}×${c.A}${c.channels > 1 ? `×${c.channels}` : ''}`,
     checkData: (name, d) => {
-      if (d.labels.length !== d.n) throw new TrainError(`train: ${name} has ${d.labels.length} labels for ${d.n} images`);
+      if (d.labels.length !== d.n)
+        throw new TrainError(`train: ${name} has ${d.labels.length} labels for ${d.n} images`);
       const bad = d.labels.findIndex((l) => l >= c.classes);
-      if (bad >= 0) throw new TrainError(`train: ${name} has label ${d.labels[bad]} at image ${bad}, the model has ${c.classes} classes`);
+      if (bad >= 0)
+        throw new TrainError(
+          `train: ${name} has label ${d.labels[bad]} at image ${bad}, the model has ${c.classes} classes`,
+        );
     },
     batcher: (batch) => {
       const specs = ramDataSpecs(c, batch);
@@ -74,11 +94,12 @@ export const ramTrainable = (model: RamModel): Trainable<LabelledImages, Classif
       const y = new Float32Array(batch * c.classes);
       return (d, indices) => ({ x: gatherBatch(d, indices, x), y: oneHot(gatherLabels(d, indices), c.classes, y) });
     },
-    evaluator: (batch, backend) => pipe(
-      model.lossGraph(batch),
-      E.flatMap((g) => compile(g, { backend })),
-      E.map((program) => (params, d, limit) => classificationError(program, params, c, d, batch, limit)),
-    ),
+    evaluator: (batch, backend) =>
+      pipe(
+        model.lossGraph(batch),
+        E.flatMap((g) => compile(g, { backend })),
+        E.map((program) => (params, d, limit) => classificationError(program, params, c, d, batch, limit)),
+      ),
   };
 };
 
@@ -88,5 +109,8 @@ export type ClassifierResult = LoopResult<Classification>;
 export type ClassifierEval = EvalRecord<Classification>;
 
 /** Trains the classifier on labelled images; a Left when the run cannot start, otherwise how it ended. */
-export const trainClassifier = (model: RamModel, data: ClassifierData, options: ClassifierOptions = {}): Promise<E.Either<Error, ClassifierResult>> =>
-  trainLoop(ramTrainable(model), data, options);
+export const trainClassifier = (
+  model: RamModel,
+  data: ClassifierData,
+  options: ClassifierOptions = {},
+): Promise<E.Either<Error, ClassifierResult>> => trainLoop(ramTrainable(model), data, options);

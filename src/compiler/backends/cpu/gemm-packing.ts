@@ -38,15 +38,20 @@ const log2 = (p: number): number => {
   return s;
 };
 const panelIndex = (P: number) => {
-  const s = log2(P), mask = P - 1;
+  const s = log2(P),
+    mask = P - 1;
   return (r: number, k: number, K: number): number => ((r >> s) * K + k) * P + (r & mask);
 };
 const panelIndexExpr = (P: number) => {
-  const s = log2(P), mask = P - 1;
-  return (r: string, k: string, K: number): string => `((((${r}) >> ${s}) * ${K} + (${k})) << ${s}) + ((${r}) & ${mask})`;
+  const s = log2(P),
+    mask = P - 1;
+  return (r: string, k: string, K: number): string =>
+    `((((${r}) >> ${s}) * ${K} + (${k})) << ${s}) + ((${r}) & ${mask})`;
 };
-const indexA = panelIndex(MR), indexB = panelIndex(NR);
-const exprA = panelIndexExpr(MR), exprB = panelIndexExpr(NR);
+const indexA = panelIndex(MR),
+  indexB = panelIndex(NR);
+const exprA = panelIndexExpr(MR),
+  exprB = panelIndexExpr(NR);
 
 /** Float offset of A[i][k] inside packed A. */
 export const packIndexA = (i: number, k: number, K: number): number => indexA(i, k, K);
@@ -60,10 +65,20 @@ export const packIndexExprB = (k: string, j: string, K: number): string => exprB
 /** k-block of the packing loops: keeps both a row-major and a transposed source cache-friendly. */
 const PACK_KB = 32;
 
-const packCode = (P: number, rows: number, K: number, m: string, dst: string, value: (r: string, k: string) => string,
-  [k0, k1]: readonly [number, number]): string => {
-  const full = Math.floor(rows / P) * P, rem = rows - full;
-  const lanes = [...Array(P).keys()].map((r) => `{ const pk_r = pk_r0 + ${r}; ${m}[pk_w + ${r}] = ${value('pk_r', 'pk_k')}; }`);
+const packCode = (
+  P: number,
+  rows: number,
+  K: number,
+  m: string,
+  dst: string,
+  value: (r: string, k: string) => string,
+  [k0, k1]: readonly [number, number],
+): string => {
+  const full = Math.floor(rows / P) * P,
+    rem = rows - full;
+  const lanes = [...Array(P).keys()].map(
+    (r) => `{ const pk_r = pk_r0 + ${r}; ${m}[pk_w + ${r}] = ${value('pk_r', 'pk_k')}; }`,
+  );
   return `for (let pk_k0 = ${k0}; pk_k0 < ${k1}; pk_k0 += ${PACK_KB}) {
   const pk_ke = pk_k0 + ${PACK_KB} < ${k1} ? pk_k0 + ${PACK_KB} : ${k1};
   for (let pk_r0 = 0; pk_r0 < ${full}; pk_r0 += ${P}) {
@@ -71,10 +86,14 @@ const packCode = (P: number, rows: number, K: number, m: string, dst: string, va
     for (let pk_k = pk_k0; pk_k < pk_ke; pk_k++, pk_w += ${P}) {
       ${lanes.join('\n      ')}
     }
-  }${rem ? `
+  }${
+    rem
+      ? `
   let pk_w = (${dst}) + ${full * K} + pk_k0 * ${P};
   for (let pk_k = pk_k0; pk_k < pk_ke; pk_k++, pk_w += ${P})
-    for (let pk_i = 0; pk_i < ${rem}; pk_i++) { const pk_r = ${full} + pk_i; ${m}[pk_w + pk_i] = ${value('pk_r', 'pk_k')}; }` : ''}
+    for (let pk_i = 0; pk_i < ${rem}; pk_i++) { const pk_r = ${full} + pk_i; ${m}[pk_w + pk_i] = ${value('pk_r', 'pk_k')}; }`
+      : ''
+  }
 }`;
 };
 
@@ -86,9 +105,21 @@ const packCode = (P: number, rows: number, K: number, m: string, dst: string, va
  * Full panels are unrolled MR-wide; the last panel's padding is left as is. Introduces only
  * block-scoped names starting with `pk_`. `ks` = [k0, k1) packs only those k (all by default).
  */
-export const packCodeA = (M: number, K: number, m: string, dst: string, value: (i: string, k: string) => string,
-  ks: readonly [number, number] = [0, K]): string => packCode(MR, M, K, m, dst, value, ks);
+export const packCodeA = (
+  M: number,
+  K: number,
+  m: string,
+  dst: string,
+  value: (i: string, k: string) => string,
+  ks: readonly [number, number] = [0, K],
+): string => packCode(MR, M, K, m, dst, value, ks);
 
 /** As packCodeA, for B (K×N): `value(k, j)` is a JS expression for B[k][j]; panels NR wide. */
-export const packCodeB = (K: number, N: number, m: string, dst: string, value: (k: string, j: string) => string,
-  ks: readonly [number, number] = [0, K]): string => packCode(NR, N, K, m, dst, (j, k) => value(k, j), ks);
+export const packCodeB = (
+  K: number,
+  N: number,
+  m: string,
+  dst: string,
+  value: (k: string, j: string) => string,
+  ks: readonly [number, number] = [0, K],
+): string => packCode(NR, N, K, m, dst, (j, k) => value(k, j), ks);

@@ -29,7 +29,12 @@ export interface ThreadedGemmOptions extends GemmOptions {
 
 // Control block layout (Int32): [0] sequence, [1] done count, [2] command (1 run, 2 exit), [3] error,
 // [4] workers ready, [5..17] arguments: batch a b c M N K ldc accum sa sb sc.
-const CTL_SEQ = 0, CTL_DONE = 1, CTL_CMD = 2, CTL_ERR = 3, CTL_READY = 4, CTL_ARGS = 5;
+const CTL_SEQ = 0,
+  CTL_DONE = 1,
+  CTL_CMD = 2,
+  CTL_ERR = 3,
+  CTL_READY = 4,
+  CTL_ARGS = 5;
 
 /**
  * Columns [lo, hi) of thread t's share: whole nr-wide panels, split as evenly as possible. Self-
@@ -37,7 +42,8 @@ const CTL_SEQ = 0, CTL_DONE = 1, CTL_CMD = 2, CTL_ERR = 3, CTL_READY = 4, CTL_AR
  */
 const share = (N: number, t: number, T: number, nr: number): [number, number] => {
   const nb = Math.ceil(N / nr);
-  const lo = Math.floor((nb * t) / T) * nr, hi = Math.min(N, Math.floor((nb * (t + 1)) / T) * nr);
+  const lo = Math.floor((nb * t) / T) * nr,
+    hi = Math.min(N, Math.floor((nb * (t + 1)) / T) * nr);
   return [lo, Math.max(lo, hi)];
 };
 
@@ -83,22 +89,38 @@ export const createThreadedGemm = (opts: ThreadedGemmOptions = {}): ThreadedGemm
   const ctl = new Int32Array(control);
   let workers: Worker[] = [];
   for (let t = 1; t < T; t++) {
-    const w = new Worker(threadWorkerSource, { eval: true, workerData: { module, memory: base.memory, control, index: t, threads: T } });
+    const w = new Worker(threadWorkerSource, {
+      eval: true,
+      workerData: { module, memory: base.memory, control, index: t, threads: T },
+    });
     w.unref();
     workers.push(w);
   }
   // Wait (bounded) until every worker has instantiated; otherwise run single-threaded.
   const deadline = performance.now() + 30_000;
   let r: number;
-  while ((r = Atomics.load(ctl, CTL_READY)) < workers.length && performance.now() < deadline) Atomics.wait(ctl, CTL_READY, r, 100);
+  while ((r = Atomics.load(ctl, CTL_READY)) < workers.length && performance.now() < deadline)
+    Atomics.wait(ctl, CTL_READY, r, 100);
   if (Atomics.load(ctl, CTL_READY) < workers.length) {
     for (const w of workers) void w.terminate();
     workers = [];
   }
   const memFloats = (): number => base.memory.buffer.byteLength / 4;
 
-  const run = (batch: number, a: number, b: number, c: number, M: number, N: number, K: number, ldc: number,
-    accum: number, sa: number, sb: number, sc: number): void => {
+  const run = (
+    batch: number,
+    a: number,
+    b: number,
+    c: number,
+    M: number,
+    N: number,
+    K: number,
+    ldc: number,
+    accum: number,
+    sa: number,
+    sb: number,
+    sc: number,
+  ): void => {
     checkGemmArgs(memFloats(), batch, a, b, c, M, N, K, ldc, sa, sb, sc);
     const live = workers.length + 1;
     if (live === 1 || 2 * M * N * K * batch < minFlops || N <= NR) {
@@ -127,8 +149,20 @@ export const createThreadedGemm = (opts: ThreadedGemmOptions = {}): ThreadedGemm
     gemm: (a, b, c, M, N, K, ldc = N, accumulate = false) => run(1, a, b, c, M, N, K, ldc, accumulate ? 1 : 0, 0, 0, 0),
     gemmBatched: (batch, a, b, c, M, N, K, o = {}) => {
       const ldc = o.ldc ?? N;
-      run(batch, a, b, c, M, N, K, ldc, o.accumulate ? 1 : 0,
-        o.strideA ?? packedSizeA(M, K), o.strideB ?? packedSizeB(K, N), o.strideC ?? M * ldc);
+      run(
+        batch,
+        a,
+        b,
+        c,
+        M,
+        N,
+        K,
+        ldc,
+        o.accumulate ? 1 : 0,
+        o.strideA ?? packedSizeA(M, K),
+        o.strideB ?? packedSizeB(K, N),
+        o.strideC ?? M * ldc,
+      );
     },
     close: async () => {
       const ws = workers;
@@ -137,10 +171,17 @@ export const createThreadedGemm = (opts: ThreadedGemmOptions = {}): ThreadedGemm
       Atomics.store(ctl, CTL_CMD, 2);
       Atomics.add(ctl, CTL_SEQ, 1);
       Atomics.notify(ctl, CTL_SEQ);
-      await Promise.all(ws.map((w) => new Promise<void>((resolve) => {
-        w.once('exit', () => resolve());
-        setTimeout(() => { void w.terminate(); }, 1000).unref();
-      })));
+      await Promise.all(
+        ws.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              w.once('exit', () => resolve());
+              setTimeout(() => {
+                void w.terminate();
+              }, 1000).unref();
+            }),
+        ),
+      );
     },
   };
 };

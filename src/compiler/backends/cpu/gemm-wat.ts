@@ -46,11 +46,14 @@ export const gemmWat = (cfg: KernelConfig = defaultConfig): string => {
     cfg.fma ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add ${c} (f32x4.mul ${a} ${b}))`;
   const step = (u: number): string => {
     const lines: string[] = [];
-    for (const v of cols) lines.push(`(local.set $b${v} (v128.load offset=${(u * nr + v * 4) * 4} align=16 (local.get $pb)))`);
+    for (const v of cols)
+      lines.push(`(local.set $b${v} (v128.load offset=${(u * nr + v * 4) * 4} align=16 (local.get $pb)))`);
     for (const r of rows) {
       lines.push(`(local.set $a (v128.load32_splat offset=${(u * mr + r) * 4} align=4 (local.get $pa)))`);
       for (const v of cols)
-        lines.push(`(local.set ${acc(r, v)} ${madd('(local.get $a)', `(local.get $b${v})`, `(local.get ${acc(r, v)})`)})`);
+        lines.push(
+          `(local.set ${acc(r, v)} ${madd('(local.get $a)', `(local.get $b${v})`, `(local.get ${acc(r, v)})`)})`,
+        );
     }
     return lines.join('\n      ');
   };
@@ -59,15 +62,26 @@ export const gemmWat = (cfg: KernelConfig = defaultConfig): string => {
     ...cols.map((v) => `(local $b${v} v128)`),
     ...rows.flatMap((r) => cols.map((v) => `(local ${acc(r, v)} v128)`)),
   ].join(' ');
-  const zero = rows.flatMap((r) => cols.map((v) => `(local.set ${acc(r, v)} (v128.const i32x4 0 0 0 0))`)).join('\n    ');
+  const zero = rows
+    .flatMap((r) => cols.map((v) => `(local.set ${acc(r, v)} (v128.const i32x4 0 0 0 0))`))
+    .join('\n    ');
   const storeRow = (r: number, add: boolean): string =>
-    cols.map((v) => {
-      const addr = `(i32.add (local.get $pc) (i32.const ${v * 16}))`;
-      const val = add ? `(f32x4.add (v128.load align=4 ${addr}) (local.get ${acc(r, v)}))` : `(local.get ${acc(r, v)})`;
-      return `(v128.store align=4 ${addr} ${val})`;
-    }).join('\n        ');
+    cols
+      .map((v) => {
+        const addr = `(i32.add (local.get $pc) (i32.const ${v * 16}))`;
+        const val = add
+          ? `(f32x4.add (v128.load align=4 ${addr}) (local.get ${acc(r, v)}))`
+          : `(local.get ${acc(r, v)})`;
+        return `(v128.store align=4 ${addr} ${val})`;
+      })
+      .join('\n        ');
   const stores = (add: boolean): string =>
-    rows.map((r) => `${storeRow(r, add)}${r < mr - 1 ? '\n        (local.set $pc (i32.add (local.get $pc) (local.get $ldc)))' : ''}`).join('\n        ');
+    rows
+      .map(
+        (r) =>
+          `${storeRow(r, add)}${r < mr - 1 ? '\n        (local.set $pc (i32.add (local.get $pc) (local.get $ldc)))' : ''}`,
+      )
+      .join('\n        ');
   const memory = cfg.shared ? '(memory $mem 1 65536 shared)' : '(memory $mem 1)';
   return `(module
   (import "env" "memory" ${memory})
@@ -123,9 +137,13 @@ export const gemmWat = (cfg: KernelConfig = defaultConfig): string => {
     (local.set $nb (i32.div_u (i32.add (local.get $N) (i32.const ${nr - 1})) (i32.const ${nr})))
     ;; k blocks of at most KC, split evenly
     (local.set $kcb (local.get $K))
-    ${cfg.kc > 0 ? `(if (i32.gt_u (local.get $K) (i32.const ${cfg.kc})) (then
+    ${
+      cfg.kc > 0
+        ? `(if (i32.gt_u (local.get $K) (i32.const ${cfg.kc})) (then
       (local.set $kcb (i32.div_u (i32.add (local.get $K) (i32.const ${cfg.kc - 1})) (i32.const ${cfg.kc})))
-      (local.set $kcb (i32.div_u (i32.add (local.get $K) (i32.sub (local.get $kcb) (i32.const 1))) (local.get $kcb)))))` : ''}
+      (local.set $kcb (i32.div_u (i32.add (local.get $K) (i32.sub (local.get $kcb) (i32.const 1))) (local.get $kcb)))))`
+        : ''
+    }
     (local.set $k0 (i32.const 0))
     (loop $kloop
       (local.set $kc (i32.sub (local.get $K) (local.get $k0)))

@@ -30,8 +30,16 @@ export interface Gemm {
    * `batch` independent products; slice s uses a + s*strideA, b + s*strideB, c + s*strideC.
    * Strides default to packed sizes (A, B) and M*ldc (C). A zero stride reuses one operand.
    */
-  gemmBatched(batch: number, a: number, b: number, c: number, M: number, N: number, K: number,
-    opts?: { strideA?: number; strideB?: number; strideC?: number; ldc?: number; accumulate?: boolean }): void;
+  gemmBatched(
+    batch: number,
+    a: number,
+    b: number,
+    c: number,
+    M: number,
+    N: number,
+    K: number,
+    opts?: { strideA?: number; strideB?: number; strideC?: number; ldc?: number; accumulate?: boolean },
+  ): void;
 }
 
 export interface GemmOptions {
@@ -45,19 +53,53 @@ const PAGE = 65536;
 const MAX_PAGES = 65536;
 
 export interface GemmExports {
-  gemm(a: number, b: number, c: number, M: number, N: number, K: number, ldc: number, accum: number, scratch: number): void;
-  gemm_batched(batch: number, a: number, b: number, c: number, M: number, N: number, K: number, ldc: number,
-    accum: number, sa: number, sb: number, sc: number, scratch: number): void;
+  gemm(
+    a: number,
+    b: number,
+    c: number,
+    M: number,
+    N: number,
+    K: number,
+    ldc: number,
+    accum: number,
+    scratch: number,
+  ): void;
+  gemm_batched(
+    batch: number,
+    a: number,
+    b: number,
+    c: number,
+    M: number,
+    N: number,
+    K: number,
+    ldc: number,
+    accum: number,
+    sa: number,
+    sb: number,
+    sc: number,
+    scratch: number,
+  ): void;
 }
 
 const checkInt = (...xs: number[]): void => {
-  for (const x of xs) if (!Number.isInteger(x) || x < 0 || x > 0x3fffffff) throw new RangeError(`wasm-gemm: bad size/offset ${x}`);
+  for (const x of xs)
+    if (!Number.isInteger(x) || x < 0 || x > 0x3fffffff) throw new RangeError(`wasm-gemm: bad size/offset ${x}`);
 };
 
 /** Argument checks shared by the single- and multi-threaded paths; returns the batched strides. */
 export const checkGemmArgs = (
-  memFloats: number, batch: number, a: number, b: number, c: number, M: number, N: number, K: number, ldc: number,
-  sa: number, sb: number, sc: number,
+  memFloats: number,
+  batch: number,
+  a: number,
+  b: number,
+  c: number,
+  M: number,
+  N: number,
+  K: number,
+  ldc: number,
+  sa: number,
+  sb: number,
+  sc: number,
 ): void => {
   checkInt(batch, a, b, c, M, N, K, ldc, sa, sb, sc);
   if (ldc < N) throw new RangeError(`wasm-gemm: ldc ${ldc} < N ${N}`);
@@ -69,19 +111,26 @@ export const checkGemmArgs = (
     ['C', c + last * sc + (M - 1) * ldc + N],
   ];
   for (const [what, end] of ends)
-    if (end > memFloats) throw new RangeError(`wasm-gemm: ${what} runs past the end of memory (${end} > ${memFloats} floats)`);
-  if (Math.min(a, b, c) * 4 < SCRATCH_BYTES) throw new RangeError('wasm-gemm: offsets below the scratch area (use alloc)');
+    if (end > memFloats)
+      throw new RangeError(`wasm-gemm: ${what} runs past the end of memory (${end} > ${memFloats} floats)`);
+  if (Math.min(a, b, c) * 4 < SCRATCH_BYTES)
+    throw new RangeError('wasm-gemm: offsets below the scratch area (use alloc)');
 };
 
-export const instantiateGemm = (module: WebAssembly.Module, opts: GemmOptions): Gemm & { readonly exports: GemmExports } => {
+export const instantiateGemm = (
+  module: WebAssembly.Module,
+  opts: GemmOptions,
+): Gemm & { readonly exports: GemmExports } => {
   const initialPages = Math.max(1, Math.ceil((SCRATCH_BYTES + 4 * (opts.maxFloats ?? 0) + 16) / PAGE));
   const memory = new WebAssembly.Memory(
-    opts.shared ? { initial: initialPages, maximum: MAX_PAGES, shared: true } : { initial: initialPages });
+    opts.shared ? { initial: initialPages, maximum: MAX_PAGES, shared: true } : { initial: initialPages },
+  );
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
   let top = SCRATCH_BYTES; // bytes
   let view = new Float32Array(memory.buffer);
   const f32 = (): Float32Array => {
-    if (view.buffer !== memory.buffer || view.length * 4 !== memory.buffer.byteLength) view = new Float32Array(memory.buffer);
+    if (view.buffer !== memory.buffer || view.length * 4 !== memory.buffer.byteLength)
+      view = new Float32Array(memory.buffer);
     return view;
   };
   const memFloats = (): number => memory.buffer.byteLength / 4;
@@ -96,13 +145,16 @@ export const instantiateGemm = (module: WebAssembly.Module, opts: GemmOptions): 
       const have = memory.buffer.byteLength;
       if (end > have) {
         const pages = Math.ceil((end - have) / PAGE);
-        if (have / PAGE + pages > MAX_PAGES) throw new RangeError(`wasm-gemm: cannot allocate ${n} floats (4 GiB limit)`);
+        if (have / PAGE + pages > MAX_PAGES)
+          throw new RangeError(`wasm-gemm: cannot allocate ${n} floats (4 GiB limit)`);
         memory.grow(pages);
       }
       top = end;
       return start / 4;
     },
-    reset: () => { top = SCRATCH_BYTES; },
+    reset: () => {
+      top = SCRATCH_BYTES;
+    },
     used: () => top / 4,
     gemm: (a, b, c, M, N, K, ldc = N, accumulate = false) => {
       checkGemmArgs(memFloats(), 1, a, b, c, M, N, K, ldc, 0, 0, 0);
@@ -110,7 +162,9 @@ export const instantiateGemm = (module: WebAssembly.Module, opts: GemmOptions): 
     },
     gemmBatched: (batch, a, b, c, M, N, K, o = {}) => {
       const ldc = o.ldc ?? N;
-      const sa = o.strideA ?? packedSizeA(M, K), sb = o.strideB ?? packedSizeB(K, N), sc = o.strideC ?? M * ldc;
+      const sa = o.strideA ?? packedSizeA(M, K),
+        sb = o.strideB ?? packedSizeB(K, N),
+        sc = o.strideC ?? M * ldc;
       checkGemmArgs(memFloats(), batch, a, b, c, M, N, K, ldc, sa, sb, sc);
       ex.gemm_batched(batch, a, b, c, M, N, K, ldc, o.accumulate ? 1 : 0, sa, sb, sc, 0);
     },
@@ -124,7 +178,9 @@ export const bestConfig = (shared = false): KernelConfig => ({ ...defaultConfig,
 export const gemmModule = (cfg: KernelConfig = bestConfig()): WebAssembly.Module => assemble(gemmWat(cfg));
 
 /** A kernel instance over a fresh memory. */
-export const createGemm = (opts: GemmOptions = {}): Gemm => instantiateGemm(gemmModule(bestConfig(!!opts.shared)), opts);
+export const createGemm = (opts: GemmOptions = {}): Gemm =>
+  instantiateGemm(gemmModule(bestConfig(!!opts.shared)), opts);
 
 /** For experiments: an instance of a non-default kernel configuration. */
-export const createGemmWith = (cfg: KernelConfig, opts: GemmOptions = {}): Gemm => instantiateGemm(gemmModule(cfg), opts);
+export const createGemmWith = (cfg: KernelConfig, opts: GemmOptions = {}): Gemm =>
+  instantiateGemm(gemmModule(cfg), opts);

@@ -17,7 +17,9 @@ const input = (b: Builder, t: Tensor, k: number): Tensor => {
 /** The operands of a concatenation along `axis` (flattened), or the tensor itself. */
 const parts = (b: Builder, t: Tensor, axis: number): Tensor[] => {
   const n = b.nodes[t.id];
-  return n.op === 'concat' && n.attrs.axis === axis ? n.inputs.map((id) => ({ id, shape: b.nodes[id].shape, builder: b })) : [t];
+  return n.op === 'concat' && n.attrs.axis === axis
+    ? n.inputs.map((id) => ({ id, shape: b.nodes[id].shape, builder: b }))
+    : [t];
 };
 
 /**
@@ -41,15 +43,25 @@ export const sumsOfProductsAsOne = (g: Graph): Graph => {
     if (n.op !== 'add' || n.inputs.some((i) => uses[i] !== 1) || n.inputs[0] === n.inputs[1]) return undefined;
     const isProduct = (t: Tensor) => b.nodes[t.id].op === 'matmul' && sameShape(t.shape, n.shape);
     const [x, y] = ins;
-    const [chain, next] = isProduct(y) && (chains.has(x.id) || isProduct(x)) ? [x, y] : isProduct(x) && chains.has(y.id) ? [y, x] : [];
+    const [chain, next] =
+      isProduct(y) && (chains.has(x.id) || isProduct(x)) ? [x, y] : isProduct(x) && chains.has(y.id) ? [y, x] : [];
     if (!chain || !next) return undefined;
     const { closed, open } = chains.get(chain.id) ?? { open: chain };
     const r = n.shape.length;
     const operand = (k: 0 | 1, axis: number) => [open, next].flatMap((m) => parts(b, input(b, m, k), axis));
     const [as, bs] = [operand(0, r - 1), operand(1, r - 2)];
-    const merged = Math.max(as.length, bs.length) <= MAX_TERMS
-      ? { closed, open: emit('matmul', [emit('concat', as, { axis: r - 1 }, b), emit('concat', bs, { axis: r - 2 }, b)], {}, b) }
-      : { closed: closed ? emit('add', [closed, open], {}, b) : open, open: next };
+    const merged =
+      Math.max(as.length, bs.length) <= MAX_TERMS
+        ? {
+            closed,
+            open: emit(
+              'matmul',
+              [emit('concat', as, { axis: r - 1 }, b), emit('concat', bs, { axis: r - 2 }, b)],
+              {},
+              b,
+            ),
+          }
+        : { closed: closed ? emit('add', [closed, open], {}, b) : open, open: next };
     const result = merged.closed ? emit('add', [merged.closed, merged.open], {}, b) : merged.open;
     chains.set(result.id, merged);
     return result;

@@ -17,7 +17,11 @@ import { kernelClass } from '../../fuse.ts';
 type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
 /** A contraction kernel's regions of the sgemm's memory (float offsets), and whether to pack each operand now. */
 interface Ops {
-  readonly a: number; readonly b: number; readonly c: number; packA(): boolean; packB(): boolean;
+  readonly a: number;
+  readonly b: number;
+  readonly c: number;
+  packA(): boolean;
+  packB(): boolean;
   /** The epilogue as a WebAssembly kernel (reading C), where it has one. */
   readonly epilogue?: () => void;
 }
@@ -53,14 +57,25 @@ const programMemory = (specs: readonly KernelSpec[], arenaFloats: number, inputS
   const always = () => true;
   const opsOf = (s: KernelSpec): Ops => {
     const [ka, kb] = packedOnce(s).map((key) => (key ? packed.get(key) : undefined));
-    const guard = (r: { packedIn: number } | undefined) => (!r ? always : () => {
-      if (r.packedIn === run) return false;
-      r.packedIn = run;
-      return true;
-    });
+    const guard = (r: { packedIn: number } | undefined) =>
+      !r
+        ? always
+        : () => {
+            if (r.packedIn === run) return false;
+            r.packedIn = run;
+            return true;
+          };
     return { a: ka?.at ?? scratch.a, b: kb?.at ?? scratch.b, c: scratch.c, packA: guard(ka), packB: guard(kb) };
   };
-  return { gemm, arena, inputs, ops: specs.map((s) => (isContraction(s) ? opsOf(s) : undefined)), newRun: () => { run++; } };
+  return {
+    gemm,
+    arena,
+    inputs,
+    ops: specs.map((s) => (isContraction(s) ? opsOf(s) : undefined)),
+    newRun: () => {
+      run++;
+    },
+  };
 };
 
 /**
@@ -100,8 +115,16 @@ interface Buffers {
 }
 
 /** A kernel as a call: its WebAssembly function over byte offsets where it has one, else its JS function over views. */
-const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, ops: Ops | undefined, buffers: Buffers, wasm: boolean,
-  instances: Map<WebAssembly.Module, WebAssembly.Instance>, onBuilt: () => void): { call: () => void; wasm: boolean } => {
+const kernelCall = (
+  spec: KernelSpec,
+  memory: WebAssembly.Memory,
+  gemm: Gemm,
+  ops: Ops | undefined,
+  buffers: Buffers,
+  wasm: boolean,
+  instances: Map<WebAssembly.Module, WebAssembly.Instance>,
+  onBuilt: () => void,
+): { call: () => void; wasm: boolean } => {
   const { root, reads } = spec.kernel;
   const isReduce = spec.kernel.reduction !== undefined && ops === undefined;
   const wat = !isReduce && wasm ? watOf(spec, onBuilt) : undefined;
@@ -116,7 +139,8 @@ const kernelCall = (spec: KernelSpec, memory: WebAssembly.Memory, gemm: Gemm, op
   if (wat !== undefined && ops === undefined) return { call: wasmCall(wat, []), wasm: true };
   if (wat !== undefined) ops = { ...ops!, epilogue: wasmCall(wat, [ops!.c * 4]) };
   const source = sourceOf(spec, ops !== undefined);
-  if (debugKernels()) console.log(`// kernel ${spec.kernel.root} ${spec.nodes[spec.kernel.root].op} [${spec.kernel.shape}]\n${source}`);
+  if (debugKernels())
+    console.log(`// kernel ${spec.kernel.root} ${spec.nodes[spec.kernel.root].op} [${spec.kernel.shape}]\n${source}`);
   let factory = cache.get(source);
   if (!factory) {
     factory = new Function('gemm', 'ops', 'lib', `${cpuLibPrelude}\n${source}`) as Factory;
@@ -135,10 +159,18 @@ export const cpuBackend: Backend = {
     const inputIds = [...l.graph.inputs.values()];
     let memory: ReturnType<typeof programMemory>;
     try {
-      memory = programMemory(specs, l.plan.totalElements, inputIds.map((id) => size(l.nodes[id].shape)));
+      memory = programMemory(
+        specs,
+        l.plan.totalElements,
+        inputIds.map((id) => size(l.nodes[id].shape)),
+      );
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
-      return E.left(new CompileError(`compile: the program's buffers (${(l.plan.totalElements / 2 ** 28).toFixed(1)} GiB) do not fit in one WebAssembly memory (4 GiB)`));
+      return E.left(
+        new CompileError(
+          `compile: the program's buffers (${(l.plan.totalElements / 2 ** 28).toFixed(1)} GiB) do not fit in one WebAssembly memory (4 GiB)`,
+        ),
+      );
     }
     const { gemm, arena, ops, newRun } = memory;
     const inputs = new Map([...l.graph.inputs.keys()].map((name, i) => [name, memory.inputs[i]] as const));
@@ -146,7 +178,10 @@ export const cpuBackend: Backend = {
     const bufferOf = (id: number): Float32Array =>
       inputOf.get(id) ?? arena.subarray(l.plan.offsetOf.get(id)!, l.plan.offsetOf.get(id)! + size(l.nodes[id].shape));
     // views are made only for JS kernels: a WebAssembly one needs offsets (a T=64 step reads ~30K buffers)
-    const buffers: Buffers = { view: bufferOf, byteOffset: (id) => inputOf.get(id)?.byteOffset ?? arena.byteOffset + 4 * l.plan.offsetOf.get(id)! };
+    const buffers: Buffers = {
+      view: bufferOf,
+      byteOffset: (id) => inputOf.get(id)?.byteOffset ?? arena.byteOffset + 4 * l.plan.offsetOf.get(id)!,
+    };
     const inWasmOn = wasmElementwise();
     let built = 0;
     let inWasm = 0;
@@ -154,7 +189,16 @@ export const cpuBackend: Backend = {
     const profile: Record<string, { ms: number; calls: number }> = {};
     const kernelMs = new Float64Array(l.kernels.length);
     const steps = l.kernels.map((k, i) => {
-      const { call, wasm } = kernelCall(specs[i], gemm.memory, gemm, ops[i], buffers, inWasmOn, instances, () => built++);
+      const { call, wasm } = kernelCall(
+        specs[i],
+        gemm.memory,
+        gemm,
+        ops[i],
+        buffers,
+        inWasmOn,
+        instances,
+        () => built++,
+      );
       if (wasm) inWasm++;
       if (!l.options.profile) return call;
       const entry = (profile[kernelClass(l.nodes, k)] ??= { ms: 0, calls: 0 });

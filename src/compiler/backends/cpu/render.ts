@@ -24,7 +24,11 @@ const MAX_PIECES = 128;
  * condition on one of them in what `render` renders (it is handed the callback that reports them).
  * Cut there, each piece renders with its conditions decided instead of testing them per element.
  */
-const cutsOf = (vars: readonly string[], shape: Shape, render: (onCondition: ExprContext['onCondition']) => void): number[][] => {
+const cutsOf = (
+  vars: readonly string[],
+  shape: Shape,
+  render: (onCondition: ExprContext['onCondition']) => void,
+): number[][] => {
   const points = vars.map(() => new Set<number>());
   render((coord, below) => {
     const a = affineVar(coord);
@@ -36,11 +40,22 @@ const cutsOf = (vars: readonly string[], shape: Shape, render: (onCondition: Exp
 };
 
 /** Loops over `vars`, each split at its `cuts` (in order, so row-major output order is kept), around `body`. */
-const loops = (vars: readonly string[], cuts: readonly number[][], body: (ranges: Ranges) => string, d = 0, ranges: Ranges = new Map()): string =>
-  d === vars.length ? body(ranges) : cuts[d].slice(1).map((hi, s) => {
-    const [v, lo] = [vars[d], cuts[d][s]];
-    return `for (let ${v} = ${lo}; ${v} < ${hi}; ${v}++) {\n${loops(vars, cuts, body, d + 1, new Map(ranges).set(v, [lo, hi]))}\n}`;
-  }).join('\n');
+const loops = (
+  vars: readonly string[],
+  cuts: readonly number[][],
+  body: (ranges: Ranges) => string,
+  d = 0,
+  ranges: Ranges = new Map(),
+): string =>
+  d === vars.length
+    ? body(ranges)
+    : cuts[d]
+        .slice(1)
+        .map((hi, s) => {
+          const [v, lo] = [vars[d], cuts[d][s]];
+          return `for (let ${v} = ${lo}; ${v} < ${hi}; ${v}++) {\n${loops(vars, cuts, body, d + 1, new Map(ranges).set(v, [lo, hi]))}\n}`;
+        })
+        .join('\n');
 
 const whole = (shape: Shape): number[][] => shape.map((n) => [0, n]);
 
@@ -65,13 +80,24 @@ export const elementwiseLayout = (spec: KernelSpec): { cuts: number[][]; key: st
     expr = renderExpr(contextOf(spec)({ onCondition, acc }), spec.kernel.root, outVars);
   });
   // the reads' count too: a contraction's operands are arguments its epilogue need not read
-  return { cuts, key: `${spec.kernel.reads.length}|${spec.kernel.shape.join('x')}|${cuts.map((c) => c.join(',')).join(';')}|${expr}` };
+  return {
+    cuts,
+    key: `${spec.kernel.reads.length}|${spec.kernel.shape.join('x')}|${cuts.map((c) => c.join(',')).join(';')}|${expr}`,
+  };
 };
 
 /** How the kernel's expressions render: its nodes, buffers as arguments a0, a1, … in read order. */
-const contextOf = (spec: KernelSpec): Render => (extra = {}) => ({
-  nodes: spec.nodes, mat: spec.mat, root: spec.kernel.root, alg: cpuIndex, arg: (id) => `a${spec.kernel.reads.indexOf(id)}`, maps: cpuMaps, ...extra,
-});
+const contextOf =
+  (spec: KernelSpec): Render =>
+  (extra = {}) => ({
+    nodes: spec.nodes,
+    mat: spec.mat,
+    root: spec.kernel.root,
+    alg: cpuIndex,
+    arg: (id) => `a${spec.kernel.reads.indexOf(id)}`,
+    maps: cpuMaps,
+    ...extra,
+  });
 
 /** The kernel's JS source: the body of a factory `(gemm, ops, lib)` returning `function(out, a0, a1, ...)`. */
 export const renderCpuKernel = (spec: KernelSpec): string => {
@@ -102,7 +128,8 @@ export const renderCpuKernel = (spec: KernelSpec): string => {
     // reduced axes that are one block with kept axes after it (a sum over the batch of [100, 1024]):
     // walk the input in memory order, one accumulator per element of the inner block, rather than
     // down each column (a cache line per load); the same additions in the same order, in float64
-    const first = Math.min(...axes), inner = outVars.slice(first);
+    const first = Math.min(...axes),
+      inner = outVars.slice(first);
     if (inner.length && axes.every((a, i) => a === first + i) && cuts.every((c) => c.length === 2)) {
       const innerSize = size(kernel.shape.slice(first));
       const innerLoops = (body: string) => loops(inner, whole(kernel.shape.slice(first)), () => body);
@@ -110,15 +137,20 @@ export const renderCpuKernel = (spec: KernelSpec): string => {
       return `const accs = new Float64Array(${innerSize});
 return function(${params}) {
 let f = 0;
-${loops(outVars.slice(0, first), whole(kernel.shape.slice(0, first)), () => `accs.fill(${tmpl.init});
+${loops(
+  outVars.slice(0, first),
+  whole(kernel.shape.slice(0, first)),
+  () => `accs.fill(${tmpl.init});
 ${loops(redVars, whole(axes.map((a) => inShape[a])), () => `let a = 0;\n${innerLoops(`accs[a] = ${tmpl.combine('accs[a]', x({}))}; a++;`)}`)}
 let a = 0;
-${innerLoops(`out[f++] = ${renderExpr(ctx({ acc: blockAcc }), kernel.root, outVars)}; a++;`)}`)}
+${innerLoops(`out[f++] = ${renderExpr(ctx({ acc: blockAcc }), kernel.root, outVars)}; a++;`)}`,
+)}
 };`;
     }
-    const body = (ranges: Ranges) => `let acc = ${tmpl.init};\n`
-      + `${loops(redVars, whole(axes.map((a) => inShape[a])), () => `acc = ${tmpl.combine('acc', x({ ranges }))};`)}\n`
-      + `out[f++] = ${epi({ ranges })};`;
+    const body = (ranges: Ranges) =>
+      `let acc = ${tmpl.init};\n` +
+      `${loops(redVars, whole(axes.map((a) => inShape[a])), () => `acc = ${tmpl.combine('acc', x({ ranges }))};`)}\n` +
+      `out[f++] = ${epi({ ranges })};`;
     return fn(loops(outVars, cuts, body));
   }
 
@@ -130,13 +162,19 @@ ${innerLoops(`out[f++] = ${renderExpr(ctx({ acc: blockAcc }), kernel.root, outVa
  * Packing code for one operand: one packing pass per piece of k where its concat conditions on k
  * are decided (`pack(value, [lo, hi])` packs k in [lo, hi)).
  */
-const packPieces = (K: number, value: (r: string, k: string, extra: Partial<ExprContext>) => string,
-  pack: (value: (r: string, k: string) => string, ks: readonly [number, number]) => string): string => {
+const packPieces = (
+  K: number,
+  value: (r: string, k: string, extra: Partial<ExprContext>) => string,
+  pack: (value: (r: string, k: string) => string, ks: readonly [number, number]) => string,
+): string => {
   const [cuts] = cutsOf(['k'], [K], (onCondition) => value('r', 'k', { onCondition }));
-  return cuts.slice(1).map((hi, s) => {
-    const ks = [cuts[s], hi] as const;
-    return pack((r, k) => value(r, k, { ranges: new Map([[k, ks]]) }), ks);
-  }).join('\n');
+  return cuts
+    .slice(1)
+    .map((hi, s) => {
+      const ks = [cuts[s], hi] as const;
+      return pack((r, k) => value(r, k, { ranges: new Map([[k, ks]]) }), ks);
+    })
+    .join('\n');
 };
 
 /**
@@ -156,11 +194,17 @@ const renderContraction = (spec: KernelSpec, ctx: Render, params: string): strin
   const bIdx = unravel(cpuIndex, 'bt', batchShape);
   const [PA, PB] = [packedSizeA(M, K), packedSizeB(K, N)];
   const loads = primitives.matmul.kernel.loads;
-  const A = (i: string, k: string, extra: Partial<ExprContext>) => renderExpr(ctx(extra), red.inputs[0], loads([...bIdx, i, 'j'], k)[0]);
-  const B = (k: string, j: string, extra: Partial<ExprContext>) => renderExpr(ctx(extra), red.inputs[1], loads([...bIdx, 'i', j], k)[1]);
+  const A = (i: string, k: string, extra: Partial<ExprContext>) =>
+    renderExpr(ctx(extra), red.inputs[0], loads([...bIdx, i, 'j'], k)[0]);
+  const B = (k: string, j: string, extra: Partial<ExprContext>) =>
+    renderExpr(ctx(extra), red.inputs[1], loads([...bIdx, 'i', j], k)[1]);
   const epi = renderExpr(ctx({ acc: { id: kernel.reduction!, name: 'acc' } }), kernel.root, [...bIdx, 'i', 'j']);
   const packA = packPieces(K, A, (value, ks) => packCodeA(M, K, 'm', `ops.a + bt * ${PA}`, value, ks));
-  const packB = packPieces(K, (j, k, extra) => B(k, j, extra), (value, ks) => packCodeB(K, N, 'm', `ops.b + bt * ${PB}`, (k, j) => value(j, k), ks));
+  const packB = packPieces(
+    K,
+    (j, k, extra) => B(k, j, extra),
+    (value, ks) => packCodeB(K, N, 'm', `ops.b + bt * ${PB}`, (k, j) => value(j, k), ks),
+  );
   return `return function(${params}) {
 const m = gemm.f32();
 if (ops.packA()) for (let bt = 0; bt < ${batch}; bt++) {

@@ -26,7 +26,11 @@ interface Ix {
 
 const constant = (n: number): Ix => ({ wat: `(i32.const ${n})`, uses: new Set(), affine: { c: n, terms: new Map() } });
 const isConstant = (e: Ix): e is Ix & { affine: { c: number } } => e.affine !== undefined && e.affine.terms.size === 0;
-const loopVar = (v: string): Ix => ({ wat: `(local.get $${v})`, uses: new Set([v]), affine: { c: 0, terms: new Map([[v, 1]]) } });
+const loopVar = (v: string): Ix => ({
+  wat: `(local.get $${v})`,
+  uses: new Set([v]),
+  affine: { c: 0, terms: new Map([[v, 1]]) },
+});
 const opaque = (wat: string, a: Ix): Ix => ({ wat, uses: a.uses });
 
 const affineAlgebra: IndexAlgebra<Ix> = {
@@ -35,26 +39,44 @@ const affineAlgebra: IndexAlgebra<Ix> = {
     if (isConstant(a) && a.affine.c === 0) return b;
     if (isConstant(b) && b.affine.c === 0) return a;
     if (isConstant(a) && isConstant(b)) return constant(a.affine.c + b.affine.c);
-    const affine = a.affine && b.affine && {
-      c: a.affine.c + b.affine.c,
-      terms: new Map([...a.affine.terms, ...[...b.affine.terms].map(([v, k]) => [v, k + (a.affine!.terms.get(v) ?? 0)] as const)]),
-    };
+    const affine = a.affine &&
+      b.affine && {
+        c: a.affine.c + b.affine.c,
+        terms: new Map([
+          ...a.affine.terms,
+          ...[...b.affine.terms].map(([v, k]) => [v, k + (a.affine!.terms.get(v) ?? 0)] as const),
+        ]),
+      };
     return { wat: `(i32.add ${a.wat} ${b.wat})`, uses: new Set([...a.uses, ...b.uses]), affine };
   },
   mul: (a, k) => {
     if (k === 0) return constant(0);
     if (k === 1) return a;
     if (isConstant(a)) return constant(a.affine.c * k);
-    const affine = a.affine && { c: a.affine.c * k, terms: new Map([...a.affine.terms].map(([v, m]) => [v, m * k] as const)) };
+    const affine = a.affine && {
+      c: a.affine.c * k,
+      terms: new Map([...a.affine.terms].map(([v, m]) => [v, m * k] as const)),
+    };
     return { ...opaque(`(i32.mul ${a.wat} (i32.const ${k}))`, a), affine };
   },
   // indices are never negative, so unsigned division is floor division
-  div: (a, k) => (k === 1 ? a : isConstant(a) ? constant(Math.floor(a.affine.c / k)) : opaque(`(i32.div_u ${a.wat} (i32.const ${k}))`, a)),
-  mod: (a, k) => (k === 1 ? constant(0) : isConstant(a) ? constant(a.affine.c % k) : opaque(`(i32.rem_u ${a.wat} (i32.const ${k}))`, a)),
+  div: (a, k) =>
+    k === 1
+      ? a
+      : isConstant(a)
+        ? constant(Math.floor(a.affine.c / k))
+        : opaque(`(i32.div_u ${a.wat} (i32.const ${k}))`, a),
+  mod: (a, k) =>
+    k === 1
+      ? constant(0)
+      : isConstant(a)
+        ? constant(a.affine.c % k)
+        : opaque(`(i32.rem_u ${a.wat} (i32.const ${k}))`, a),
 };
 
 /** A float64 as a WAT literal (JS prints the shortest decimal that reads back as the same double). */
-const f64 = (v: number): string => `(f64.const ${Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v})`;
+const f64 = (v: number): string =>
+  `(f64.const ${Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : v})`;
 
 /** One lane or two: the arithmetic (wasm-math.ts's Arith), and how loads, indices and stores spread over the lanes. */
 interface Lanes {
@@ -85,7 +107,9 @@ const mapsOf = (A: Arith): Partial<Record<keyof typeof primitives, (args: readon
 });
 
 const scalarArith: Arith = {
-  t: 'f64', i: 'i64', prefix: 's',
+  t: 'f64',
+  i: 'i64',
+  prefix: 's',
   float: f64,
   int: (v) => `(i64.const ${v})`,
   select: (a, b, mask) => `(select ${a} ${b} ${mask})`,
@@ -102,14 +126,17 @@ const scalarArith: Arith = {
 };
 
 const vectorArith: Arith = {
-  t: 'f64x2', i: 'i64x2', prefix: 'v',
+  t: 'f64x2',
+  i: 'i64x2',
+  prefix: 'v',
   float: (v) => `(f64x2.splat ${f64(v)})`,
   int: (v) => `(v128.const i64x2 ${v} ${v})`,
   select: (a, b, mask) => `(v128.bitselect ${a} ${b} ${mask})`,
   any: (mask) => `(v128.any_true ${mask})`,
   // f64x2 has no conversions from i64x2: through i32x4, and 2^52 + n read as a float for n < 2^52
   toInt: (x) => `(i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero ${x}))`,
-  toFloat: (n) => `(f64x2.sub (v128.or ${n} (v128.const i64x2 ${0x4330000000000000n} ${0x4330000000000000n})) (f64x2.splat ${f64(2 ** 52)}))`,
+  toFloat: (n) =>
+    `(f64x2.sub (v128.or ${n} (v128.const i64x2 ${0x4330000000000000n} ${0x4330000000000000n})) (f64x2.splat ${f64(2 ** 52)}))`,
   bitsOf: (x) => x, // a v128 is either
   fromBits: (n) => n,
   and: (a, b) => `(v128.and ${a} ${b})`,
@@ -132,8 +159,14 @@ const vector: Lanes = {
   width: 2,
   arith: vectorArith,
   maps: mapsOf(vectorArith),
-  load: (at, step) => (step ? `(f64x2.promote_low_f32x4 (v128.load64_zero align=4 ${at}))` : `(f64x2.splat (f64.promote_f32 (f32.load ${at})))`),
-  index: (i, step) => (step ? `(f64x2.add (f64x2.splat (f64.convert_i32_u ${i})) (v128.const f64x2 0 1))` : `(f64x2.splat (f64.convert_i32_u ${i}))`),
+  load: (at, step) =>
+    step
+      ? `(f64x2.promote_low_f32x4 (v128.load64_zero align=4 ${at}))`
+      : `(f64x2.splat (f64.promote_f32 (f32.load ${at})))`,
+  index: (i, step) =>
+    step
+      ? `(f64x2.add (f64x2.splat (f64.convert_i32_u ${i})) (v128.const f64x2 0 1))`
+      : `(f64x2.splat (f64.convert_i32_u ${i}))`,
   store: (at, value) => `(v128.store64_lane align=4 0 ${at} (f32x4.demote_f64x2_zero ${value}))`,
 };
 
@@ -150,7 +183,14 @@ const stepOf = (i: Ix, inner: string, lanes: Lanes): 0 | 1 => {
 };
 
 /** The expression of node `id` at index `idx` in `lanes`, with the loop ranges known here. */
-const expression = (spec: KernelSpec, ranges: Ranges, inner: string, lanes: Lanes, id: number, idx: readonly Ix[]): string => {
+const expression = (
+  spec: KernelSpec,
+  ranges: Ranges,
+  inner: string,
+  lanes: Lanes,
+  id: number,
+  idx: readonly Ix[],
+): string => {
   const { nodes, mat, kernel } = spec;
   const n = nodes[id];
   const t = primitives[n.op].kernel;
@@ -169,7 +209,10 @@ const expression = (spec: KernelSpec, ranges: Ranges, inner: string, lanes: Lane
   }
   if (id !== kernel.root && mat[id]) {
     const at = ravel(affineAlgebra, idx, n.shape);
-    return lanes.load(`(i32.add (local.get $a${kernel.reads.indexOf(id)}) (i32.shl ${at.wat} (i32.const 2)))`, stepOf(at, inner, lanes));
+    return lanes.load(
+      `(i32.add (local.get $a${kernel.reads.indexOf(id)}) (i32.shl ${at.wat} (i32.const 2)))`,
+      stepOf(at, inner, lanes),
+    );
   }
   switch (t.kind) {
     case 'map': {
@@ -178,7 +221,13 @@ const expression = (spec: KernelSpec, ranges: Ranges, inner: string, lanes: Lane
       return render(n.inputs.map((i) => expression(spec, ranges, inner, lanes, i, idx)));
     }
     case 'view': {
-      const cases = t.index(affineAlgebra, idx, n.attrs as never, n.inputs.map((i) => nodes[i].shape), n.shape);
+      const cases = t.index(
+        affineAlgebra,
+        idx,
+        n.attrs as never,
+        n.inputs.map((i) => nodes[i].shape),
+        n.shape,
+      );
       const holds = (c: (typeof cases)[number]): boolean => {
         if (!c.when) return true;
         const a = c.when.coord.affine;
@@ -221,30 +270,47 @@ export const renderWasmElementwise = (spec: KernelSpec, cuts: readonly (readonly
   const vars = kernel.shape.map((_, d) => `i${d}`);
   const inner = vars[vars.length - 1];
   const idx = vars.map(loopVar);
-  const store = (lanes: Lanes, ranges: Ranges) => `${lanes.store('(local.get $out)', expression(spec, ranges, inner, lanes, kernel.root, idx))}
+  const store = (
+    lanes: Lanes,
+    ranges: Ranges,
+  ) => `${lanes.store('(local.get $out)', expression(spec, ranges, inner, lanes, kernel.root, idx))}
 (local.set $out (i32.add (local.get $out) (i32.const ${4 * lanes.width})))`;
   // a loop over [lo, hi) of v, `width` at a time; the caller makes sure it runs at least once
-  const loop = (v: string, label: string, lo: number, hi: number, width: number, body: string) => `(local.set $${v} (i32.const ${lo}))
+  const loop = (
+    v: string,
+    label: string,
+    lo: number,
+    hi: number,
+    width: number,
+    body: string,
+  ) => `(local.set $${v} (i32.const ${lo}))
 (loop $${label}
 ${body}
 (local.set $${v} (i32.add (local.get $${v}) (i32.const ${width})))
 (br_if $${label} (i32.lt_u (local.get $${v}) (i32.const ${hi}))))`;
-  const loops = (d: number, ranges: Ranges): string => cuts[d].slice(1).map((hi, s) => {
-    const [v, lo] = [vars[d], cuts[d][s]];
-    const inRange = new Map(ranges).set(v, [lo, hi]);
-    if (d < vars.length - 1) return loop(v, `${v}_${s}`, lo, hi, 1, loops(d + 1, inRange));
-    const w = vector.width;
-    const wide = hi - lo >= w ? inLanes((lanes) => store(lanes, inRange)) : undefined;
-    if (wide === undefined) return loop(v, `${v}_${s}`, lo, hi, 1, store(scalar, inRange));
-    // the last element: once more in lanes, ending at hi (the element it computes again comes out the
-    // same: the output never shares memory with what the kernel reads)
-    const split = lo + Math.floor((hi - lo) / w) * w;
-    const tail = split < hi ? `
+  const loops = (d: number, ranges: Ranges): string =>
+    cuts[d]
+      .slice(1)
+      .map((hi, s) => {
+        const [v, lo] = [vars[d], cuts[d][s]];
+        const inRange = new Map(ranges).set(v, [lo, hi]);
+        if (d < vars.length - 1) return loop(v, `${v}_${s}`, lo, hi, 1, loops(d + 1, inRange));
+        const w = vector.width;
+        const wide = hi - lo >= w ? inLanes((lanes) => store(lanes, inRange)) : undefined;
+        if (wide === undefined) return loop(v, `${v}_${s}`, lo, hi, 1, store(scalar, inRange));
+        // the last element: once more in lanes, ending at hi (the element it computes again comes out the
+        // same: the output never shares memory with what the kernel reads)
+        const split = lo + Math.floor((hi - lo) / w) * w;
+        const tail =
+          split < hi
+            ? `
 (local.set $${v} (i32.const ${hi - w}))
 (local.set $out (i32.sub (local.get $out) (i32.const ${4 * (split + w - hi)})))
-${wide}` : '';
-    return `${loop(v, `${v}_${s}`, lo, split, w, wide)}${tail}`;
-  }).join('\n');
+${wide}`
+            : '';
+        return `${loop(v, `${v}_${s}`, lo, split, w, wide)}${tail}`;
+      })
+      .join('\n');
   let body: string;
   try {
     body = vars.length ? loops(0, new Map()) : store(scalar, new Map());
@@ -252,7 +318,9 @@ ${wide}` : '';
     if (e instanceof NotRenderable) return undefined;
     throw e;
   }
-  const params = ['out', ...kernel.reads.map((_, i) => `a${i}`), ...(contraction ? ['acc'] : [])].map((p) => `(param $${p} i32)`).join(' ');
+  const params = ['out', ...kernel.reads.map((_, i) => `a${i}`), ...(contraction ? ['acc'] : [])]
+    .map((p) => `(param $${p} i32)`)
+    .join(' ');
   const locals = [...vars.map((v) => `(local $${v} i32)`), mathLocals(scalarArith), mathLocals(vectorArith)].join(' ');
   return `(module (import "env" "memory" (memory 0))
 (func (export "kernel") ${params} ${locals}

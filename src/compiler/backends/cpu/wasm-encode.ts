@@ -18,7 +18,7 @@ const isSpace = (c: number): boolean => c === 32 || c === 10 || c === 9 || c ===
 /** Tokens and nesting of WAT text (`;;` comments dropped, "strings" kept with their quotes). */
 const parse = (text: string): Sexp[] => {
   const stack: Sexp[][] = [[]];
-  for (let i = 0; i < text.length;) {
+  for (let i = 0; i < text.length; ) {
     const c = text.charCodeAt(i);
     if (isSpace(c)) i++;
     else if (c === OPEN) {
@@ -35,7 +35,14 @@ const parse = (text: string): Sexp[] => {
     } else {
       let j = i + 1;
       if (c === QUOTE) j = text.indexOf('"', j) + 1 || fail('unterminated string');
-      else while (j < text.length && !isSpace(text.charCodeAt(j)) && text.charCodeAt(j) !== OPEN && text.charCodeAt(j) !== CLOSE) j++;
+      else
+        while (
+          j < text.length &&
+          !isSpace(text.charCodeAt(j)) &&
+          text.charCodeAt(j) !== OPEN &&
+          text.charCodeAt(j) !== CLOSE
+        )
+          j++;
       stack[stack.length - 1].push(text.slice(i, j));
       i = j;
     }
@@ -62,7 +69,11 @@ const sleb = (out: number[], v: bigint): void => {
   }
 };
 /** An instruction without structure: its opcode bytes; a memarg's natural alignment (log2 bytes); whether a lane index follows. */
-interface Op { readonly code: readonly number[]; readonly align?: number; readonly lane?: boolean }
+interface Op {
+  readonly code: readonly number[];
+  readonly align?: number;
+  readonly lane?: boolean;
+}
 const OPS = new Map<string, Op>();
 
 /** Natural alignment (log2 bytes) of a memory instruction, from its name. */
@@ -98,8 +109,11 @@ const OPCODE_ROWS: readonly (readonly [number, string, string?, number?])[] = [
   [0x00, 'unreachable nop'],
   [0x0f, 'return'],
   [0x1a, 'drop select'],
-  [0x28, 'i32.load i64.load f32.load f64.load i32.load8_s i32.load8_u i32.load16_s i32.load16_u i64.load8_s i64.load8_u i64.load16_s i64.load16_u i64.load32_s i64.load32_u '
-  + 'i32.store i64.store f32.store f64.store i32.store8 i32.store16 i64.store8 i64.store16 i64.store32'],
+  [
+    0x28,
+    'i32.load i64.load f32.load f64.load i32.load8_s i32.load8_u i32.load16_s i32.load16_u i64.load8_s i64.load8_u i64.load16_s i64.load16_u i64.load32_s i64.load32_u ' +
+      'i32.store i64.store f32.store f64.store i32.store8 i32.store16 i64.store8 i64.store16 i64.store32',
+  ],
   [0x45, `eqz ${cmp}`, 'i32.'],
   [0x50, `eqz ${cmp}`, 'i64.'],
   [0x5b, fcmp, 'f32.'],
@@ -108,20 +122,38 @@ const OPCODE_ROWS: readonly (readonly [number, string, string?, number?])[] = [
   [0x79, iarith, 'i64.'],
   [0x8b, farith, 'f32.'],
   [0x99, farith, 'f64.'],
-  [0xa7, 'i32.wrap_i64 i32.trunc_f32_s i32.trunc_f32_u i32.trunc_f64_s i32.trunc_f64_u i64.extend_i32_s i64.extend_i32_u '
-  + 'i64.trunc_f32_s i64.trunc_f32_u i64.trunc_f64_s i64.trunc_f64_u f32.convert_i32_s f32.convert_i32_u f32.convert_i64_s '
-  + 'f32.convert_i64_u f32.demote_f64 f64.convert_i32_s f64.convert_i32_u f64.convert_i64_s f64.convert_i64_u f64.promote_f32 '
-  + 'i32.reinterpret_f32 i64.reinterpret_f64 f32.reinterpret_i32 f64.reinterpret_i64'],
-  [0, 'i32.trunc_sat_f32_s i32.trunc_sat_f32_u i32.trunc_sat_f64_s i32.trunc_sat_f64_u i64.trunc_sat_f32_s i64.trunc_sat_f32_u i64.trunc_sat_f64_s i64.trunc_sat_f64_u', '', 0xfc],
-  [0, 'v128.load v128.load8x8_s v128.load8x8_u v128.load16x4_s v128.load16x4_u v128.load32x2_s v128.load32x2_u v128.load8_splat v128.load16_splat v128.load32_splat v128.load64_splat v128.store _ _ i8x16.swizzle '
-  + 'i8x16.splat i16x8.splat i32x4.splat i64x2.splat f32x4.splat f64x2.splat', '', 0xfd],
+  [
+    0xa7,
+    'i32.wrap_i64 i32.trunc_f32_s i32.trunc_f32_u i32.trunc_f64_s i32.trunc_f64_u i64.extend_i32_s i64.extend_i32_u ' +
+      'i64.trunc_f32_s i64.trunc_f32_u i64.trunc_f64_s i64.trunc_f64_u f32.convert_i32_s f32.convert_i32_u f32.convert_i64_s ' +
+      'f32.convert_i64_u f32.demote_f64 f64.convert_i32_s f64.convert_i32_u f64.convert_i64_s f64.convert_i64_u f64.promote_f32 ' +
+      'i32.reinterpret_f32 i64.reinterpret_f64 f32.reinterpret_i32 f64.reinterpret_i64',
+  ],
+  [
+    0,
+    'i32.trunc_sat_f32_s i32.trunc_sat_f32_u i32.trunc_sat_f64_s i32.trunc_sat_f64_u i64.trunc_sat_f32_s i64.trunc_sat_f32_u i64.trunc_sat_f64_s i64.trunc_sat_f64_u',
+    '',
+    0xfc,
+  ],
+  [
+    0,
+    'v128.load v128.load8x8_s v128.load8x8_u v128.load16x4_s v128.load16x4_u v128.load32x2_s v128.load32x2_u v128.load8_splat v128.load16_splat v128.load32_splat v128.load64_splat v128.store _ _ i8x16.swizzle ' +
+      'i8x16.splat i16x8.splat i32x4.splat i64x2.splat f32x4.splat f64x2.splat',
+    '',
+    0xfd,
+  ],
   [35, cmp, 'i8x16.', 0xfd],
   [45, cmp, 'i16x8.', 0xfd],
   [55, cmp, 'i32x4.', 0xfd],
   [65, fcmp, 'f32x4.', 0xfd],
   [71, fcmp, 'f64x2.', 0xfd],
-  [77, 'v128.not v128.and v128.andnot v128.or v128.xor v128.bitselect v128.any_true v128.load8_lane v128.load16_lane v128.load32_lane v128.load64_lane '
-  + 'v128.store8_lane v128.store16_lane v128.store32_lane v128.store64_lane v128.load32_zero v128.load64_zero f32x4.demote_f64x2_zero f64x2.promote_low_f32x4', '', 0xfd],
+  [
+    77,
+    'v128.not v128.and v128.andnot v128.or v128.xor v128.bitselect v128.any_true v128.load8_lane v128.load16_lane v128.load32_lane v128.load64_lane ' +
+      'v128.store8_lane v128.store16_lane v128.store32_lane v128.store64_lane v128.load32_zero v128.load64_zero f32x4.demote_f64x2_zero f64x2.promote_low_f32x4',
+    '',
+    0xfd,
+  ],
   [103, 'f32x4.ceil f32x4.floor f32x4.trunc f32x4.nearest', '', 0xfd],
   [116, 'f64x2.ceil f64x2.floor', '', 0xfd],
   [122, 'f64x2.trunc', '', 0xfd],
@@ -130,7 +162,12 @@ const OPCODE_ROWS: readonly (readonly [number, string, string?, number?])[] = [
   [199, 'extend_low_i32x4_s _ _ _ shl shr_s shr_u add _ _ sub _ _ _ mul', 'i64x2.', 0xfd],
   [224, 'abs neg _ sqrt add sub mul div min max pmin pmax', 'f32x4.', 0xfd],
   [236, 'abs neg _ sqrt add sub mul div min max pmin pmax', 'f64x2.', 0xfd],
-  [248, 'i32x4.trunc_sat_f32x4_s i32x4.trunc_sat_f32x4_u f32x4.convert_i32x4_s f32x4.convert_i32x4_u i32x4.trunc_sat_f64x2_s_zero i32x4.trunc_sat_f64x2_u_zero f64x2.convert_low_i32x4_s f64x2.convert_low_i32x4_u', '', 0xfd],
+  [
+    248,
+    'i32x4.trunc_sat_f32x4_s i32x4.trunc_sat_f32x4_u f32x4.convert_i32x4_s f32x4.convert_i32x4_u i32x4.trunc_sat_f64x2_s_zero i32x4.trunc_sat_f64x2_u_zero f64x2.convert_low_i32x4_s f64x2.convert_low_i32x4_u',
+    '',
+    0xfd,
+  ],
   [0x105, 'f32x4.relaxed_madd f32x4.relaxed_nmadd f64x2.relaxed_madd f64x2.relaxed_nmadd', '', 0xfd],
 ];
 OPCODE_ROWS.forEach(([first, names, prefix, prefixByte]) => runs(first, names, prefix, prefixByte));
@@ -154,7 +191,8 @@ const int = (t: string): bigint => {
   const v = BigInt(neg ? t.slice(1) : t.replace(/^\+/, '')); // BigInt reads decimal and 0x
   return neg ? -v : v;
 };
-const float = (t: string): number => (t === 'nan' ? NaN : t === 'inf' || t === '+inf' ? Infinity : t === '-inf' ? -Infinity : Number(t));
+const float = (t: string): number =>
+  t === 'nan' ? NaN : t === 'inf' || t === '+inf' ? Infinity : t === '-inf' ? -Infinity : Number(t);
 const bytesOf = (array: { readonly buffer: ArrayBufferLike }): number[] => [...new Uint8Array(array.buffer)];
 
 const LANES: Record<string, { n: number; bytes: (vs: string[]) => number[] }> = {
@@ -164,7 +202,8 @@ const LANES: Record<string, { n: number; bytes: (vs: string[]) => number[] }> = 
   i32x4: { n: 4, bytes: (vs) => bytesOf(Uint32Array.from(vs, (v) => Number(BigInt.asUintN(32, int(v))))) },
 };
 
-const atom = (s: Sexp | undefined, what: string): string => (typeof s === 'string' ? s : fail(`expected ${what}, got ${JSON.stringify(s)}`));
+const atom = (s: Sexp | undefined, what: string): string =>
+  typeof s === 'string' ? s : fail(`expected ${what}, got ${JSON.stringify(s)}`);
 const valtype = (t: Sexp | undefined): number => VALTYPE[atom(t, 'a value type')] ?? fail(`value type ${t}`);
 
 interface FuncScope {
@@ -194,26 +233,31 @@ const blockType = (out: number[], e: readonly Sexp[], at: number): number => {
 };
 
 const index = (names: Map<string, number>, ref: string, what: string): number =>
-  /^\d+$/.test(ref) ? Number(ref) : names.get(ref) ?? fail(`unknown ${what} ${ref}`);
+  /^\d+$/.test(ref) ? Number(ref) : (names.get(ref) ?? fail(`unknown ${what} ${ref}`));
 
 /** Instructions with structure or immediates of their own, each given the whole folded form. */
 const STRUCTURED = new Map<string, (out: number[], e: readonly Sexp[], scope: FuncScope) => void>();
 const LOCAL_OPS = { 'local.get': 0x20, 'local.set': 0x21, 'local.tee': 0x22 } as const;
-for (const [op, code] of Object.entries(LOCAL_OPS)) STRUCTURED.set(op, (out, e, scope) => {
-  const l = index(scope.locals, atom(e[1], 'a local'), 'local');
-  seq(out, e, 2, scope);
-  out.push(code);
-  uleb(out, l);
-});
-for (const [op, code] of [['block', 0x02], ['loop', 0x03]] as const) STRUCTURED.set(op, (out, e, scope) => {
-  const [at, name] = labelAt(e, 1);
-  out.push(code);
-  const bodyAt = blockType(out, e, at);
-  scope.labels.push(name);
-  seq(out, e, bodyAt, scope);
-  scope.labels.pop();
-  out.push(0x0b);
-});
+for (const [op, code] of Object.entries(LOCAL_OPS))
+  STRUCTURED.set(op, (out, e, scope) => {
+    const l = index(scope.locals, atom(e[1], 'a local'), 'local');
+    seq(out, e, 2, scope);
+    out.push(code);
+    uleb(out, l);
+  });
+for (const [op, code] of [
+  ['block', 0x02],
+  ['loop', 0x03],
+] as const)
+  STRUCTURED.set(op, (out, e, scope) => {
+    const [at, name] = labelAt(e, 1);
+    out.push(code);
+    const bodyAt = blockType(out, e, at);
+    scope.labels.push(name);
+    seq(out, e, bodyAt, scope);
+    scope.labels.pop();
+    out.push(0x0b);
+  });
 STRUCTURED.set('if', (out, e, scope) => {
   const [at, name] = labelAt(e, 1);
   const bt: number[] = [];
@@ -232,14 +276,18 @@ STRUCTURED.set('if', (out, e, scope) => {
   scope.labels.pop();
   out.push(0x0b);
 });
-for (const [op, code] of [['br', 0x0c], ['br_if', 0x0d]] as const) STRUCTURED.set(op, (out, e, scope) => {
-  const ref = atom(e[1], 'a label');
-  seq(out, e, 2, scope);
-  const depth = /^\d+$/.test(ref) ? Number(ref) : scope.labels.length - 1 - scope.labels.lastIndexOf(ref);
-  if (depth >= scope.labels.length) fail(`unknown label ${ref}`);
-  out.push(code);
-  uleb(out, depth);
-});
+for (const [op, code] of [
+  ['br', 0x0c],
+  ['br_if', 0x0d],
+] as const)
+  STRUCTURED.set(op, (out, e, scope) => {
+    const ref = atom(e[1], 'a label');
+    seq(out, e, 2, scope);
+    const depth = /^\d+$/.test(ref) ? Number(ref) : scope.labels.length - 1 - scope.labels.lastIndexOf(ref);
+    if (depth >= scope.labels.length) fail(`unknown label ${ref}`);
+    out.push(code);
+    uleb(out, depth);
+  });
 STRUCTURED.set('call', (out, e, scope) => {
   const f = index(scope.funcs, atom(e[1], 'a function'), 'function');
   seq(out, e, 2, scope);
@@ -333,11 +381,12 @@ export const encodeWat = (text: string): Uint8Array => {
     const localTypes: number[] = [];
     const code: number[] = [];
     for (const item of items) {
-      const [kind, ...rest] = Array.isArray(item) ? item : fail(`plain instruction ${item} (only the folded form is read)`);
+      const [kind, ...rest] = Array.isArray(item)
+        ? item
+        : fail(`plain instruction ${item} (only the folded form is read)`);
       if (kind === 'export') {
         exports.push([...name(atom(rest[0], 'an export name')), 0x00, ...leb(fi)]);
-      }
-      else if (kind === 'param' || kind === 'local') {
+      } else if (kind === 'param' || kind === 'local') {
         const named = typeof rest[0] === 'string' && rest[0].startsWith('$');
         const ts = (named ? rest.slice(1) : rest).map(valtype);
         if (named) locals.set(rest[0] as string, params.length + localTypes.length);
@@ -351,7 +400,7 @@ export const encodeWat = (text: string): Uint8Array => {
     // locals as runs of one type
     const groups: number[] = [];
     let runsCount = 0;
-    for (let i = 0; i < localTypes.length;) {
+    for (let i = 0; i < localTypes.length; ) {
       let j = i;
       while (j < localTypes.length && localTypes[j] === localTypes[i]) j++;
       uleb(groups, j - i);
@@ -364,7 +413,11 @@ export const encodeWat = (text: string): Uint8Array => {
     codes.push(sized(fn));
   });
   const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  section(out, 1, types.map((k) => k.split(',').map(Number)));
+  section(
+    out,
+    1,
+    types.map((k) => k.split(',').map(Number)),
+  );
   section(out, 2, imports);
   section(out, 3, typeOf);
   section(out, 7, exports);

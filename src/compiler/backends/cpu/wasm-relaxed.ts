@@ -9,27 +9,70 @@ import { envVar } from '../../../util.ts';
 
 // (module (func (param v128 v128 v128) (result v128) (f32x4.relaxed_madd (local.get 0) (local.get 1) (local.get 2))))
 const probe = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, // type: (v128 v128 v128) → v128
-  0x03, 0x02, 0x01, 0x00, // one function of that type
-  0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b, // body
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00, // magic, version
+  0x01,
+  0x08,
+  0x01,
+  0x60,
+  0x03,
+  0x7b,
+  0x7b,
+  0x7b,
+  0x01,
+  0x7b, // type: (v128 v128 v128) → v128
+  0x03,
+  0x02,
+  0x01,
+  0x00, // one function of that type
+  0x0a,
+  0x0d,
+  0x01,
+  0x0b,
+  0x00,
+  0x20,
+  0x00,
+  0x20,
+  0x01,
+  0x20,
+  0x02,
+  0xfd,
+  0x85,
+  0x02,
+  0x0b, // body
 ]);
 
 const validates = (): boolean => {
-  try { return WebAssembly.validate(probe); } catch { return false; }
+  try {
+    return WebAssembly.validate(probe);
+  } catch {
+    return false;
+  }
 };
 
 let available: boolean | undefined;
 
 type V8Flags = { setFlagsFromString(flags: string): void };
 const nodeV8 = (): V8Flags | undefined =>
-  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:v8') as V8Flags | undefined;
+  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:v8') as
+    | V8Flags
+    | undefined;
 
 /** Whether relaxed SIMD can be used here (enabling V8's flag on runtimes that have it off). */
 export const relaxedSimd = (): boolean => {
   if (envVar('DRAW_WASM_RELAXED') === '0') return false;
   if (available === undefined && !validates()) {
-    try { nodeV8()?.setFlagsFromString('--experimental-wasm-relaxed-simd'); } catch { /* not V8: stay portable */ }
+    try {
+      nodeV8()?.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    } catch {
+      /* not V8: stay portable */
+    }
   }
   return (available ??= validates());
 };

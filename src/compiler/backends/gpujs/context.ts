@@ -77,7 +77,11 @@ function openGpuContext(): GpuContext {
   const chosen = gpu.Kernel.name;
   if (!GL_KERNEL_MODES.has(chosen)) {
     dispose(gpu);
-    return { ok: false, kernelClass: chosen, reason: `gpu.js selected ${chosen}, not a GL kernel (no usable WebGL context)` };
+    return {
+      ok: false,
+      kernelClass: chosen,
+      reason: `gpu.js selected ${chosen}, not a GL kernel (no usable WebGL context)`,
+    };
   }
 
   // The probe: a string-source kernel, like the ones the compiler emits.
@@ -98,11 +102,19 @@ function openGpuContext(): GpuContext {
     }
     if (!expected.every((v, i) => out[i] === v)) {
       dispose(gpu);
-      return { ok: false, kernelClass, reason: `probe kernel on ${kernelClass} returned [${Array.from(out)}], expected [${expected}]` };
+      return {
+        ok: false,
+        kernelClass,
+        reason: `probe kernel on ${kernelClass} returned [${Array.from(out)}], expected [${expected}]`,
+      };
     }
     return { ok: true, gpu, mode, kernelClass };
   } catch (e) {
     dispose(gpu);
-    return { ok: false, kernelClass: chosen, reason: `probe kernel failed on ${chosen}: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      ok: false,
+      kernelClass: chosen,
+      reason: `probe kernel failed on ${chosen}: ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
 }

@@ -15,32 +15,46 @@ let given: GpuJsModule | undefined;
 
 /** gpu.js's GPU class, told apart from WebGPU's interface of the same global name by its kernel factory. */
 const isGpuJsClass = (c: unknown): c is GpuJsModule['GPU'] =>
-  typeof c === 'function' && typeof (c as { prototype?: { createKernel?: unknown } }).prototype?.createKernel === 'function';
+  typeof c === 'function' &&
+  typeof (c as { prototype?: { createKernel?: unknown } }).prototype?.createKernel === 'function';
 
 /** Hands the library a gpu.js module (a bundler's `import * as gpujs from 'gpu.js'`). */
 export const useGpuJs = (mod: GpuJsModule): void => {
-  if (!isGpuJsClass(mod?.GPU)) throw new TypeError('useGpuJs: expected the gpu.js module (an object with its GPU class)');
+  if (!isGpuJsClass(mod?.GPU))
+    throw new TypeError('useGpuJs: expected the gpu.js module (an object with its GPU class)');
   given = mod;
 };
 
 type NodeRequire = ((id: string) => unknown) & { resolve(id: string): string };
 const nodeModule = (): { createRequire(from: string): NodeRequire } | undefined =>
-  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:module') as
-    { createRequire(from: string): NodeRequire } | undefined;
+  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.(
+    'node:module',
+  ) as { createRequire(from: string): NodeRequire } | undefined;
 
 /** gpu.js, or why it cannot be had here (one line, with what to do). */
-export const loadGpuJs = (): { readonly ok: true; readonly gpujs: GpuJsModule } | { readonly ok: false; readonly reason: string } => {
+export const loadGpuJs = ():
+  | { readonly ok: true; readonly gpujs: GpuJsModule }
+  | { readonly ok: false; readonly reason: string } => {
   if (given) return { ok: true, gpujs: given };
   // gpu.js's browser build defines window.GPU; so does WebGPU (its interface), which is not gpu.js
   const global = (globalThis as unknown as { GPU?: GpuJsModule['GPU'] }).GPU;
   if (isGpuJsClass(global)) return { ok: true, gpujs: { GPU: global } };
   const require = nodeModule()?.createRequire(import.meta.url);
-  if (!require) return { ok: false, reason: 'gpu.js is not loaded: load its browser build (window.GPU), or call useGpuJs(gpujs) with the module' };
+  if (!require)
+    return {
+      ok: false,
+      reason: 'gpu.js is not loaded: load its browser build (window.GPU), or call useGpuJs(gpujs) with the module',
+    };
   try {
     return { ok: true, gpujs: require('gpu.js') as GpuJsModule };
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    return { ok: false, reason: /Cannot find module 'gpu\.js'/.test(msg) ? `gpu.js is not installed (an optional peer dependency): ${INSTALL}` : `gpu.js does not load: ${msg}` };
+    return {
+      ok: false,
+      reason: /Cannot find module 'gpu\.js'/.test(msg)
+        ? `gpu.js is not installed (an optional peer dependency): ${INSTALL}`
+        : `gpu.js does not load: ${msg}`,
+    };
   }
 };
 

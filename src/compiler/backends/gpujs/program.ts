@@ -18,8 +18,18 @@ const MAX_ARGS = 32;
 /** The lowered graph as a gpu.js plan, or why WebGL could not run it. */
 export const gpujsPlan = (l: Lowering): E.Either<CompileError, GpujsPlan> => {
   for (const k of l.kernels) {
-    if (k.reads.length > MAX_ARGS) return E.left(new CompileError(`gpujs backend: kernel for node ${k.root} reads ${k.reads.length} buffers; WebGL allows ${MAX_ARGS}`));
-    if (size(k.shape) > MAX_OUTPUT) return E.left(new CompileError(`gpujs backend: kernel for node ${k.root} has ${size(k.shape)} outputs; WebGL allows ${MAX_OUTPUT}`));
+    if (k.reads.length > MAX_ARGS)
+      return E.left(
+        new CompileError(
+          `gpujs backend: kernel for node ${k.root} reads ${k.reads.length} buffers; WebGL allows ${MAX_ARGS}`,
+        ),
+      );
+    if (size(k.shape) > MAX_OUTPUT)
+      return E.left(
+        new CompileError(
+          `gpujs backend: kernel for node ${k.root} has ${size(k.shape)} outputs; WebGL allows ${MAX_OUTPUT}`,
+        ),
+      );
   }
   const inputIds = new Set(l.graph.inputs.values());
   const outputIds = new Set(l.graph.outputs.values());
@@ -40,7 +50,9 @@ export const gpujsPlan = (l: Lowering): E.Either<CompileError, GpujsPlan> => {
     format: 'draw-ts/gpujs-plan/1',
     kernels,
     // inputs no kernel reads (say, the encoder's weights in a generator) are left out
-    inputs: [...l.graph.inputs].filter(([, id]) => lastRead.has(id) || outputIds.has(id)).map(([name, id]) => ({ name, id, size: size(l.nodes[id].shape) })),
+    inputs: [...l.graph.inputs]
+      .filter(([, id]) => lastRead.has(id) || outputIds.has(id))
+      .map(([name, id]) => ({ name, id, size: size(l.nodes[id].shape) })),
     outputs: [...l.graph.outputs].map(([name, id]) => ({ name, id })),
     steps,
   });
@@ -84,7 +96,8 @@ export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
         run: (feeds) => {
           l.check(feeds);
           const out = runner.run(feeds);
-          if (mode === 'gpu' && !isWebGLKernel(runner.ran())) throw new CompileError(`gpujs backend: kernel ran on ${runner.ran()}, not WebGL`);
+          if (mode === 'gpu' && !isWebGLKernel(runner.ran()))
+            throw new CompileError(`gpujs backend: kernel ran on ${runner.ran()}, not WebGL`);
           return out;
         },
         profile: () => ({}),

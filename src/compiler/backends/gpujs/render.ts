@@ -24,8 +24,16 @@ const glslMaps = {
 
 export const renderGpujsKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;
-  const ctx = (acc?: ExprContext['acc']): ExprContext =>
-    ({ nodes, mat: spec.mat, root: kernel.root, alg: symbolic, arg: (id) => `a${kernel.reads.indexOf(id)}`, acc, maps: glslMaps, literal: glslLiteral });
+  const ctx = (acc?: ExprContext['acc']): ExprContext => ({
+    nodes,
+    mat: spec.mat,
+    root: kernel.root,
+    alg: symbolic,
+    arg: (id) => `a${kernel.reads.indexOf(id)}`,
+    acc,
+    maps: glslMaps,
+    literal: glslLiteral,
+  });
   const outIdx = unravel(symbolic, 'f', kernel.shape);
   const vars = outIdx.map((_, i) => `i${i}`);
   const head = [`const f = this.thread.x;`, ...outIdx.map((e, i) => `const i${i} = ${e};`)];
@@ -42,14 +50,21 @@ export const renderGpujsKernel = (spec: KernelSpec): string => {
     let r = 0;
     const inIdx = inShape.map((_, d) => (axes.includes(d) ? `r${r++}` : vars[o++]));
     const body = `acc = ${tmpl.combine('acc', renderExpr(ctx(), red.inputs[0], inIdx))};`;
-    const loops = axes.reduceRight((inner, a, k) => `for (let r${k} = 0; r${k} < ${inShape[a]}; r${k}++) {\n${inner}\n}`, body);
+    const loops = axes.reduceRight(
+      (inner, a, k) => `for (let r${k} = 0; r${k} < ${inShape[a]}; r${k}++) {\n${inner}\n}`,
+      body,
+    );
     return fn([`let acc = ${glslLiteral(tmpl.init)};`, loops, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
   }
   if (tmpl.kind === 'contract') {
     const K = tmpl.length(red.inputs.map((i) => nodes[i].shape));
     const [ia, ib] = tmpl.loads(vars, 'k');
     const body = `acc = acc + ${renderExpr(ctx(), red.inputs[0], ia)} * ${renderExpr(ctx(), red.inputs[1], ib)};`;
-    return fn([`let acc = 0.0;`, `for (let k = 0; k < ${K}; k++) {\n${body}\n}`, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
+    return fn([
+      `let acc = 0.0;`,
+      `for (let k = 0; k < ${K}; k++) {\n${body}\n}`,
+      `return ${renderExpr(ctx(acc), kernel.root, vars)};`,
+    ]);
   }
   throw new Error(`gpujs backend: unsupported reduction ${red.op}`);
 };

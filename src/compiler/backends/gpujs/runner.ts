@@ -11,7 +11,12 @@ export interface GpujsPlan {
   readonly inputs: readonly { readonly name: string; readonly id: number; readonly size: number }[];
   readonly outputs: readonly { readonly name: string; readonly id: number }[];
   /** In order: which kernel computes buffer `root` from buffers `reads`; `free` lists buffers read for the last time. */
-  readonly steps: readonly { readonly kernel: number; readonly root: number; readonly reads: readonly number[]; readonly free: readonly number[] }[];
+  readonly steps: readonly {
+    readonly kernel: number;
+    readonly root: number;
+    readonly reads: readonly number[];
+    readonly free: readonly number[];
+  }[];
 }
 
 export interface PlanRunner {
@@ -26,7 +31,8 @@ export interface PlanRunner {
 export const MAX_OUTPUT = 16384 * 16384;
 
 /** gpu.js's WebGL kernel classes: anything else is a CPU or WebAssembly fallback. */
-export const isWebGLKernel = (name: string): boolean => ['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel'].includes(name);
+export const isWebGLKernel = (name: string): boolean =>
+  ['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel'].includes(name);
 
 export type KernelCache = Map<string, IKernelRunShortcut>;
 
@@ -42,12 +48,22 @@ const free = (v: Value | undefined) => {
  * `cache` lets programs share compiled kernels: gpu.js specialises a kernel to its argument kinds
  * on first call, so the key holds them with the source and output size.
  */
-export const planRunner = (plan: GpujsPlan, gpu: GPU, { onDevice, cache = new Map() }: { onDevice: boolean; cache?: KernelCache }): PlanRunner => {
+export const planRunner = (
+  plan: GpujsPlan,
+  gpu: GPU,
+  { onDevice, cache = new Map() }: { onDevice: boolean; cache?: KernelCache },
+): PlanRunner => {
   const kernels = plan.kernels.map(({ source, size, kinds }) => {
     const key = `${onDevice}|${size}|${kinds}|${source}`;
     let kernel = cache.get(key);
     if (!kernel) {
-      kernel = gpu.createKernel(source, { output: [size], precision: 'single', pipeline: onDevice, immutable: onDevice, tactic: 'precision' });
+      kernel = gpu.createKernel(source, {
+        output: [size],
+        precision: 'single',
+        pipeline: onDevice,
+        immutable: onDevice,
+        tactic: 'precision',
+      });
       cache.set(key, kernel);
     }
     return kernel;
@@ -63,7 +79,8 @@ export const planRunner = (plan: GpujsPlan, gpu: GPU, { onDevice, cache = new Ma
       clear();
       for (const { name, id, size } of plan.inputs) {
         const v = feeds[name];
-        if (!v || v.length !== size) throw new Error(`gpu.js plan: input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
+        if (!v || v.length !== size)
+          throw new Error(`gpu.js plan: input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
         values.set(id, Float32Array.from(v));
       }
       for (const step of plan.steps) {
@@ -77,10 +94,12 @@ export const planRunner = (plan: GpujsPlan, gpu: GPU, { onDevice, cache = new Ma
           values.delete(r);
         }
       }
-      return Object.fromEntries(plan.outputs.map(({ name, id }) => {
-        const v = values.get(id)!;
-        return [name, isTexture(v) ? Float32Array.from(v.toArray() as Float32Array) : v];
-      }));
+      return Object.fromEntries(
+        plan.outputs.map(({ name, id }) => {
+          const v = values.get(id)!;
+          return [name, isTexture(v) ? Float32Array.from(v.toArray() as Float32Array) : v];
+        }),
+      );
     },
     ran: () => ran,
     dispose: clear,
