@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { PNG } from 'pngjs';
+import * as E from 'fp-ts/lib/Either.js';
 import { plot } from '../src/cli/plot.ts';
+import { curveSummary, parseMetrics } from '../src/io/metrics.ts';
 import { CURVE_COLOURS, SEGMENT_COLOUR, type CurveName } from '../src/io/curves.ts';
 import { chromium, CHROMIUM, itNeeds } from './system.ts';
 
@@ -281,4 +283,18 @@ describe('draw plot on a run resumed across sessions and machines', () => {
       'const SEGMENTS = [{"step":400,"wallSeconds":200,"label":"resumed at step 400 on CPU B"},{"step":700,"wallSeconds":350,"label":"resumed at step 700 on CPU A"}];',
     );
   }, 60_000);
+
+  it('a run begun by a build that logged no segments, resumed by one that does, has its first segment implicit', () => {
+    const lines = [
+      { step: 10, loss: 5, wallSeconds: 10 },
+      { step: 20, loss: 4, wallSeconds: 20 },
+      { step: 20, segment: { machine: 'CPU B', threads: 2 }, wallSeconds: 20 },
+      { step: 30, loss: 3, wallSeconds: 32 },
+    ];
+    const m = parseMetrics(lines.map((l) => JSON.stringify(l)).join('\n'), 'm');
+    if (E.isLeft(m)) throw m.left;
+    expect(curveSummary(m.right)).toMatch(
+      /, 2 segments: steps 0–20 in 20\.0 s; steps 20–30 in 12\.0 s on CPU B \(2 threads\)$/,
+    );
+  });
 });

@@ -1,7 +1,7 @@
 // `draw plot RUN_DIR`: a run's metrics.jsonl as curves.png and curves.html in that folder (or --out).
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { readMetrics, curveSummary, lastWallSeconds, duration } from '../io/metrics.ts';
+import { readMetrics, curveSummary, lastWallSeconds, duration, segmentSpans } from '../io/metrics.ts';
 import { curvePanels, segmentMarks } from '../io/curves.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { ensureOutDir } from './session.ts';
@@ -44,5 +44,11 @@ export const plot = async (f: Flags, operands: readonly string[]): Promise<Recor
   const files = { curvesPng: join(out, 'curves.png'), curvesHtml: join(out, 'curves.html') };
   writeFileAtomic(files.curvesPng, png, 'image');
   writeFileAtomic(files.curvesHtml, Buffer.from(html), 'page');
-  return { command: 'plot', metrics: metricsPath, curve: summary, segments: m.segments.length || 1, ...files };
+  return {
+    command: 'plot',
+    metrics: metricsPath,
+    curve: summary,
+    segments: Math.max(1, segmentSpans(m).length),
+    ...files,
+  };
 };

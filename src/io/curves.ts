@@ -1,7 +1,7 @@
 // What the training-curve pictures show, whatever draws them (curves-png.ts, curves-html.ts): panels of
 // series against step, each series with a fixed colour. A panel whose numbers metrics.jsonl does not
 // record is left out, so a DRAW run shows its bound and a classifier run its error.
-import type { Metrics } from './metrics.ts';
+import { segmentSpans, type Metrics } from './metrics.ts';
 
 /** Where a resumed run went on (a later session, perhaps another machine): a dashed pink rule across every panel. */
 export interface SegmentMark {
@@ -13,11 +13,13 @@ export const SEGMENT_COLOUR = '#e377c2'; // Tableau 10's pink: no curve's colour
 
 /** The marks of a run's segments after the first (the first starts the run and needs none). */
 export const segmentMarks = (m: Metrics): SegmentMark[] =>
-  m.segments.slice(1).map((g) => ({
-    step: g.step,
-    wallSeconds: g.wallSeconds,
-    label: `resumed at step ${g.step}${g.machine === undefined ? '' : ` on ${g.machine}`}`,
-  }));
+  segmentSpans(m)
+    .slice(1)
+    .map((g) => ({
+      step: g.step,
+      wallSeconds: g.wallSeconds,
+      label: `resumed at step ${g.step}${g.machine === undefined ? '' : ` on ${g.machine}`}`,
+    }));
 
 /** Each series' colour (Tableau 10), fixed so that a picture reads the same from run to run. */
 export const CURVE_COLOURS = {

@@ -151,8 +151,11 @@ export const segmentSpans = (m: Metrics): SegmentSpan[] => {
     ...m.segments.map((g) => g.step),
   );
   const lastWall = lastWallSeconds(m);
-  return m.segments.map((g, i) => {
-    const next = m.segments[i + 1];
+  // a run started by a build that did not record segments, then resumed by one that does: its first segment is implicit
+  const segments: readonly SegmentPoint[] =
+    m.segments.length && m.segments[0].step > 0 ? [{ step: 0, wallSeconds: 0 }, ...m.segments] : m.segments;
+  return segments.map((g, i) => {
+    const next = segments[i + 1];
     const end = next ? next.wallSeconds : lastWall;
     return {
       ...g,
