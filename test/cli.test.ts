@@ -13,30 +13,9 @@ import { trace } from '../src/compiler/trace.ts';
 import { ShapeError } from '../src/dsl/shape.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
 import { encodeV2 } from './checkpoint-legacy.ts';
+import { QUIET, TINY_MODEL } from './tiny-run.ts';
 
-const tiny = [
-  '--preset',
-  'small',
-  '--T',
-  '2',
-  '--enc',
-  '8',
-  '--dec',
-  '8',
-  '--z',
-  '3',
-  '--write-n',
-  '3',
-  '--batch',
-  '10',
-  '--val-images',
-  '20',
-  '--eval-every',
-  '1000',
-  '--ckpt-every',
-  '1000',
-  '--json',
-];
+const tiny = [...TINY_MODEL, ...QUIET];
 const run = (args: string[]) => train(parseFlags(['train', ...args]).flags);
 const tensorsOf = (path: string) => {
   const c = loadCheckpoint(path);

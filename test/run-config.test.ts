@@ -10,31 +10,10 @@ import { train } from '../src/cli/train.ts';
 import { parseFlags } from '../src/cli/options.ts';
 import { readRunConfig } from '../src/cli/run-config.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { QUIET, TINY_MODEL } from './tiny-run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-run-config-'));
-const tiny = [
-  '--preset',
-  'small',
-  '--T',
-  '2',
-  '--enc',
-  '8',
-  '--dec',
-  '8',
-  '--z',
-  '3',
-  '--write-n',
-  '3',
-  '--batch',
-  '10',
-  '--val-images',
-  '20',
-  '--eval-every',
-  '1000',
-  '--ckpt-every',
-  '1000',
-  '--json',
-];
+const tiny = [...TINY_MODEL, ...QUIET];
 const run = (args: string[]) => train(parseFlags(['train', ...args]).flags);
 const configOf = (out: string) => JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
 const checkpointOf = (out: string) => {
