@@ -18,6 +18,7 @@ export {
   type CompileOptions,
   type Program,
   type ProgramStats,
+  type ResidentRun,
 } from './compiler/compile.ts';
 export { unwrap } from './util.ts';
 export { useGpuJs, type GpuJsModule } from './compiler/backends/gpujs/load.ts';

@@ -28,6 +28,7 @@ export {
   type Lowering,
   type Program,
   type ProgramStats,
+  type ResidentRun,
 } from './backends/backend.ts';
 
 /** The backends, keyed by name: the one list `compile` accepts and its errors name. */

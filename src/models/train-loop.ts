@@ -12,7 +12,7 @@ import type { Tensor } from '../dsl/tensor.ts';
 import { streamFor } from '../dsl/rng.ts';
 import { shuffledBatches, type Images } from '../data/images.ts';
 import { valuesPerImage } from '../data/source.ts';
-import { adam, advance, initTrainState, NonFiniteError, type Optimizer, type TrainState } from '../optim/index.ts';
+import { adam, initTrainState, NonFiniteError, type Optimizer, type TrainState } from '../optim/index.ts';
 import { stepRunner } from '../optim/data-parallel.ts';
 import type { SpawnWorker } from '../parallel/port.ts';
 
@@ -222,8 +222,8 @@ const run = async <D extends Images, V>(
         throw e;
       })(model.evaluator(batch, o.backend));
     const compileSeconds = (performance.now() - compileStart) / 1e3;
-    let state = o.state ?? initTrainState(model.init(seed), model.paramShapes, optimizer);
-    const startStep = state.step;
+    const stepper = runner.stepper(o.state ?? initTrainState(model.init(seed), model.paramShapes, optimizer));
+    const startStep = stepper.step;
     const endStep = Math.min(Number.MAX_SAFE_INTEGER, startStep + steps);
     o.onStart?.({
       compileSeconds,
@@ -238,7 +238,11 @@ const run = async <D extends Images, V>(
     const evals: EvalRecord<V>[] = [];
     const evaluate = (final: boolean) => {
       if (!evaluator || !data.validation) return;
-      const r = { step: state.step, validation: evaluator(state.params, data.validation, valImages), final };
+      const r = {
+        step: stepper.step,
+        validation: evaluator(stepper.state().params, data.validation, valImages),
+        final,
+      };
       evals.push(r);
       o.onEval?.(r);
     };
@@ -248,8 +252,7 @@ const run = async <D extends Images, V>(
     let error: NonFiniteError | undefined;
     let order: Int32Array[] = [];
     let orderEpoch = -1;
-    let spare: TrainState | undefined;
-    while (state.step < endStep) {
+    while (stepper.step < endStep) {
       await betweenSteps();
       if (o.signal?.aborted) {
         stopped = 'aborted';
@@ -259,35 +262,33 @@ const run = async <D extends Images, V>(
         stopped = 'time budget reached';
         break;
       }
-      const epoch = Math.floor(state.step / perEpoch);
+      const step = stepper.step;
+      const epoch = Math.floor(step / perEpoch);
       if (epoch !== orderEpoch) {
         order = shuffledBatches(data.train.n, batch, streamFor(seed, epoch, STREAM.order))[0];
         orderEpoch = epoch;
       }
-      const outputs = await runner.run(state, feedsFor(data.train, order[state.step % perEpoch], seed, state.step));
+      let result: { loss: number; gradNorm: number };
       try {
-        // throws before the last good state is replaced; the one before it lends its arrays
-        const next = advance(state, outputs, spare);
-        spare = state;
-        state = next;
+        result = await stepper.next(feedsFor(data.train, order[step % perEpoch], seed, step));
       } catch (e) {
         if (!(e instanceof NonFiniteError)) throw e;
         [stopped, error] = ['diverged', e];
         break;
       }
       const record = {
-        step: state.step,
-        loss: outputs.loss[0],
-        gradNorm: outputs.gradNorm[0],
-        imagesPerSecond: ((state.step - startStep) * batch) / ((performance.now() - started) / 1e3),
+        step: stepper.step,
+        ...result,
+        imagesPerSecond: ((stepper.step - startStep) * batch) / ((performance.now() - started) / 1e3),
       };
       history.push(record);
       o.onStep?.(record);
-      if (state.step === endStep) break; // the final evaluation and checkpoint follow
-      if (state.step % evalEvery === 0) evaluate(false);
-      if (state.step % checkpointEvery === 0) o.onCheckpoint?.(state);
+      if (stepper.step === endStep) break; // the final evaluation and checkpoint follow
+      if (stepper.step % evalEvery === 0) evaluate(false);
+      if (stepper.step % checkpointEvery === 0) o.onCheckpoint?.(stepper.state());
     }
     const wallSeconds = (performance.now() - started) / 1e3;
+    const state = stepper.state();
     o.onCheckpoint?.(state);
     if (stopped !== 'diverged') evaluate(true);
     return {

@@ -22,11 +22,13 @@ import {
   trainStep,
   shardGradName,
   LOSS,
+  PARAM_CHECK,
   STEP,
   type LossFn,
   type TrainStepOptions,
 } from './train-step.ts';
 import { stepFeeds, type Outputs, type TrainState } from './host.ts';
+import { hostStepper, residentStepper, type Stepper } from './stepper.ts';
 
 /** Runs training steps: one fused graph on this thread, or data-parallel over workers. */
 export interface StepRunner {
@@ -35,6 +37,8 @@ export interface StepRunner {
   /** Kernels one step runs on the calling thread (the gradient of its shard and the update, when parallel). */
   readonly kernels: number;
   run(state: TrainState, data: Readonly<Record<string, Float32Array>>): Promise<Outputs>;
+  /** Steps from `initial` on: on the host, or where the program keeps its state (gpujs), reading back only what the loop needs. */
+  stepper(initial: TrainState): Stepper;
   dispose(): void;
 }
 
@@ -54,13 +58,29 @@ const unwrapped = <A>(e: E.Either<Error, A>): A => {
 };
 
 /** The one-graph step on this thread: loss, gradient, clipping and update fused together. */
-const localStep = (program: Program): StepRunner => ({
-  threads: 1,
-  mode: program.mode,
-  kernels: program.stats.kernels,
-  run: async (state, data) => program.run(stepFeeds(state, data)),
-  dispose: () => program.dispose(),
-});
+const localStep = (program: Program): StepRunner => {
+  const run = async (state: TrainState, data: Readonly<Record<string, Float32Array>>) =>
+    program.run(stepFeeds(state, data));
+  const steppers: Stepper[] = [];
+  return {
+    threads: 1,
+    mode: program.mode,
+    kernels: program.stats.kernels,
+    run,
+    stepper: (initial) => {
+      const s =
+        program.resident && program.graph.outputs.has(PARAM_CHECK)
+          ? residentStepper(program.resident, initial)
+          : hostStepper(run, initial);
+      steppers.push(s);
+      return s;
+    },
+    dispose: () => {
+      steppers.forEach((s) => s.dispose());
+      program.dispose();
+    },
+  };
+};
 
 /** Shard sizes of `batch` over `threads`: as equal as can be, larger ones first. */
 export const shardSizes = (batch: number, threads: number): number[] =>
@@ -100,7 +120,11 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
   if (threads === 1)
     return localStep(
       unwrapped(
-        E.flatMap(trainStep(lossFn, paramSpecs, dataSpecs, optimizer, opts), (g) => compile(g, compileOptions)),
+        E.flatMap(
+          // gpujs keeps the state on the device, so the step checks its new parameters in the graph
+          trainStep(lossFn, paramSpecs, dataSpecs, optimizer, { ...opts, paramCheck: opts.backend === 'gpujs' }),
+          (g) => compile(g, compileOptions),
+        ),
       ),
     );
   if ((opts.backend ?? 'cpu') !== 'cpu')
@@ -135,32 +159,34 @@ export const stepRunner = async <P extends Specs, D extends Specs>(
   const pnames = Object.keys(paramSpecs);
   const gradients = (k: number, out: Readonly<Record<string, Float32Array>>) =>
     Object.fromEntries(pnames.map((p) => [shardGradName(p, k), out[gradName(p)]]));
+  const run = async (state: TrainState, data: Readonly<Record<string, Float32Array>>): Promise<Outputs> => {
+    const starts = shards.map((_, k) => shards.slice(0, k).reduce((a, b) => a + b, 0));
+    const shard = (k: number): Record<string, Float32Array> =>
+      Object.fromEntries(
+        Object.entries(data).map(([name, v]) => [
+          name,
+          shardOf(v, dataSpecs[name], axes[name] ?? 0, starts[k], shards[k]),
+        ]),
+      );
+    const pending = remote.map((r, i) => r.run({ ...state.params, ...shard(i + 1) }));
+    // this thread's shard while the workers run theirs; the update reads its gradient from the
+    // program's buffers (the next run of `local` is after the update's)
+    const outs = [local.run({ ...state.params, ...shard(0) } as Feeds), ...(await Promise.all(pending))];
+    const loss = outs.reduce((sum, out, k) => sum + weights[k] * out[LOSS][0], 0);
+    const out = update.run({
+      ...state.params,
+      ...state.opt,
+      [STEP]: [state.step + 1],
+      ...Object.assign({}, ...outs.map((o, k) => gradients(k, o))),
+    });
+    return { ...out, [LOSS]: Float32Array.of(loss) };
+  };
   return {
     threads,
     mode: local.mode,
     kernels: local.stats.kernels + update.stats.kernels,
-    run: async (state, data) => {
-      const starts = shards.map((_, k) => shards.slice(0, k).reduce((a, b) => a + b, 0));
-      const shard = (k: number): Record<string, Float32Array> =>
-        Object.fromEntries(
-          Object.entries(data).map(([name, v]) => [
-            name,
-            shardOf(v, dataSpecs[name], axes[name] ?? 0, starts[k], shards[k]),
-          ]),
-        );
-      const pending = remote.map((r, i) => r.run({ ...state.params, ...shard(i + 1) }));
-      // this thread's shard while the workers run theirs; the update reads its gradient from the
-      // program's buffers (the next run of `local` is after the update's)
-      const outs = [local.run({ ...state.params, ...shard(0) } as Feeds), ...(await Promise.all(pending))];
-      const loss = outs.reduce((sum, out, k) => sum + weights[k] * out[LOSS][0], 0);
-      const out = update.run({
-        ...state.params,
-        ...state.opt,
-        [STEP]: [state.step + 1],
-        ...Object.assign({}, ...outs.map((o, k) => gradients(k, o))),
-      });
-      return { ...out, [LOSS]: Float32Array.of(loss) };
-    },
+    run,
+    stepper: (initial) => hostStepper(run, initial),
     dispose: () => {
       remote.forEach((r) => r.dispose());
       local.dispose();

@@ -14,6 +14,7 @@ export {
   STEP,
   LOSS,
   GRAD_NORM,
+  PARAM_CHECK,
   type LossFn,
   type TrainStepOptions,
 } from './train-step.ts';
@@ -28,3 +29,4 @@ export {
   type TrainState,
   type Outputs,
 } from './host.ts';
+export { hostStepper, residentStepper, type Stepper } from './stepper.ts';

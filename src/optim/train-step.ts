@@ -10,7 +10,8 @@ import { pipe } from 'fp-ts/lib/function.js';
 import type { Shape } from '../dsl/shape.ts';
 import { fmt, sameShape } from '../dsl/shape.ts';
 import type { Tensor } from '../dsl/tensor.ts';
-import { add, mul } from '../dsl/ops.ts';
+import { add, mul, sum } from '../dsl/ops.ts';
+import { abs } from '../dsl/composites.ts';
 import { trace, TraceError, type Inputs, type Specs } from '../compiler/trace.ts';
 import { grad, gradName } from '../compiler/grad.ts';
 import { inline, type Graph } from '../compiler/graph.ts';
@@ -20,6 +21,8 @@ import type { Optimizer, Tensors } from './optimizer.ts';
 export const STEP = 'step';
 export const LOSS = 'loss';
 export const GRAD_NORM = 'gradNorm';
+/** With `paramCheck`: Σ|θ| over the updated parameters, finite exactly when each is (short of magnitudes only a diverged run reaches). */
+export const PARAM_CHECK = 'paramCheck';
 const PARAM_PREFIX = 'param.';
 const OPT_PREFIX = 'opt.';
 
@@ -34,6 +37,11 @@ export type LossFn<P extends Specs, D extends Specs> = (params: Inputs<P>, data:
 export interface TrainStepOptions {
   /** Clip gradients to this global norm before the update. */
   readonly clip?: number;
+  /**
+   * Also output `paramCheck`: what a loop that does not read the new parameters back every step
+   * (a device-resident one) checks instead of every value.
+   */
+  readonly paramCheck?: boolean;
 }
 
 const prefixKeys = <V>(prefix: string, r: Readonly<Record<string, V>>): Record<string, V> =>
@@ -116,7 +124,19 @@ const applyUpdate = (
   checkState(optimizer.name, declared, next.state);
   // State outputs in declared order (= the input order), whatever order the update built them in.
   const nextState = pick(next.state, Object.keys(declared));
-  return { [GRAD_NORM]: clipped.norm, ...prefixKeys(PARAM_PREFIX, next.params), ...prefixKeys(OPT_PREFIX, nextState) };
+  const check: Record<string, Tensor> = opts.paramCheck
+    ? {
+        [PARAM_CHECK]: Object.values(next.params)
+          .map((p) => sum(abs(p)))
+          .reduce((a, b) => add(a, b)),
+      }
+    : {};
+  return {
+    [GRAD_NORM]: clipped.norm,
+    ...check,
+    ...prefixKeys(PARAM_PREFIX, next.params),
+    ...prefixKeys(OPT_PREFIX, nextState),
+  };
 };
 
 /**

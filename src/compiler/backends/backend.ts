@@ -48,10 +48,26 @@ export interface Program {
    * training loop allocates nothing); copy what must outlive it.
    */
   run(feeds: Feeds): Record<string, Float32Array>;
+  /**
+   * gpujs: runs whose `carry` inputs (input name → the output that is its next value) stay on the
+   * device from `initial` on: only what a run is asked to read comes back to the host.
+   */
+  resident?(carry: Readonly<Record<string, string>>, initial: Feeds): ResidentRun;
   /** With `profile`: milliseconds and calls per kernel class since compile. */
   profile(): Record<string, { ms: number; calls: number }>;
   /** With `profile` (cpu backend): milliseconds per kernel since compile, in the order of lowerGraph's kernels. */
   kernelMs?(): Float64Array;
+  dispose(): void;
+}
+
+/** A program run with state kept where it runs (see `Program.resident`). */
+export interface ResidentRun {
+  /** Runs on the state and `feeds` (the other inputs); returns the outputs named in `read`, on the host. */
+  run(feeds: Feeds, read: readonly string[]): Record<string, Float32Array>;
+  /** The last run's carried outputs become the state; until then a failed run leaves it as it was. */
+  accept(): void;
+  /** The state by input name, on the host. */
+  state(): Record<string, Float32Array>;
   dispose(): void;
 }
 

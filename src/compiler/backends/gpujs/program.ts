@@ -7,9 +7,10 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { GPU } from 'gpu.js';
 import { size } from '../../../dsl/shape.ts';
 import { renderGpujsKernel } from './render.ts';
-import { planRunner, isWebGLKernel, MAX_OUTPUT, type GpujsPlan, type KernelCache } from './runner.ts';
+import { planRunner, residentRunner, isWebGLKernel, MAX_OUTPUT, type GpujsPlan, type KernelCache } from './runner.ts';
 import { getGpuContext } from './context.ts';
 import { loadGpuJs } from './load.ts';
+import { kernelClass } from '../../fuse.ts';
 import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
 
 /** WebGL returns zeros past this many texture arguments. */
@@ -84,23 +85,56 @@ export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
       gpu = cpu.right;
       modeName = 'gpujs-cpu';
     }
+    const onDevice = mode === 'gpu';
+    const backend = onDevice ? 'gpujs' : 'gpujs-cpu';
+    // with `profile`, every kernel is waited for and timed: milliseconds per plan step
+    const timing = l.options.profile ? new Float64Array(l.kernels.length) : undefined;
+    let runs = 0;
+    const ranOnGl = (ran: string) => {
+      runs++;
+      if (onDevice && !isWebGLKernel(ran)) throw new CompileError(`gpujs backend: kernel ran on ${ran}, not WebGL`);
+    };
     return E.map((plan: GpujsPlan) => {
       const before = cache.size;
-      const runner = planRunner(plan, gpu, { onDevice: mode === 'gpu', cache });
+      const runner = planRunner(plan, gpu, { onDevice, cache, timing });
       const built = cache.size - before;
       const program: Program = {
-        backend: mode === 'gpu' ? 'gpujs' : 'gpujs-cpu',
+        backend,
         mode: modeName,
         graph: l.graph,
         stats: { kernels: plan.steps.length, built, cached: plan.steps.length - built, buffers: l.plan },
         run: (feeds) => {
           l.check(feeds);
           const out = runner.run(feeds);
-          if (mode === 'gpu' && !isWebGLKernel(runner.ran()))
-            throw new CompileError(`gpujs backend: kernel ran on ${runner.ran()}, not WebGL`);
+          ranOnGl(runner.ran());
           return out;
         },
-        profile: () => ({}),
+        resident: onDevice
+          ? (carry, initial) => {
+              const r = residentRunner(plan, gpu, carry, initial, { onDevice, cache, timing });
+              return {
+                run: (feeds, read) => {
+                  const out = r.run(feeds, read);
+                  ranOnGl(r.ran());
+                  return out;
+                },
+                accept: r.accept,
+                state: r.state,
+                dispose: r.dispose,
+              };
+            }
+          : undefined,
+        profile: () => {
+          const byClass: Record<string, { ms: number; calls: number }> = {};
+          if (!timing) return byClass;
+          l.kernels.forEach((k, s) => {
+            const entry = (byClass[kernelClass(l.nodes, k)] ??= { ms: 0, calls: 0 });
+            entry.ms += timing[s];
+            entry.calls += runs;
+          });
+          return byClass;
+        },
+        kernelMs: timing && (() => timing),
         dispose: runner.dispose,
       };
       return program;

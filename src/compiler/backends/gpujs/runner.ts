@@ -1,6 +1,6 @@
 // Runs a gpu.js plan: the kernels of a lowered graph as plain data (sources, output sizes and the
 // order they run in). The library's gpujs backend and an exported generator both run plans with
-// this one function, so an export computes exactly what the library computes. It imports nothing:
+// this file's runners, so an export computes exactly what the library computes. It imports nothing:
 // the caller brings the gpu.js instance, so the same code runs in Node and in a browser.
 import type { GPU, IKernelRunShortcut, Texture } from 'gpu.js';
 
@@ -27,6 +27,32 @@ export interface PlanRunner {
   dispose(): void;
 }
 
+/**
+ * A plan run whose state stays on the device: each carried output (an optimiser's new parameters,
+ * say) is the next run's value of its input, kept as a texture, so a run reads back only what it
+ * is asked for. A run's carried outputs wait until `accept`: a caller that finds the run's result
+ * bad (a non-finite loss) leaves the state as it was.
+ */
+export interface ResidentRunner {
+  /** Runs on the carried state and `feeds` (every other input); returns the outputs named in `read`, on the host. */
+  run(feeds: Readonly<Record<string, ArrayLike<number>>>, read: readonly string[]): Record<string, Float32Array>;
+  /** The last run's carried outputs become the state. */
+  accept(): void;
+  /** The state by input name, on the host. */
+  state(): Record<string, Float32Array>;
+  ran(): string;
+  dispose(): void;
+}
+
+export interface RunnerOptions {
+  /** Results stay textures between kernels (gpu.js `pipeline`); false on gpu.js's CPU mode. */
+  readonly onDevice: boolean;
+  /** Compiled kernels shared between programs. */
+  readonly cache?: KernelCache;
+  /** Milliseconds per plan step, added to on each run; each kernel is then waited for (gl.finish). */
+  readonly timing?: Float64Array;
+}
+
 /** The most outputs a kernel may have: WebGL fails on textures past 16384². */
 export const MAX_OUTPUT = 16384 * 16384;
 
@@ -41,67 +67,167 @@ const isTexture = (v: Value | undefined): v is Texture => !!v && !(v instanceof 
 const free = (v: Value | undefined) => {
   if (isTexture(v) && typeof v.delete === 'function') v.delete();
 };
+const toHost = (v: Value): Float32Array => (isTexture(v) ? Float32Array.from(v.toArray() as Float32Array) : v);
 
 /**
  * `gpu` decides where kernels run; with `onDevice` results stay textures between kernels (gpu.js
  * `pipeline`, `immutable`: each call returns a fresh texture, deleted after its last reader).
- * `cache` lets programs share compiled kernels: gpu.js specialises a kernel to its argument kinds
- * on first call, so the key holds them with the source and output size.
+ * gpu.js specialises a kernel to its argument kinds on first call, so the cache key holds them
+ * with the source and output size; `textures` names the inputs that arrive as textures.
  */
-export const planRunner = (
-  plan: GpujsPlan,
-  gpu: GPU,
-  { onDevice, cache = new Map() }: { onDevice: boolean; cache?: KernelCache },
-): PlanRunner => {
-  const kernels = plan.kernels.map(({ source, size, kinds }) => {
-    const key = `${onDevice}|${size}|${kinds}|${source}`;
+const planExecutor = (plan: GpujsPlan, gpu: GPU, o: RunnerOptions, textures: ReadonlySet<number> = new Set()) => {
+  const cache = o.cache ?? new Map();
+  const kernelFor = (source: string, size: number, kinds: string) => {
+    const key = `${o.onDevice}|${size}|${kinds}|${source}`;
     let kernel = cache.get(key);
     if (!kernel) {
       kernel = gpu.createKernel(source, {
         output: [size],
         precision: 'single',
-        pipeline: onDevice,
-        immutable: onDevice,
+        pipeline: o.onDevice,
+        immutable: o.onDevice,
         tactic: 'precision',
       });
       cache.set(key, kernel);
     }
     return kernel;
+  };
+  const inputIds = new Set(plan.inputs.map((i) => i.id));
+  const kernels = plan.steps.map(({ kernel, reads }) => {
+    const { source, size } = plan.kernels[kernel];
+    return kernelFor(source, size, reads.map((r) => (inputIds.has(r) && !textures.has(r) ? 'a' : 't')).join(''));
   });
+  let ran = 'none';
+  return {
+    kernelFor,
+    ran: () => ran,
+    /** Runs every step on `values` (the inputs, then every buffer); frees what no later step or output needs. */
+    execute: (values: Map<number, Value>) => {
+      plan.steps.forEach((step, s) => {
+        const kernel = kernels[s];
+        const start = o.timing ? performance.now() : 0;
+        const v = kernel(...step.reads.map((r) => values.get(r)!)) as Value;
+        if (o.timing) {
+          (kernel.kernel as unknown as { context?: { finish?(): void } }).context?.finish?.();
+          o.timing[s] += performance.now() - start;
+        }
+        // gpu.js's CPU mode hands back the kernel's one output array: copy it, as the kernel may run again
+        values.set(step.root, v instanceof Float32Array ? Float32Array.from(v) : v);
+        ran = kernel.kernel.constructor.name;
+        for (const r of step.free) {
+          if (textures.has(r)) continue; // the caller's
+          free(values.get(r));
+          values.delete(r);
+        }
+      });
+    },
+  };
+};
+
+const hostInputs = (
+  plan: GpujsPlan,
+  feeds: Readonly<Record<string, ArrayLike<number>>>,
+  values: Map<number, Value>,
+  skip: ReadonlySet<number>,
+) => {
+  for (const { name, id, size } of plan.inputs) {
+    if (skip.has(id)) continue;
+    const v = feeds[name];
+    if (!v || v.length !== size)
+      throw new Error(`gpu.js plan: input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
+    values.set(id, Float32Array.from(v));
+  }
+};
+
+export const planRunner = (plan: GpujsPlan, gpu: GPU, options: RunnerOptions): PlanRunner => {
+  const executor = planExecutor(plan, gpu, options);
   const values = new Map<number, Value>();
   const clear = () => {
     values.forEach(free);
     values.clear();
   };
-  let ran = 'none';
   return {
     run: (feeds) => {
       clear();
-      for (const { name, id, size } of plan.inputs) {
-        const v = feeds[name];
-        if (!v || v.length !== size)
-          throw new Error(`gpu.js plan: input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
-        values.set(id, Float32Array.from(v));
-      }
-      for (const step of plan.steps) {
-        const kernel = kernels[step.kernel];
-        const v = kernel(...step.reads.map((r) => values.get(r)!)) as Value;
-        // gpu.js's CPU mode hands back the kernel's one output array: copy it, as the kernel may run again
-        values.set(step.root, v instanceof Float32Array ? Float32Array.from(v) : v);
-        ran = kernel.kernel.constructor.name;
-        for (const r of step.free) {
-          free(values.get(r));
-          values.delete(r);
-        }
-      }
-      return Object.fromEntries(
-        plan.outputs.map(({ name, id }) => {
-          const v = values.get(id)!;
-          return [name, isTexture(v) ? Float32Array.from(v.toArray() as Float32Array) : v];
+      hostInputs(plan, feeds, values, new Set());
+      executor.execute(values);
+      return Object.fromEntries(plan.outputs.map(({ name, id }) => [name, toHost(values.get(id)!)]));
+    },
+    ran: executor.ran,
+    dispose: clear,
+  };
+};
+
+/**
+ * A runner whose `carry` inputs (input name → the output that is its next value) live on the
+ * device, starting from `initial`. Needs `onDevice` (a texture cannot outlive a CPU-mode run).
+ */
+export const residentRunner = (
+  plan: GpujsPlan,
+  gpu: GPU,
+  carry: Readonly<Record<string, string>>,
+  initial: Readonly<Record<string, ArrayLike<number>>>,
+  options: RunnerOptions,
+): ResidentRunner => {
+  const inputs = new Map(plan.inputs.map((i) => [i.name, i]));
+  const outputs = new Map(plan.outputs.map((o) => [o.name, o.id]));
+  for (const [input, output] of Object.entries(carry)) {
+    if (!inputs.has(input)) throw new Error(`gpu.js plan: carried input '${input}' is not an input any kernel reads`);
+    if (!outputs.has(output)) throw new Error(`gpu.js plan: carried output '${output}' is not an output`);
+  }
+  const carried = new Set(Object.keys(carry).map((n) => inputs.get(n)!.id));
+  const executor = planExecutor(plan, gpu, options, carried);
+  const upload = (name: string, v: ArrayLike<number> | undefined): Texture => {
+    const { size } = inputs.get(name)!;
+    if (!v || v.length !== size)
+      throw new Error(`gpu.js plan: carried input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
+    const copy = executor.kernelFor('function(a) { return a[this.thread.x]; }', size, 'a');
+    return copy(Float32Array.from(v)) as Texture;
+  };
+  const asTexture = (name: string, v: Value): Texture => (isTexture(v) ? v : upload(name, v));
+  let state = new Map(Object.keys(carry).map((n) => [n, upload(n, initial[n])]));
+  let pending: Map<string, Texture> | undefined;
+  const freeUnless = (textures: Iterable<Texture>, keep: ReadonlySet<Value>) => {
+    for (const t of textures) if (!keep.has(t)) free(t);
+  };
+  const drop = () => {
+    if (pending) freeUnless(pending.values(), new Set(state.values()));
+    pending = undefined;
+  };
+  return {
+    run: (feeds, read) => {
+      drop();
+      const values = new Map<number, Value>();
+      for (const [name, t] of state) values.set(inputs.get(name)!.id, t);
+      hostInputs(plan, feeds, values, carried);
+      executor.execute(values);
+      const next = new Map(Object.entries(carry).map(([input, output]) => [input, values.get(outputs.get(output)!)!]));
+      const result = Object.fromEntries(
+        read.map((name) => {
+          const id = outputs.get(name);
+          if (id === undefined) throw new Error(`gpu.js plan: no output '${name}' to read`);
+          return [name, toHost(values.get(id)!)];
         }),
       );
+      pending = new Map([...next].map(([name, v]) => [name, asTexture(name, v)]));
+      const keep = new Set<Value>([...state.values(), ...pending.values()]);
+      values.forEach((v) => {
+        if (!keep.has(v)) free(v);
+      });
+      return result;
     },
-    ran: () => ran,
-    dispose: clear,
+    accept: () => {
+      if (!pending) return;
+      freeUnless(state.values(), new Set(pending.values()));
+      state = pending;
+      pending = undefined;
+    },
+    state: () => Object.fromEntries([...state].map(([name, t]) => [name, toHost(t)])),
+    ran: executor.ran,
+    dispose: () => {
+      drop();
+      state.forEach(free);
+      state.clear();
+    },
   };
 };
