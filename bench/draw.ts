@@ -14,20 +14,12 @@ import { dataBatchAxes } from '../src/models/draw/model.ts';
 import { draw, presets } from '../src/models/draw/index.ts';
 import { dataSpecs } from '../src/models/draw/model.ts';
 import { trainStep, adam, initTrainState, stepFeeds, advance } from '../src/optim/index.ts';
-import { LOSS, STEP, isOptName } from '../src/optim/train-step.ts';
-import { compile, lowerGraph, type Lowering } from '../src/compiler/compile.ts';
-import { contractionSize } from '../src/compiler/backends/cpu/render.ts';
-import { kernelClass, type Kernel } from '../src/compiler/fuse.ts';
-import { size } from '../src/dsl/shape.ts';
+import { compile, lowerGraph } from '../src/compiler/compile.ts';
 import { unwrap } from '../src/util.ts';
-import { seedRng, fillNormal, fillUniform } from '../src/dsl/rng.ts';
-import { time, table, interleaved, type Timing } from './lib.ts';
+import { time, table, interleaved, arg, type Timing } from './lib.ts';
+import { classify, flopsOf, syntheticBatch } from './draw-step.ts';
 import { initTfjsWasm, tfjsDraw } from './tfjs-draw.ts';
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
 const jsonOnly = process.argv.includes('--json');
 const Ts = (arg('--T') ?? '10,64').split(',').map(Number);
 const runs = Number(arg('--steps') ?? 5);
@@ -44,34 +36,6 @@ const rows: Record<string, string | number>[] = [];
 const shares: string[] = [];
 const tfjsRanges: string[] = [];
 
-/**
- * The bench's kernel classes: matmul (one product: the LSTMs and linear maps), filterbank (batched
- * products: the attention's filterbanks), optimiser (clipping and Adam: kernels reading optimiser
- * state or the step, and the scalars the loss does not need, i.e. the norm), elementwise, reduction.
- */
-const classify = (l: Lowering): string[] => {
-  const byRoot = new Map(l.kernels.map((k, i) => [k.root, i] as const));
-  const forLoss = new Uint8Array(l.kernels.length);
-  const lossKernel = byRoot.get(l.graph.outputs.get(LOSS)!);
-  if (lossKernel !== undefined) forLoss[lossKernel] = 1;
-  for (let i = l.kernels.length - 1; i >= 0; i--)
-    if (forLoss[i]) l.kernels[i].reads.forEach((r) => byRoot.has(r) && (forLoss[byRoot.get(r)!] = 1));
-  const state = new Set([...l.graph.inputs].filter(([name]) => isOptName(name) || name === STEP).map(([, id]) => id));
-  return l.kernels.map((kernel, i) => {
-    const cls = kernelClass(l.nodes, kernel);
-    if (cls === 'matmul')
-      return contractionSize({ nodes: l.nodes, mat: l.mat, kernel }).batch > 1 ? 'filterbank' : 'matmul';
-    if (kernel.reads.some((r) => state.has(r)) || (!forLoss[i] && size(kernel.shape) === 1)) return 'optimiser';
-    return cls === 'elementwise' ? cls : 'reduction';
-  });
-};
-
-const flopsOf = (l: Lowering, kernel: Kernel): number => {
-  if (kernelClass(l.nodes, kernel) !== 'matmul') return 0;
-  const { batch: b, M, K, N } = contractionSize({ nodes: l.nodes, mat: l.mat, kernel });
-  return 2 * b * M * K * N;
-};
-
 for (const T of Ts) {
   const config = { ...presets.mnistFast, T };
   const model = draw(config);
@@ -87,11 +51,7 @@ for (const T of Ts) {
   const l = unwrap(lowerGraph(graph));
   const classes = classify(l);
   let state = initTrainState(model.init(1), model.paramShapes, opt);
-  const x = new Float32Array(batch * 784);
-  fillUniform(seedRng(1), x);
-  for (let i = 0; i < x.length; i++) x[i] = x[i] < 0.13 ? 1 : 0;
-  const eps = new Float32Array(T * batch * config.zSize);
-  fillNormal(seedRng(2), eps);
+  const { x, eps } = syntheticBatch(config, batch);
   const step = () => {
     state = advance(state, program.run(stepFeeds(state, { x, eps })));
   };

@@ -52,3 +52,9 @@ export const table = (rows: readonly Record<string, string | number>[]): string 
     ...rows.map((r) => line(cols.map((c) => String(cell(r[c]))))),
   ].join('\n');
 };
+
+/** The value after flag `name` on the command line, if given. */
+export const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};

@@ -1,6 +1,6 @@
 // Drives pages in Debian's Chromium (playwright-core, headless): the demo page, and the browser
-// training example. WebGL comes from SwiftShader, and host rules plus the background-service
-// switches keep the browser off the network.
+// training example. WebGL comes from SwiftShader (or, for bench/gpu.ts on a machine with one, the
+// GPU), and host rules plus the background-service switches keep the browser off the network.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,13 +9,20 @@ import { chromium, type Browser } from 'playwright-core';
 import { serveDemo } from '../examples/demo/serve.ts';
 import { CHROMIUM } from './system.ts';
 
+/** Where the page's WebGL comes from: SwiftShader (software), the machine's GPU, or WebGL 1 only. */
+export type PageGl = 'swiftshader' | 'gpu' | 'webgl1';
+const GL_ARGS: Record<PageGl, readonly string[]> = {
+  // WebGL without a GPU: ANGLE on SwiftShader
+  swiftshader: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
+  // ANGLE on the GPU's Vulkan driver, where one is installed (else Chromium falls back and the renderer says so)
+  gpu: ['--use-angle=vulkan', '--enable-features=Vulkan', '--enable-gpu', '--ignore-gpu-blocklist'],
+  // a browser without WebGL2, as a page may meet one
+  webgl1: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--disable-webgl2'],
+};
+
 const ARGS = [
   '--no-sandbox',
   '--disable-dev-shm-usage',
-  // WebGL without a GPU: ANGLE on SwiftShader
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-  '--ignore-gpu-blocklist',
   // no traffic but to the demo server
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
   '--no-proxy-server',
@@ -30,7 +37,8 @@ const ARGS = [
   '--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication',
 ];
 
-const launch = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+const launch = (gl: PageGl = 'swiftshader'): Promise<Browser> =>
+  chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...ARGS, ...GL_ARGS[gl]] });
 
 const MIME: Record<string, string> = {
   '.html': 'text/html',
@@ -64,15 +72,19 @@ const serveFolder = async (root: string) => {
 };
 
 /** Opens the built page in `dir` with `query`, waits for body[data-state] done or error, returns window.trainResult. */
-export const trainInBrowser = async (dir: string, query: string): Promise<Record<string, unknown>> => {
+export const trainInBrowser = async (
+  dir: string,
+  query: string,
+  { gl = 'swiftshader', timeoutMs = 240_000 }: { gl?: PageGl; timeoutMs?: number } = {},
+): Promise<Record<string, unknown>> => {
   const site = await serveFolder(dir);
-  const browser = await launch();
+  const browser = await launch(gl);
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(site.url + query);
-    await page.waitForSelector('body[data-state=done], body[data-state=error]', { timeout: 240_000 });
+    await page.waitForSelector('body[data-state=done], body[data-state=error]', { timeout: timeoutMs });
     const result = await page.evaluate(
       () => (window as unknown as { trainResult: Record<string, unknown> }).trainResult,
     );

@@ -222,19 +222,33 @@ describe('the installed package', () => {
     expect(r.outputFiles[0].text).not.toMatch(/from ["']node:/);
   }, 60_000);
 
+  // the browser-train example, built once with Vite against the installed package (gpu.js included)
+  let builtPage: string | undefined;
+  const browserTrainPage = async () => {
+    if (builtPage) return builtPage;
+    const page = join(app, 'page');
+    cpSync(resolve('examples/browser-train'), page, {
+      recursive: true,
+      filter: (from) => !/public|digits\.ts$/.test(from),
+    });
+    mkdirSync(join(page, 'public'));
+    writeFileSync(join(page, 'public', 'digits.bin'), digitBytes(20)); // one fixed batch of 20 digits
+    if (!existsSync(join(app, 'node_modules', 'gpu.js')))
+      sh('npm', ['install', 'gpu.js@2.24.1', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
+    await viteBuild({ root: page, logLevel: 'silent', build: { outDir: join(page, 'dist'), target: 'es2022' } });
+    builtPage = join(page, 'dist');
+    return builtPage;
+  };
+  const cpuLosses: number[] = [];
+  const describeRun = (r: Record<string, unknown>, losses: number[]) =>
+    `${r.mode}, batch ${r.batch}, ${r.threads} thread(s), ${r.kernels} kernels: ${(r.stepMs as number).toFixed(1)} ms a step (first ${(r.firstStepMs as number).toFixed(0)} ms), compile ${(r.compileSeconds as number).toFixed(2)} s, loss ${losses[0].toFixed(1)} → ${losses.at(-1)!.toFixed(1)}`;
+
   itNeeds(chromium)(
     'trains DRAW in a browser page built with Vite (examples/browser-train): cpu backend, 1 and 2 threads, loss falls',
     async () => {
-      const page = join(app, 'page');
-      cpSync(resolve('examples/browser-train'), page, {
-        recursive: true,
-        filter: (from) => !/public|digits\.ts$/.test(from),
-      });
-      mkdirSync(join(page, 'public'));
-      writeFileSync(join(page, 'public', 'digits.bin'), digitBytes(20)); // one fixed batch of 20 digits
-      await viteBuild({ root: page, logLevel: 'silent', build: { outDir: join(page, 'dist'), target: 'es2022' } });
+      const dist = await browserTrainPage();
       for (const threads of [1, 2]) {
-        const r = await trainInBrowser(join(page, 'dist'), `?steps=12&lr=0.01&threads=${threads}`);
+        const r = await trainInBrowser(dist, `?steps=12&lr=0.01&threads=${threads}`);
         expect(r.error).toBeUndefined();
         expect(r.threads).toBe(threads); // 2: one Web Worker beside the page's thread
         const losses = r.losses as number[];
@@ -242,11 +256,42 @@ describe('the installed package', () => {
         expect(losses.every(Number.isFinite)).toBe(true);
         expect(losses[11]).toBeLessThan(losses[0]);
         expect(r.stopped).toBe('done');
-        console.log(
-          `[browser] DRAW T=4 batch ${r.batch}, ${threads} thread(s): ${(r.stepMs as number).toFixed(1)} ms a step, compile ${(r.compileSeconds as number).toFixed(2)} s, loss ${losses[0].toFixed(1)} → ${losses[11].toFixed(1)}`,
-        );
+        if (threads === 1) cpuLosses.push(...losses);
+        console.log(`[browser] DRAW T=4 on ${describeRun(r, losses)}`);
       }
     },
     300_000,
+  );
+
+  itNeeds(chromium)(
+    'trains DRAW on gpu.js in WebGL2 in the page (?backend=gpujs): the loss falls and follows the cpu backend',
+    async () => {
+      const dist = await browserTrainPage();
+      const r = await trainInBrowser(dist, '?steps=6&lr=0.01&backend=gpujs');
+      expect(r.error).toBeUndefined();
+      expect(r).toMatchObject({ mode: 'webgl2', kernelClass: 'WebGL2Kernel', threads: 1, stopped: 'done' });
+      expect(r.renderer).toMatch(/SwiftShader/i); // Chromium's software WebGL2 here
+      const losses = r.losses as number[];
+      expect(losses).toHaveLength(6);
+      expect(losses[5]).toBeLessThan(losses[0]);
+      // the same data, seed and schedule as the cpu run: the same steps to float32 tolerance
+      if (cpuLosses.length === 0) {
+        const cpu = await trainInBrowser(dist, '?steps=6&lr=0.01');
+        cpuLosses.push(...(cpu.losses as number[]));
+      }
+      losses.forEach((l, i) => expect(Math.abs(l - cpuLosses[i])).toBeLessThan(1e-4 * Math.abs(cpuLosses[i])));
+      console.log(`[browser] DRAW T=4 on ${describeRun(r, losses)} (${r.renderer})`);
+    },
+    300_000,
+  );
+
+  itNeeds(chromium)(
+    'refuses ?backend=gpujs in one line where the browser has no WebGL2',
+    async () => {
+      const r = await trainInBrowser(await browserTrainPage(), '?steps=2&backend=gpujs', { gl: 'webgl1' });
+      expect(r.error).toMatch(/^Error: this browser gives the page no WebGL2, which the gpujs backend needs/);
+      expect(r.losses).toBeUndefined();
+    },
+    120_000,
   );
 });
