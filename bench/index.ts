@@ -1,6 +1,7 @@
 // npm run bench [-- --json]: compiler benchmarks on every backend this machine can start. Prints a
 // table and ratios against gpu.js's own CPU mode (the baseline, run in the same process), then one
-// JSON line last (with --json, only that line).
+// JSON line last (with --json, only that line). `npm run bench -- draw` is the DRAW training step on
+// the cpu backend against TF.js (bench/draw.ts), `npm run bench -- gpu` the step on gpujs (bench/gpu.ts).
 import * as E from 'fp-ts/lib/Either.js';
 import {
   trace,
@@ -23,8 +24,9 @@ import type { Graph } from '../src/compiler/graph.ts';
 import { time, table } from './lib.ts';
 
 const jsonOnly = process.argv.includes('--json');
-if (process.argv.includes('draw')) {
-  await import('./draw.ts');
+const suite = { draw: './draw.ts', gpu: './gpu.ts' }[process.argv[2]];
+if (suite) {
+  await import(suite);
   process.exit(0);
 }
 

@@ -1,7 +1,7 @@
 // Trains a small DRAW in the page with the library's train(). The digits come from digits.bin
 // (n × 28 × 28 bytes, 0 or 255), which `npx tsx examples/browser-train/digits.ts` writes.
 // Query parameters: steps (default 20), batch (default: every image in one batch), lr (default 0.01),
-// model=fast for the CLI's default DRAW (T=10, LSTM 256; else a small one: T=4, LSTM 64, z 10),
+// model=fast for the CLI's default DRAW (T=10, LSTM 256; else a small one: T=4, LSTM 64, z 10), T=N its steps,
 // backend=cpu (default: generated JavaScript and WebAssembly) or gpujs (gpu.js kernels in WebGL2, the
 // training state kept on the GPU between steps; gpu.js is imported only then),
 // threads=N (cpu) for data-parallel steps over N - 1 Web Workers (Vite bundles the library's program worker).
@@ -54,11 +54,11 @@ try {
     query.get('backend') ?? 'cpu',
     Number(query.get('threads') ?? 1),
   );
-  const model = draw(
+  const config =
     query.get('model') === 'fast'
       ? presets.mnistFast
-      : { ...presets.mnistFast, T: 4, encSize: 64, decSize: 64, zSize: 10 },
-  );
+      : { ...presets.mnistFast, T: 4, encSize: 64, decSize: 64, zSize: 10 };
+  const model = draw({ ...config, T: Number(query.get('T') ?? config.T) });
   status(
     'training',
     `training on ${backend}${renderer ? ` (${renderer})` : ''}: ${n} digits, batch ${batch}, ${steps} steps, ${threads} thread(s)`,
