@@ -18,8 +18,13 @@ import {
   materialize,
   type Tensor,
 } from '../src/index.ts';
-import { compile, type BackendName } from '../src/compiler/compile.ts';
+import { compile, lowerGraph, type BackendName } from '../src/compiler/compile.ts';
 import { fuse, type Kernel } from '../src/compiler/fuse.ts';
+import { GPU_FUSION } from '../src/compiler/backends/gpujs/program.ts';
+import { draw, presets } from '../src/models/draw/index.ts';
+import { dataSpecs } from '../src/models/draw/model.ts';
+import { adam } from '../src/optim/index.ts';
+import { trainStep } from '../src/optim/train-step.ts';
 import { planBuffers } from '../src/compiler/schedule.ts';
 import type { Graph } from '../src/compiler/graph.ts';
 import { simplify } from '../src/compiler/passes.ts';
@@ -138,6 +143,51 @@ describe('fusion', () => {
     expect(kernelsOf(users(3), { x: [4] })).toHaveLength(3); // tanh, a, b
     expect(kernelsOf(users(4), { x: [4] })).toHaveLength(4); // tanh, s, a, b
   });
+});
+
+describe('fusion for a GPU (GPU_FUSION: launches cost more than arithmetic)', () => {
+  const kernelsOf = (
+    f: (xs: Record<string, Tensor>) => Tensor | Record<string, Tensor>,
+    specs: Record<string, readonly number[]>,
+  ) => fuse(simplify(unwrap(trace(f, specs))), GPU_FUSION).kernels;
+
+  it('computes an exp used twice again in each user: 2 kernels where the cpu stores it (3)', () => {
+    const twice = ({ x }: Record<string, Tensor>) => {
+      const e = exp(x);
+      return { a: tanh(e), b: mul(e, 2) };
+    };
+    expect(kernelsOf(twice, { x: [4] })).toHaveLength(2);
+  });
+  it('computes a cheap value again for every copy a broadcast makes: 1 kernel where the cpu stores it (2)', () => {
+    const f = ({ x, y }: Record<string, Tensor>) => add(y, tanh(mul(x, 2)));
+    expect(kernelsOf(f, { x: [4], y: [3, 4] })).toHaveLength(1);
+    expect(fuse(simplify(unwrap(trace(f, { x: [4], y: [3, 4] })))).kernels).toHaveLength(2);
+  });
+  it("never lets a kernel read more than 32 buffers (WebGL's texture units): a sum of 40 inputs, right on gpujs-cpu", () => {
+    const specs = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x${i}`, [3]]));
+    const g = unwrap(trace((xs) => (Object.values(xs) as Tensor[]).reduce((a, b) => add(a, mul(b, b))), specs));
+    const kernels = fuse(simplify(g), GPU_FUSION).kernels;
+    expect(Math.max(...kernels.map((k) => k.reads.length))).toBeLessThanOrEqual(32);
+    expect(fuse(simplify(g)).kernels.map((k) => k.reads.length)).toEqual([40]); // the cpu: one kernel
+    const feeds = Object.fromEntries(Object.keys(specs).map((k, i) => [k, Float64Array.of(i, -i, 0.5 * i)]));
+    const out = unwrap(compile(g, { backend: 'gpujs-cpu' })).run(feeds);
+    expect(close(unwrap(evaluate(g, feeds)), out)).toBeUndefined();
+  });
+  it("pins the DRAW step's kernels: 1,108 on gpujs against 1,536 on the cpu at T=10; T=64 within 32 reads a kernel", () => {
+    const lowered = (T: number, backend: BackendName) => {
+      const config = { ...presets.mnistFast, T };
+      const model = draw(config);
+      const opt = adam({ lr: 1e-3 });
+      const g = unwrap(
+        trainStep(model.loss, model.paramShapes, dataSpecs(config, 10), opt, { clip: 10, paramCheck: true }),
+      );
+      return unwrap(lowerGraph(g, { backend })).kernels;
+    };
+    expect([lowered(10, 'gpujs').length, lowered(10, 'cpu').length]).toEqual([1108, 1536]);
+    const t64 = lowered(64, 'gpujs');
+    expect(Math.max(...t64.map((k) => k.reads.length))).toBeLessThanOrEqual(32);
+    expect(t64.length).toBeLessThan(7000); // 9,465 on the cpu
+  }, 120_000);
 });
 
 describe('program', () => {

@@ -55,7 +55,7 @@ export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<Co
   if (E.isLeft(backend)) return backend;
   const simple = opts.simplify === false ? graph : simplify(graph);
   const g = backend.right.prepare?.(simple) ?? simple;
-  const { kernels, mat } = fuse(g);
+  const { kernels, mat } = fuse(g, backend.right.fusion);
   return E.right({
     graph: g,
     nodes: g.nodes.toArray(),

@@ -20,8 +20,33 @@ export interface Kernel {
 const kindOf = (n: Node) => primitives[n.op].kernel.kind;
 const isReduction = (n: Node) => kindOf(n) === 'reduce' || kindOf(n) === 'contract';
 
+/**
+ * When fusion computes a value again in each kernel that uses it rather than storing it once: a value
+ * whose expression (down to stored values and constants) costs at most `repeatBudget` in `opCost`s.
+ */
+export interface FusionPolicy {
+  /** The cost of one op in a repeated expression (Infinity: a value holding it is stored). */
+  readonly opCost: (op: Node['op']) => number;
+  readonly repeatBudget: number;
+  /** Whether such a value is also computed again for every copy a broadcast makes of it (else stored). */
+  readonly repeatThroughBroadcasts: boolean;
+  /** The most buffers one kernel may read (default: no limit). */
+  readonly maxReads?: number;
+}
+
+/**
+ * The cpu backend's: reading memory, not arithmetic, is what an elementwise kernel pays for (in JS
+ * ~1.6 ns an element for a*b, bench/NOTES.md), so a few adds and multiplies of buffers and constants
+ * (σ(x) = ½ + ½·tanh(x/2) of a stored tanh) used several times are computed again by each user.
+ */
+export const CPU_FUSION: FusionPolicy = {
+  opCost: (op) => (op === 'add' || op === 'mul' ? 1 : Infinity),
+  repeatBudget: 3,
+  repeatThroughBroadcasts: false,
+};
+
 /** The materialised set: graph outputs, inputs, user-chosen boundaries (`materialize`) and what fusion cannot inline. */
-export const planMaterialization = (g: Graph): Uint8Array => {
+export const planMaterialization = (g: Graph, policy: FusionPolicy = CPU_FUSION): Uint8Array => {
   const nodes = g.nodes.toArray();
   const consumers: number[][] = nodes.map(() => []);
   nodes.forEach((n, id) => n.inputs.forEach((i) => consumers[i].push(id)));
@@ -52,20 +77,19 @@ export const planMaterialization = (g: Graph): Uint8Array => {
     else if (k !== 'const' && k !== 'buffer') mat[id] = 1;
   };
 
-  // Reading memory, not arithmetic, is what an elementwise kernel pays for (in JS ~1.6 ns an element
-  // for a*b, bench/NOTES.md): a few adds and multiplies of buffers and constants (σ(x) = ½ + ½·tanh(x/2)
-  // of a stored tanh) used several times are computed again by each user, not stored and read back
-  const REPEAT_OPS = 3;
-  /** Adds and multiplies in id's expression down to buffers and constants, or Infinity if it holds anything else. */
-  const arithmeticOps = (id: number): number => {
+  /** What id's expression costs each user that computes it again, down to buffers and constants (over the budget: Infinity). */
+  const repeatCost = (id: number, budget: number): number => {
     const n = nodes[id];
     const k = kindOf(n);
     if (k === 'const' || mat[id]) return 0;
-    if (k === 'view') return n.inputs.reduce((a, i) => a + arithmeticOps(i), 0);
-    if (n.op !== 'add' && n.op !== 'mul') return Infinity;
-    return n.inputs.reduce((a, i) => a + arithmeticOps(i), 1);
+    let cost = k === 'view' ? 0 : policy.opCost(n.op);
+    for (const i of n.inputs) {
+      if (cost > budget) break;
+      cost += repeatCost(i, budget - cost);
+    }
+    return cost > budget ? Infinity : cost;
   };
-  const cheapToRepeat = (id: number): boolean => arithmeticOps(id) <= REPEAT_OPS;
+  const cheapToRepeat = (id: number): boolean => repeatCost(id, policy.repeatBudget) <= policy.repeatBudget;
 
   // reductionIn[id]: the unmaterialised reduction inside id's expression, or -1
   const reductionIn = new Int32Array(nodes.length).fill(-1);
@@ -84,7 +108,8 @@ export const planMaterialization = (g: Graph): Uint8Array => {
     const onlyConsumer = consumers[id].length === 1 ? nodes[consumers[id][0]] : undefined;
     const epilogue = onlyConsumer && kindOf(onlyConsumer) === 'map' && sameShape(onlyConsumer.shape, n.shape);
     if (k === 'view') return; // views stay index arithmetic; a view that is an output is already marked
-    if (expands[id] || (fanout[id] > 1 && !cheapToRepeat(id))) mat[id] = 1;
+    const repeated = expands[id] || fanout[id] > 1;
+    if (repeated && !((policy.repeatThroughBroadcasts || !expands[id]) && cheapToRepeat(id))) mat[id] = 1;
     if (own >= 0 && !epilogue) mat[id] = 1; // a reduction's result leaves its kernel unless an elementwise epilogue takes it
   });
   g.inputs.forEach((id) => (mat[id] = 1));
@@ -97,25 +122,51 @@ export interface Fused {
   readonly mat: Uint8Array;
 }
 
-export const fuse = (g: Graph): Fused => {
-  const mat = planMaterialization(g);
+export const fuse = (g: Graph, policy: FusionPolicy = CPU_FUSION): Fused => {
+  const nodes = g.nodes.toArray();
+  const mat = planMaterialization(g, policy);
+  /** The materialised nodes below `id` that a kernel computing it reads, by node (memo). */
+  const readsBelow = (id: number, memo: Map<number, ReadonlySet<number>>): ReadonlySet<number> => {
+    let r = memo.get(id);
+    if (r) return r;
+    const set = new Set<number>();
+    for (const i of nodes[id].inputs)
+      if (mat[i]) kindOf(nodes[i]) !== 'const' && set.add(i);
+      else readsBelow(i, memo).forEach((x) => set.add(x));
+    memo.set(id, (r = set));
+    return r;
+  };
+  const isKernel = (id: number) => mat[id] && kindOf(nodes[id]) !== 'buffer';
+  // A backend that can bind only so many buffers a kernel (WebGL's texture units): a kernel reading more
+  // stores the largest part of its expression that fits, until every kernel fits (a fixpoint: storing a
+  // value that another kernel repeats can add one read there)
+  for (let changed = policy.maxReads !== undefined; changed; ) {
+    changed = false;
+    for (let root = 0; root < nodes.length; root++) {
+      if (!isKernel(root)) continue;
+      const memo = new Map<number, ReadonlySet<number>>();
+      if (readsBelow(root, memo).size <= policy.maxReads!) continue;
+      let best = -1;
+      memo.forEach((reads, id) => {
+        const fits = reads.size <= policy.maxReads! && kindOf(nodes[id]) !== 'const';
+        if (id !== root && !mat[id] && fits && (best < 0 || reads.size > memo.get(best)!.size)) best = id;
+      });
+      if (best < 0 || memo.get(best)!.size < 2) continue; // nothing to split off: the backend says why
+      mat[best] = 1;
+      changed = true;
+    }
+  }
   const kernels: Kernel[] = [];
-  g.nodes.forEach((n, root) => {
-    const k = kindOf(n);
-    if (!mat[root] || k === 'buffer') return;
-    const reads = new Set<number>();
+  nodes.forEach((n, root) => {
+    if (!isKernel(root)) return;
     let reduction: number | undefined;
-    const walk = (id: number, top: boolean) => {
-      if (!top && mat[id]) {
-        if (kindOf(g.nodes.get(id)!) !== 'const') reads.add(id);
-        return;
-      }
-      const m = g.nodes.get(id)!;
-      if (isReduction(m)) reduction = id;
-      m.inputs.forEach((i) => walk(i, false));
+    const find = (id: number) => {
+      if (id !== root && mat[id]) return;
+      if (isReduction(nodes[id])) reduction = id;
+      nodes[id].inputs.forEach(find);
     };
-    walk(root, true);
-    kernels.push({ root, shape: n.shape, reduction, reads: [...reads] });
+    find(root);
+    kernels.push({ root, shape: n.shape, reduction, reads: [...readsBelow(root, new Map())] });
   });
   return { kernels, mat };
 };

@@ -3,7 +3,7 @@
 // imports neither, so there is no cycle between them.
 import type * as E from 'fp-ts/lib/Either.js';
 import type { Node } from '../../dsl/tensor.ts';
-import type { Kernel } from '../fuse.ts';
+import type { FusionPolicy, Kernel } from '../fuse.ts';
 import type { BufferPlan } from '../schedule.ts';
 import type { Feeds } from '../evaluate.ts';
 import type { Graph } from '../graph.ts';
@@ -89,6 +89,8 @@ export interface Lowering {
 export interface Backend {
   /** A graph pass of this backend's own, run after `simplify` and before fusion. */
   prepare?(g: Graph): Graph;
+  /** When fusion repeats a value in its users rather than storing it (default: fuse.ts's CPU_FUSION). */
+  readonly fusion?: FusionPolicy;
   lower(l: Lowering): E.Either<CompileError, Program>;
 }
 
