@@ -173,6 +173,17 @@ describe('fusion for a GPU (GPU_FUSION: launches cost more than arithmetic)', ()
     const out = unwrap(compile(g, { backend: 'gpujs-cpu' })).run(feeds);
     expect(close(unwrap(evaluate(g, feeds)), out)).toBeUndefined();
   });
+  it('splits a concat of 40 buffers into concats of 16 (nestWideConcats), so no kernel reads past 32; right on gpujs-cpu', () => {
+    const specs = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x${i}`, [2, 3]]));
+    const g = unwrap(trace((xs) => tanh(concat(Object.values(xs) as Tensor[], 0)), specs));
+    const lowered = unwrap(lowerGraph(g, { backend: 'gpujs-cpu' }));
+    expect(Math.max(...lowered.kernels.map((k) => k.reads.length))).toBeLessThanOrEqual(32);
+    expect(lowered.kernels).toHaveLength(2); // one concat of 16 stored; the tanh reads it and the other 24
+    const feeds = Object.fromEntries(
+      Object.keys(specs).map((k, i) => [k, Float64Array.from({ length: 6 }, (_, j) => i - j)]),
+    );
+    expect(close(unwrap(evaluate(g, feeds)), unwrap(compile(g, { backend: 'gpujs-cpu' })).run(feeds))).toBeUndefined();
+  });
   it("pins the DRAW step's kernels: 1,108 on gpujs against 1,536 on the cpu at T=10; T=64 within 32 reads a kernel", () => {
     const lowered = (T: number, backend: BackendName) => {
       const config = { ...presets.mnistFast, T };

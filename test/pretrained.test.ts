@@ -1,13 +1,14 @@
-// The pretrained model that ships with the package (pretrained/draw-fast.safetensors): it loads, it is
-// the default preset trained well past the default run, it is good (its test bound on held-out images),
-// and the CLI's eval, sample and export take it with --pretrained; a damaged file is named, not trusted.
+// The pretrained models that ship with the package (pretrained/*.safetensors): `paper` (the paper's T=64
+// with attention, the default) and `fast` (the default preset). Each loads, is trained far past the
+// default run, is good (its test bound on held-out images, the figure the README records), and the CLI's
+// eval, sample and export take it with --pretrained [NAME]; a damaged file is named, not trusted.
 import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
-import { PRETRAINED_FILE, loadPretrained } from '../src/node/pretrained.ts';
+import { PRETRAINED, loadModelFile, loadPretrained } from '../src/node/pretrained.ts';
 import { presets } from '../src/models/draw/index.ts';
 import { parseFlags } from '../src/cli/options.ts';
 import { evaluateCommand } from '../src/cli/evaluate.ts';
@@ -17,65 +18,81 @@ import { pretrainedExport } from '../examples/demo/serve.ts';
 const dir = mkdtempSync(join(tmpdir(), 'draw-pretrained-'));
 const cli = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+/** Runs `eval` as the command line would, `argv` after the command name. */
+const evaluate = (...argv: string[]) => {
+  const { flags, operands } = parseFlags(['eval', ...argv]);
+  return evaluateCommand(flags, operands);
+};
 
-describe('the pretrained model', () => {
-  it('loads: the fast preset, trained far past the default run of 1,000 steps, parameters only and finite', () => {
-    const p = loadPretrained();
+describe.each([
+  { name: 'paper', config: presets.mnistPaper, flag: ['--pretrained'], below: 95 },
+  { name: 'fast', config: presets.mnistFast, flag: ['--pretrained', 'fast'], below: 120 },
+] as const)('the pretrained model $name', ({ name, config, flag, below }) => {
+  it('loads: its preset, trained far past the default run of 1,000 steps, parameters only and finite', () => {
+    const p = loadPretrained(name);
     if (E.isLeft(p)) throw p.left;
-    expect(p.right.meta.config).toEqual(presets.mnistFast);
+    expect(p.right.meta.config).toEqual(config);
     expect(p.right.meta.step).toBeGreaterThan(5_000);
     expect(Object.keys(p.right.params).sort()).toEqual(Object.keys(p.right.model.paramShapes).sort());
     for (const v of Object.values(p.right.params)) expect(v.every(Number.isFinite)).toBe(true);
-    expect(statSync(PRETRAINED_FILE).size).toBeLessThan(8 * 2 ** 20);
+    expect(statSync(PRETRAINED[name]).size).toBeLessThan(8 * 2 ** 20);
   });
 
-  it("eval --pretrained: a test bound far below the default run's 144 nats, on 500 test images", () => {
-    const r = evaluateCommand(parseFlags(['eval', '--pretrained', '--images', '500']).flags);
+  it(`eval ${flag.join(' ')}: a test bound below ${below} nats on 500 test images (the default run: 144)`, () => {
+    const r = evaluate(...flag, '--images', '500');
     expect(r.images).toBe(500);
-    expect(r.testBound as number).toBeLessThan(120);
+    expect(r.checkpoint).toBe(PRETRAINED[name]);
+    expect(r.testBound as number).toBeLessThan(below);
   }, 120_000);
 
   it('its bound on the first 200 test images is the figure the README gives (within 0.05 nats)', () => {
     const readme = readFileSync('README.md', 'utf8').replace(/\s+/g, ' ');
-    const recorded = /`npm run draw -- eval --pretrained --images 200`[^*]*\*\*([\d.]+) nats\*\*/.exec(readme);
-    expect(recorded, 'the README names the 200-image figure').not.toBeNull();
-    const r = evaluateCommand(parseFlags(['eval', '--pretrained', '--images', '200']).flags);
+    const command = `npm run draw -- eval ${flag.join(' ')} --images 200`;
+    const recorded = new RegExp(`\`${command}\`[^*]*\\*\\*([\\d.]+) nats\\*\\*`).exec(readme);
+    expect(recorded, `the README names the 200-image figure of \`${command}\``).not.toBeNull();
+    const r = evaluate(...flag, '--images', '200');
     expect(Math.abs((r.testBound as number) - Number(recorded![1]))).toBeLessThan(0.05);
   }, 120_000);
+});
 
-  it('sample --pretrained writes the pictures', () => {
-    const r = sample(parseFlags(['sample', '--pretrained', '--count', '4', '--out', join(dir, 's')]).flags);
+describe('the pretrained models from the command line', () => {
+  it('sample --pretrained writes the pictures of the paper model', () => {
+    const { flags, operands } = parseFlags(['sample', '--pretrained', '--count', '4', '--out', join(dir, 's')]);
+    const r = sample(flags, operands);
     for (const f of ['samples.png', 'steps.png', 'reconstructions.png'])
       expect(existsSync(join(dir, 's', f))).toBe(true);
-    expect(r.checkpoint).toBe(PRETRAINED_FILE);
+    expect(r.checkpoint).toBe(PRETRAINED.paper);
   }, 120_000);
 
-  it('--pretrained with --checkpoint, or with a config it does not have, is one line, exit 2', () => {
+  it('--pretrained with --checkpoint, an unknown name, or a config it does not have, is one line, exit 2', () => {
     const both = cli('eval', '--pretrained', '--checkpoint', 'x.safetensors');
     expect(both.status).toBe(2);
     expect(both.stderr.trim()).toBe(
-      'error: --pretrained uses the model that ships with draw-ts: drop --checkpoint, or --pretrained',
+      'error: --pretrained uses a model that ships with draw-ts: drop --checkpoint, or --pretrained',
     );
-    const other = cli('sample', '--pretrained', '--T', '64');
+    const unknown = cli('eval', '--pretrained', 'huge');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr.trim()).toBe("error: --pretrained: no pretrained model 'huge' (there are: paper, fast)");
+    const other = cli('sample', '--pretrained', 'fast', '--T', '64');
     expect(other.status).toBe(2);
-    expect(other.stderr.trim()).toBe('error: the pretrained model has T = 10, but the flags ask for 64');
+    expect(other.stderr.trim()).toBe("error: the pretrained model 'fast' has T = 10, but the flags ask for 64");
   }, 60_000);
 
-  it('the demo exports it when no run was exported: a generator folder of the pretrained step', async () => {
+  it('the demo exports the paper model when no run was exported: a generator folder of its step', async () => {
     const out = await pretrainedExport(join(dir, 'export'));
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     const p = loadPretrained();
-    expect(manifest.source).toEqual({ pretrained: true, step: E.isRight(p) && p.right.meta.step });
-    expect(manifest.config).toEqual(presets.mnistFast);
+    expect(manifest.source).toEqual({ pretrained: 'paper', step: E.isRight(p) && p.right.meta.step });
+    expect(manifest.config).toEqual(presets.mnistPaper);
   }, 120_000);
 
   it('a damaged copy is refused, naming the file', () => {
     const bad = join(dir, 'bad.safetensors');
-    copyFileSync(PRETRAINED_FILE, bad);
+    copyFileSync(PRETRAINED.paper, bad);
     const bytes = readFileSync(bad);
     bytes[bytes.length - 5] ^= 0xff;
     writeFileSync(bad, bytes);
-    const p = loadPretrained(bad);
+    const p = loadModelFile(bad);
     expect(E.isLeft(p) && p.left.message).toContain(bad);
   });
 });

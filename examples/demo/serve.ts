@@ -1,7 +1,7 @@
 // `npm run demo [-- --model DIR --port N]`: serves the demo page on localhost with an exported
 // generator under /model/: DIR, else runs/draw/export (written by `npm run draw -- export`) where a
 // training run exported one, else the pretrained model that ships with draw-ts, exported on first use
-// into runs/pretrained/export.
+// into runs/pretrained/paper/export (the paper's T=64 model).
 // Only the page's two files and the export's own files are served, nothing else from the disk.
 // No request can stop it: a malformed one is answered 400, a failure while answering 500.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as E from 'fp-ts/lib/Either.js';
 import { EXPORT_FILES, exportGenerator } from '../../src/export/export.ts';
-import { loadPretrained } from '../../src/node/pretrained.ts';
+import { loadPretrained, type PretrainedName } from '../../src/node/pretrained.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TYPES: Record<string, string> = {
@@ -98,15 +98,15 @@ export const serveDemo = ({
 };
 
 const TRAINED_EXPORT = 'runs/draw/export';
-const PRETRAINED_EXPORT = 'runs/pretrained/export';
+const PRETRAINED_EXPORT = 'runs/pretrained/paper/export';
 
-/** The pretrained model's export folder, written on first use. */
-export const pretrainedExport = async (dir = PRETRAINED_EXPORT): Promise<string> => {
+/** The pretrained model's export folder (the paper's T=64 model, or `name`), written on first use. */
+export const pretrainedExport = async (dir = PRETRAINED_EXPORT, name: PretrainedName = 'paper'): Promise<string> => {
   if (existsSync(join(dir, 'manifest.json'))) return dir;
-  const p = loadPretrained();
+  const p = loadPretrained(name);
   if (E.isLeft(p)) throw p.left;
   const m = await exportGenerator(p.right.model, p.right.params, dir, {
-    source: { pretrained: true, step: p.right.meta.step },
+    source: { pretrained: name, step: p.right.meta.step },
   });
   if (E.isLeft(m)) throw m.left;
   return dir;

@@ -9,10 +9,10 @@ import { evaluateClassifier, loadClassifierRun } from './classify.ts';
 
 const seconds = (since: number) => +((performance.now() - since) / 1e3).toFixed(2);
 
-export const evaluateCommand = (f: Flags): Record<string, unknown> => {
+export const evaluateCommand = (f: Flags, operands: readonly string[] = []): Record<string, unknown> => {
   const classifier = f.checkpoint === undefined || f.pretrained ? undefined : loadClassifierRun(f.checkpoint);
   if (classifier) return evaluateClassifier(f, classifier);
-  const run = loadModelRun(f);
+  const run = loadModelRun(f, operands);
   const batch = int(f, 'batch') ?? 100;
   const images = int(f, 'images');
   const samples = int(f, 'samples');
@@ -29,7 +29,7 @@ export const evaluateCommand = (f: Flags): Record<string, unknown> => {
   const b = bound(program, run.state.params, run.model.config, data.test, batch, n);
   const result = {
     command: 'eval',
-    checkpoint: modelSource(f),
+    checkpoint: modelSource(f, operands),
     ...(run.meta.dataset ? { dataset: run.meta.dataset } : {}),
     step: run.state.step,
     testBound: b.bound,

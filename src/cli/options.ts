@@ -101,10 +101,15 @@ export const parseFlags = (
       allowPositionals: true,
       strict: true,
     });
-    // plot takes an operand, its run folder; so do train and classify with --resume (the run to continue)
+    // plot takes an operand, its run folder; so do train and classify with --resume (the run to continue),
+    // and eval, sample and export with --pretrained (the shipped model's name)
     const operands = positionals.slice(1);
     const allowed =
-      positionals[0] === 'plot' || (values.resume && ['train', 'classify'].includes(positionals[0])) ? 1 : 0;
+      positionals[0] === 'plot' ||
+      (values.resume && ['train', 'classify'].includes(positionals[0])) ||
+      (values.pretrained && ['eval', 'sample', 'export'].includes(positionals[0]))
+        ? 1
+        : 0;
     if (operands.length > allowed) throw new UsageError(`unexpected argument '${operands[allowed]}'`);
     return { command: positionals[0], flags: values as Flags, operands };
   } catch (e) {
@@ -284,7 +289,8 @@ flags
   --batch N (100) --lr X (3e-3) --clip X (10) --steps N (1000) | --epochs N | --minutes M
   --lr-half-life STEPS   the learning rate halves every STEPS steps (exponential decay; default constant)
   --seed N (1) --backend cpu|gpujs|gpujs-cpu --out DIR (runs/draw; classify: runs/classify) --checkpoint FILE
-  --pretrained   eval, sample, export: the DRAW model that ships with draw-ts instead of --checkpoint
+  --pretrained [paper|fast]   eval, sample, export: a DRAW model that ships with draw-ts instead of --checkpoint
+                 (paper, the default: the paper's T=64 with attention; fast: the default preset, T=10)
   --threads N (cpu backend; default: this machine's cores, at most the batch; 1 runs the one-graph step)
   --resume [DIR] (continue the run in DIR or --out) | --overwrite (replace it; without either, a run there is kept)
   --config FILE   train: start from a run's config.json (every run folder has one); flags given override it

@@ -135,8 +135,8 @@ export const writeSamples = (
   return gif === undefined ? files : { ...files, gif };
 };
 
-export const sample = (f: Flags): Record<string, unknown> => {
-  const run = loadModelRun(f);
+export const sample = (f: Flags, operands: readonly string[] = []): Record<string, unknown> => {
+  const run = loadModelRun(f, operands);
   const settings = {
     backend: backendOf(f),
     count: int(f, 'count') ?? 64,
@@ -153,7 +153,7 @@ export const sample = (f: Flags): Record<string, unknown> => {
   const pictures = writeSamples(run.model, run.state.params, data.test, ensureOutDir(f.out ?? 'runs/draw'), settings);
   return {
     command: 'sample',
-    checkpoint: modelSource(f),
+    checkpoint: modelSource(f, operands),
     step: run.state.step,
     ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
     ...pictures,

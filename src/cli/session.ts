@@ -14,7 +14,13 @@ import { loadSynthetic } from '../data/synthetic-mnist.ts';
 import { valuesPerImage } from '../data/source.ts';
 import { makeWritableFolder } from '../io/folder.ts';
 import { UsageError, type DatasetName, type Flags, explicitConfig } from './options.ts';
-import { loadPretrained, PRETRAINED_FILE } from '../node/pretrained.ts';
+import {
+  DEFAULT_PRETRAINED,
+  PRETRAINED,
+  loadModelFile,
+  pretrainedName,
+  type PretrainedName,
+} from '../node/pretrained.ts';
 
 export interface RunMeta {
   readonly format: 'draw-ts/1';
@@ -102,7 +108,7 @@ export const loadRun = (path: string | undefined, expect: Partial<DrawConfig> = 
  * count T shapes no parameter, so a warm start may change it (a T=10 model starting a T=64 run).
  */
 export const loadInitRun = (path: string, expect: Partial<DrawConfig>): LoadedRun => {
-  const p = loadPretrained(path);
+  const p = loadModelFile(path);
   if (E.isLeft(p)) throw new UsageError(`--init ${p.left.message}`);
   const { T: _glimpses, ...shapes } = expect;
   const meta = p.right.meta as unknown as RunMeta;
@@ -110,20 +116,32 @@ export const loadInitRun = (path: string, expect: Partial<DrawConfig>): LoadedRu
   return { meta, model: p.right.model, state: { step: meta.step, params: p.right.params, opt: {} } };
 };
 
-/** The model `--checkpoint FILE` names, or with `--pretrained` the one that ships with the package (parameters only). */
-export const loadModelRun = (f: Flags): LoadedRun => {
-  if (!f.pretrained) return loadRun(f.checkpoint, explicitConfig(f));
+/** Which shipped model `--pretrained [NAME]` names (default paper); undefined without --pretrained. */
+export const pretrainedOf = (f: Flags, operands: readonly string[]): PretrainedName | undefined => {
+  if (!f.pretrained) return undefined;
+  const name = pretrainedName(operands[0] ?? DEFAULT_PRETRAINED);
+  if (E.isLeft(name)) throw new UsageError(`--pretrained: ${name.left.message}`);
+  return name.right;
+};
+
+/** The model `--checkpoint FILE` names, or with `--pretrained [NAME]` one that ships with the package (parameters only). */
+export const loadModelRun = (f: Flags, operands: readonly string[] = []): LoadedRun => {
+  const name = pretrainedOf(f, operands);
+  if (name === undefined) return loadRun(f.checkpoint, explicitConfig(f));
   if (f.checkpoint !== undefined)
-    throw new UsageError('--pretrained uses the model that ships with draw-ts: drop --checkpoint, or --pretrained');
-  const p = loadPretrained();
-  if (E.isLeft(p)) throw new UsageError(`the pretrained model: ${p.left.message}`);
+    throw new UsageError('--pretrained uses a model that ships with draw-ts: drop --checkpoint, or --pretrained');
+  const p = loadModelFile(PRETRAINED[name]);
+  if (E.isLeft(p)) throw new UsageError(`the pretrained model '${name}': ${p.left.message}`);
   const meta = p.right.meta as unknown as RunMeta;
-  checkAsked('the pretrained model', meta.config, explicitConfig(f));
+  checkAsked(`the pretrained model '${name}'`, meta.config, explicitConfig(f));
   return { meta, model: p.right.model, state: { step: meta.step, params: p.right.params, opt: {} } };
 };
 
 /** What names the model a command used: the checkpoint's path, or the pretrained file. */
-export const modelSource = (f: Flags): string | undefined => (f.pretrained ? PRETRAINED_FILE : f.checkpoint);
+export const modelSource = (f: Flags, operands: readonly string[] = []): string | undefined => {
+  const name = pretrainedOf(f, operands);
+  return name === undefined ? f.checkpoint : PRETRAINED[name];
+};
 
 export const compileOrThrow = (g: E.Either<Error, Graph>, backend: BackendName): Program => {
   if (E.isLeft(g)) throw g.left;

@@ -1,6 +1,6 @@
 // Small graph-to-graph passes. Gradient graphs are full of ones, zeros and broadcasts of constants;
 // folding them here keeps every later stage (fusion, codegen) from seeing them.
-import type { Node, Tensor, Builder } from '../dsl/tensor.ts';
+import { emit, type Node, type Tensor, type Builder } from '../dsl/tensor.ts';
 import { primitives } from '../dsl/primitives.ts';
 import { size } from '../dsl/shape.ts';
 import { fill, reshape, permute } from '../dsl/ops.ts';
@@ -67,3 +67,23 @@ const foldRule = (n: Node, ins: Tensor[], b: Builder): Tensor | undefined => {
 
 /** Constant folding and algebraic identities, then dead-code elimination. */
 export const simplify = (g: Graph): Graph => eliminateDeadCode(rebuild(g, foldRule));
+
+/**
+ * concat(x₁ … xₙ) of more than `parts` operands → a concat of concats of at most `parts` each, so that no
+ * one kernel has to read them all (gpujs: WebGL binds 32 textures; fusion then stores the inner concats).
+ */
+export const nestWideConcats =
+  (parts: number) =>
+  (g: Graph): Graph =>
+    rebuild(g, (n, ins, b) => {
+      if (n.op !== 'concat' || ins.length <= parts) return undefined;
+      const attrs = { axis: n.attrs.axis as number };
+      const nest = (ts: Tensor[]): Tensor => {
+        if (ts.length <= parts) return emit('concat', ts, attrs, b);
+        const groups = Array.from({ length: Math.ceil(ts.length / parts) }, (_, k) =>
+          ts.slice(k * parts, (k + 1) * parts),
+        );
+        return nest(groups.map((group) => (group.length === 1 ? group[0] : emit('concat', group, attrs, b))));
+      };
+      return nest(ins);
+    });

@@ -96,7 +96,7 @@ export const exportGenerator = async (
     model.generateSpecs(batch),
   );
   const plan = E.flatMap(
-    E.flatMap(graph, (g) => lowerGraph(g)),
+    E.flatMap(graph, (g) => lowerGraph(g, { backend: 'gpujs' })), // the gpujs backend's fusion: within WebGL's textures
     gpujsPlan,
   );
   if (E.isLeft(plan)) return plan;

@@ -37,4 +37,11 @@ export {
 } from '../data/mnist.ts';
 export { type SyntheticSplits, type SyntheticLoadOptions, loadSynthetic } from '../data/synthetic-mnist.ts';
 export { type ExportOptions, ExportError, exportGenerator, EXPORT_FILES } from '../export/export.ts';
-export { type Pretrained, type PretrainedMeta, PRETRAINED_FILE, loadPretrained } from './pretrained.ts';
+export {
+  type Pretrained,
+  type PretrainedMeta,
+  type PretrainedName,
+  PRETRAINED,
+  loadPretrained,
+  loadModelFile,
+} from './pretrained.ts';

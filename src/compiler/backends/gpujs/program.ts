@@ -12,6 +12,7 @@ import { getGpuContext } from './context.ts';
 import { loadGpuJs } from './load.ts';
 import { kernelClass, type FusionPolicy } from '../../fuse.ts';
 import { primitives } from '../../../dsl/primitives.ts';
+import { nestWideConcats } from '../../passes.ts';
 import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
 
 /** WebGL returns zeros past this many texture arguments. */
@@ -94,6 +95,7 @@ const cpuInstance = (): E.Either<CompileError, GPU> => {
 const cache: KernelCache = new Map();
 
 export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
+  prepare: nestWideConcats(MAX_ARGS / 2),
   fusion: GPU_FUSION,
   lower: (l: Lowering) => {
     let gpu: GPU;
