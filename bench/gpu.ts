@@ -20,7 +20,10 @@ import { stepRunner } from '../src/optim/data-parallel.ts';
 import { trainStep } from '../src/optim/train-step.ts';
 import { size } from '../src/dsl/shape.ts';
 import { unwrap } from '../src/util.ts';
-import { arg, interleaved, table } from './lib.ts';
+import { trace } from '../src/compiler/trace.ts';
+import { add, materialize } from '../src/dsl/ops.ts';
+import type { Tensor } from '../src/dsl/tensor.ts';
+import { arg, interleaved, table, time } from './lib.ts';
 import { classify, flopsOf, syntheticBatch } from './draw-step.ts';
 
 const jsonOnly = process.argv.includes('--json');
@@ -90,10 +93,9 @@ const [gpuStep, cpuStep] = await interleaved([() => gpu.stepper.next(data), () =
 });
 
 // the profiled run: every kernel waited for, its time kept by the bench's class
+// (its shaders were built by the timed run: the cache is shared)
 const profiled = residentOn(true);
-await profiled.stepper.next(data);
-profiled.kernelMs!().fill(0);
-const profiledSteps = 2;
+const profiledSteps = 1;
 for (let i = 0; i < profiledSteps; i++) await profiled.stepper.next(data);
 const byClass: Record<string, { ms: number; launches: number }> = {};
 profiled.kernelMs!().forEach((ms, i) => {
@@ -102,6 +104,16 @@ profiled.kernelMs!().forEach((ms, i) => {
   e.launches++;
 });
 const profiledMs = Object.values(byClass).reduce((a, e) => a + e.ms, 0);
+
+// the floor under every launch: a chain of kernels that each add 1 to 16 values, stored one after another
+const CHAIN = 200;
+const chain = unwrap(
+  trace(({ x }) => Array.from({ length: CHAIN }).reduce<Tensor>((t) => materialize(add(t, 1)), x), { x: [16] }),
+);
+const chainProgram = unwrap(compile(chain, { backend: 'gpujs' }));
+const x16 = new Float32Array(16);
+const launchFloor = time(() => chainProgram.run({ x: x16 }), { warmup: 2, runs: 5 });
+chainProgram.dispose();
 
 const renderer = headlessRenderer();
 const kernels = l.kernels.length;
@@ -117,6 +129,7 @@ const result: Record<string, number | string> = {
   cpu1_step_ms: +cpuStep.medianMs.toFixed(1),
   gpujs_vs_cpu1: +(cpuStep.medianMs / gpuStep.medianMs).toFixed(3),
   ms_per_launch: +(gpuStep.medianMs / kernels).toFixed(3),
+  empty_launch_ms: +(launchFloor.medianMs / chainProgram.stats.kernels).toFixed(3),
   profiled_step_ms: +profiledMs.toFixed(1),
   gflop_per_step: +(flops / 1e9).toFixed(3),
   mib_read_per_step: +(bytes.read / 2 ** 20).toFixed(1),
@@ -138,6 +151,9 @@ say(
 );
 say(
   `T=${T} batch ${batch}: ${kernels} kernels a step, ${result.ms_per_launch} ms a launch (step / kernels); first step ${firstStepMs.toFixed(0)} ms (shaders built); cpu / gpujs = ${result.gpujs_vs_cpu1}`,
+);
+say(
+  `a launch of a 16-value kernel alone (a chain of ${chainProgram.stats.kernels}): ${result.empty_launch_ms} ms: the step's launches at that cost ${((kernels * launchFloor.medianMs) / chainProgram.stats.kernels).toFixed(0)} ms`,
 );
 say(
   `a step moves ${result.mib_read_per_step} MiB in and ${result.mib_written_per_step} MiB out of its kernels and its products do ${result.gflop_per_step} GFLOP`,

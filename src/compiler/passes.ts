@@ -87,3 +87,19 @@ export const nestWideConcats =
       };
       return nest(ins);
     });
+
+/**
+ * A sum or max over several axes of at least `minCount` values each → one reduction per axis, the last
+ * first. A GPU runs a kernel's output elements in parallel and each one's loop serially: Σ over a
+ * 520×1024 gradient is one thread's 532,480 steps, where Σ_rows Σ_cols is 520 threads of 1,024 and one of 520.
+ */
+export const reduceAxisByAxis =
+  (minCount: number) =>
+  (g: Graph): Graph =>
+    rebuild(g, (n, [x], b) => {
+      if (n.op !== 'sum' && n.op !== 'reduceMax') return undefined;
+      const axes = n.attrs.axes as readonly number[];
+      if (axes.length < 2 || axes.reduce((c, a) => c * x.shape[a], 1) < minCount) return undefined;
+      // from the last axis back, so the axes still to reduce keep their numbers
+      return axes.reduceRight((t, axis) => emit(n.op, [t], { axes: [axis] }, b), x);
+    });

@@ -12,7 +12,8 @@ import { getGpuContext } from './context.ts';
 import { loadGpuJs } from './load.ts';
 import { kernelClass, type FusionPolicy } from '../../fuse.ts';
 import { primitives } from '../../../dsl/primitives.ts';
-import { nestWideConcats } from '../../passes.ts';
+import { nestWideConcats, reduceAxisByAxis } from '../../passes.ts';
+import { flow } from 'fp-ts/lib/function.js';
 import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
 
 /** WebGL returns zeros past this many texture arguments. */
@@ -95,7 +96,7 @@ const cpuInstance = (): E.Either<CompileError, GPU> => {
 const cache: KernelCache = new Map();
 
 export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
-  prepare: nestWideConcats(MAX_ARGS / 2),
+  prepare: flow(nestWideConcats(MAX_ARGS / 2), reduceAxisByAxis(4096)),
   fusion: GPU_FUSION,
   lower: (l: Lowering) => {
     let gpu: GPU;
