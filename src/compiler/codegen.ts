@@ -4,7 +4,7 @@
 
 /** A number as a JavaScript literal (the cpu backend's spelling; gpu.js's GLSL needs its own). */
 export const jsLiteral = (v: number): string => String(v);
-import { primitives } from '../dsl/primitives.ts';
+import { primitiveOf } from '../dsl/primitives.ts';
 import { ravel, type IndexAlgebra } from '../dsl/indexing.ts';
 import type { Node } from '../dsl/tensor.ts';
 
@@ -47,8 +47,8 @@ const decide = (ctx: ExprContext, coord: string, below: number): 'always' | 'nev
 export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[]): string => {
   if (ctx.acc && id === ctx.acc.id) return ctx.acc.name;
   const n = ctx.nodes[id];
-  const t = primitives[n.op].kernel;
-  if (t.kind === 'const') return t.render(n.attrs as never, idx, ctx.literal ?? jsLiteral);
+  const t = primitiveOf(n.op).kernel;
+  if (t.kind === 'const') return t.render(n.attrs, idx, ctx.literal ?? jsLiteral);
   if (id !== ctx.root && ctx.mat[id]) return `${ctx.arg(id)}[${ravel(ctx.alg, idx, n.shape)}]`;
   switch (t.kind) {
     case 'map':
@@ -57,7 +57,7 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
       const cases = t.index(
         ctx.alg,
         idx,
-        n.attrs as never,
+        n.attrs,
         n.inputs.map((i) => ctx.nodes[i].shape),
         n.shape,
       );

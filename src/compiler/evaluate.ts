@@ -1,7 +1,7 @@
 // The reference interpreter: float64, one primitive at a time, straight from the primitive table.
 // Every compiled backend is tested against it.
 import * as E from 'fp-ts/lib/Either.js';
-import { primitives } from '../dsl/primitives.ts';
+import { primitiveOf } from '../dsl/primitives.ts';
 import { fmt, size } from '../dsl/shape.ts';
 import { reachable, type Graph } from './graph.ts';
 
@@ -35,11 +35,11 @@ export const evaluate = (g: Graph, feeds: Feeds): E.Either<EvaluateError, Record
     if (!live[id]) return;
     vals[id] =
       n.op === 'input'
-        ? Float64Array.from(feeds[n.attrs.name as string])
-        : primitives[n.op].evaluate(
+        ? Float64Array.from(feeds[n.attrs.name])
+        : primitiveOf(n.op).evaluate(
             n.inputs.map((i) => vals[i]),
             n.inputs.map((i) => g.nodes.get(i)!.shape),
-            n.attrs as never,
+            n.attrs,
             n.shape,
           );
   });

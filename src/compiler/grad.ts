@@ -2,7 +2,7 @@
 // new graph (so grad of grad works, and the compiler treats forward and backward alike).
 import * as E from 'fp-ts/lib/Either.js';
 import { OrderedMap } from 'immutable';
-import { primitives } from '../dsl/primitives.ts';
+import { primitiveOf } from '../dsl/primitives.ts';
 import { fmt, size } from '../dsl/shape.ts';
 import { add, fill } from '../dsl/ops.ts';
 import type { Tensor } from '../dsl/tensor.ts';
@@ -43,7 +43,7 @@ export const grad = (g: Graph, of: string, wrt: readonly string[]): E.Either<Gra
           const n = g.nodes.get(id)!;
           if (!ct || !needs[id] || n.inputs.length === 0) continue;
           const ins = n.inputs.map((i) => map[i]);
-          const gs = primitives[n.op].vjp(ct, ins, map[id], n.attrs as never);
+          const gs = primitiveOf(n.op).vjp(ct, ins, map[id], n.attrs);
           n.inputs.forEach((i, k) => {
             const gk = gs[k];
             if (!gk || !needs[i]) return;

@@ -4,7 +4,7 @@ import { List, OrderedMap } from 'immutable';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Node, Builder, Tensor } from '../dsl/tensor.ts';
 import { newBuilder, emit, withBuilder, activeBuilder } from '../dsl/tensor.ts';
-import { primitives } from '../dsl/primitives.ts';
+import { primitiveOf } from '../dsl/primitives.ts';
 import { fmt, sameShape, type Shape } from '../dsl/shape.ts';
 
 export interface Graph {
@@ -29,7 +29,7 @@ export class GraphError extends Error {
 export const verify = (g: Graph): E.Either<GraphError, Graph> => {
   try {
     g.nodes.forEach((n, id) => {
-      const prim = primitives[n.op];
+      const prim = primitiveOf(n.op);
       if (!prim) throw new GraphError(`node ${id}: unknown primitive '${n.op}'`);
       n.inputs.forEach((i) => {
         if (!(i >= 0 && i < id)) throw new GraphError(`node ${id} (${n.op}): input ${i} is not an earlier node`);
@@ -38,7 +38,7 @@ export const verify = (g: Graph): E.Either<GraphError, Graph> => {
         throw new GraphError(`node ${id} (${n.op}): expects ${prim.arity} inputs, has ${n.inputs.length}`);
       const shape = prim.shape(
         n.inputs.map((i) => g.nodes.get(i)!.shape),
-        n.attrs as never,
+        n.attrs,
       );
       if (!sameShape(shape, n.shape))
         throw new GraphError(`node ${id} (${n.op}): recorded shape ${fmt(n.shape)} but its rule gives ${fmt(shape)}`);
@@ -67,7 +67,7 @@ const replay = (g: Graph, b: Builder, feeds: (name: string, id: number) => Tenso
   g.nodes.forEach((n, id) => {
     if (!live[id] || map[id]) return;
     const ins = n.inputs.map((i) => map[i]);
-    map[id] = rule(n, ins, b) ?? emit(n.op, ins, n.attrs as never, b);
+    map[id] = rule(n, ins, b) ?? emit(n.op, ins, n.attrs, b);
   });
   return map;
 };
@@ -84,7 +84,15 @@ export const rebuild = (
 ): Graph => {
   const b = newBuilder();
   return withBuilder(b, () => {
-    const map = replay(g, b, (_name, id) => emit('input', [], g.nodes.get(id)!.attrs as never, b), rule);
+    const map = replay(
+      g,
+      b,
+      (_name, id) => {
+        const n = g.nodes.get(id)!;
+        return emit(n.op, [], n.attrs, b);
+      },
+      rule,
+    );
     let outs = g.outputs.map((id) => map[id]);
     if (extra) outs = outs.merge(extra(map, b));
     return freeze(

@@ -1,7 +1,7 @@
 // Small graph-to-graph passes. Gradient graphs are full of ones, zeros and broadcasts of constants;
 // folding them here keeps every later stage (fusion, codegen) from seeing them.
 import { emit, type Node, type Tensor, type Builder } from '../dsl/tensor.ts';
-import { primitives } from '../dsl/primitives.ts';
+import { primitiveOf, primitives } from '../dsl/primitives.ts';
 import { size } from '../dsl/shape.ts';
 import { fill, reshape, permute } from '../dsl/ops.ts';
 import { compact, rebuild, type Graph } from './graph.ts';
@@ -11,7 +11,7 @@ export const eliminateDeadCode = (g: Graph): Graph => compact(g);
 
 const fillValue = (b: Builder, t: Tensor): number | undefined => {
   const n = b.nodes[t.id];
-  return n.op === 'fill' ? (n.attrs.value as number) : undefined;
+  return n.op === 'fill' ? n.attrs.value : undefined;
 };
 
 const foldRule = (n: Node, ins: Tensor[], b: Builder): Tensor | undefined => {
@@ -20,10 +20,10 @@ const foldRule = (n: Node, ins: Tensor[], b: Builder): Tensor | undefined => {
   const allConst = ins.length > 0 && consts.every((v) => v !== undefined);
   if (allConst && (kind === 'map' || kind === 'view')) {
     if (kind === 'map') {
-      const [v] = primitives[n.op].evaluate(
+      const [v] = primitiveOf(n.op).evaluate(
         consts.map((c) => Float64Array.of(c!)),
         ins.map(() => []),
-        n.attrs as never,
+        n.attrs,
         [],
       );
       return fill(n.shape, v);
@@ -53,8 +53,8 @@ const foldRule = (n: Node, ins: Tensor[], b: Builder): Tensor | undefined => {
     case 'permute': {
       const inner = b.nodes[x.id];
       if (inner.op !== 'permute') return undefined;
-      const p1 = inner.attrs.perm as number[];
-      const p2 = n.attrs.perm as number[];
+      const p1 = inner.attrs.perm;
+      const p2 = n.attrs.perm;
       return permute(
         { ...x, id: inner.inputs[0], shape: b.nodes[inner.inputs[0]].shape },
         p2.map((p) => p1[p]),
@@ -77,7 +77,7 @@ export const nestWideConcats =
   (g: Graph): Graph =>
     rebuild(g, (n, ins, b) => {
       if (n.op !== 'concat' || ins.length <= parts) return undefined;
-      const attrs = { axis: n.attrs.axis as number };
+      const attrs = { axis: n.attrs.axis };
       const nest = (ts: Tensor[]): Tensor => {
         if (ts.length <= parts) return emit('concat', ts, attrs, b);
         const groups = Array.from({ length: Math.ceil(ts.length / parts) }, (_, k) =>
@@ -98,7 +98,7 @@ export const reduceAxisByAxis =
   (g: Graph): Graph =>
     rebuild(g, (n, [x], b) => {
       if (n.op !== 'sum' && n.op !== 'reduceMax') return undefined;
-      const axes = n.attrs.axes as readonly number[];
+      const axes = n.attrs.axes;
       if (axes.length < 2 || axes.reduce((c, a) => c * x.shape[a], 1) < minCount) return undefined;
       // from the last axis back, so the axes still to reduce keep their numbers
       return axes.reduceRight((t, axis) => emit(n.op, [t], { axes: [axis] }, b), x);

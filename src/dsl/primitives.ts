@@ -105,7 +105,7 @@ const reduce = (
   init: number,
   combine: (acc: string, x: string) => string,
   vjp: Primitive<Axes>['vjp'],
-): Primitive<Axes> => {
+): Primitive<Axes> & { readonly kernel: Extract<KernelTemplate<Axes>, { kind: 'reduce' }> } => {
   const f = scalarFn(([acc, x]) => combine(acc, x), 2);
   return {
     arity: 1,
@@ -425,3 +425,10 @@ export type PrimName = keyof typeof primitives;
 export type AttrsOf<P extends PrimName> = Parameters<(typeof primitives)[P]['shape']>[1];
 
 export const primitiveNames = Object.keys(primitives) as PrimName[];
+
+/**
+ * Primitive `op`'s row, typed by its own attributes. The one cast: TypeScript cannot relate the table's
+ * entry for a generic key to its attributes, and the table's own `satisfies` checks each row.
+ */
+export const primitiveOf = <P extends PrimName>(op: P): Primitive<AttrsOf<P>> =>
+  primitives[op] as unknown as Primitive<AttrsOf<P>>;

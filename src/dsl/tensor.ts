@@ -2,14 +2,22 @@
 // step: a builder appends nodes (hash-consed, so equal subexpressions become one node) and is frozen
 // into an immutable Graph when the trace ends.
 import type { Shape } from './shape.ts';
-import { primitives, type PrimName, type AttrsOf } from './primitives.ts';
+import { primitiveOf, type PrimName, type AttrsOf } from './primitives.ts';
 
-export interface Node {
-  readonly op: PrimName;
+/** A node of primitive `P`: its attributes are that primitive's. */
+export interface NodeOf<P extends PrimName> {
+  readonly op: P;
   readonly inputs: readonly number[];
-  readonly attrs: Readonly<Record<string, unknown>>;
+  readonly attrs: Readonly<AttrsOf<P>>;
   readonly shape: Shape;
 }
+
+/** A graph node: one variant per primitive, so testing `op` narrows `attrs`. */
+export type Node = { [P in PrimName]: NodeOf<P> }[PrimName];
+
+/** Whether `n` reduces over axes (sum, reduceMax): then its attributes name them. */
+export const isReduceNode = (n: Node): n is NodeOf<'sum'> | NodeOf<'reduceMax'> =>
+  primitiveOf(n.op).kernel.kind === 'reduce';
 
 export interface Builder {
   readonly nodes: Node[];
@@ -60,10 +68,9 @@ export const emit = <P extends PrimName>(
   const key = nodeKey(op, ids, attrs);
   const found = b.keys.get(key);
   if (found !== undefined) return { id: found, shape: b.nodes[found].shape, builder: b };
-  const prim = primitives[op];
-  const shape = prim.shape(
+  const shape = primitiveOf(op).shape(
     inputs.map((t) => t.shape),
-    attrs as never,
+    attrs,
   );
   const id = b.nodes.length;
   b.nodes.push(
@@ -72,7 +79,7 @@ export const emit = <P extends PrimName>(
       inputs: Object.freeze(ids),
       attrs: Object.freeze({ ...attrs }),
       shape: Object.freeze([...shape]),
-    }),
+    } as NodeOf<P> as Node),
   );
   b.keys.set(key, id);
   return { id, shape, builder: b };

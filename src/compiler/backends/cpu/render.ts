@@ -2,6 +2,7 @@
 // and strides as literals) and built once with `new Function`. Contractions pack their operands into
 // the WebAssembly sgemm's panel layout and call it (gemm.ts).
 import { primitives } from '../../../dsl/primitives.ts';
+import { isReduceNode } from '../../../dsl/tensor.ts';
 import { symbolicWith, unravel } from '../../../dsl/indexing.ts';
 import { size, type Shape } from '../../../dsl/shape.ts';
 import { affineVar, renderExpr, type ExprContext } from '../../codegen.ts';
@@ -106,17 +107,17 @@ export const renderCpuKernel = (spec: KernelSpec): string => {
   const params = ['out', ...kernel.reads.map((_, i) => `a${i}`)].join(', ');
   const outVars = names('i', kernel.shape.length);
   const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
-  const tmpl = red && primitives[red.op].kernel;
   const fn = (body: string) => `return function(${params}) {\nlet f = 0;\n${body}\n};`;
 
-  if (!red || !tmpl) {
+  if (!red) {
     const expr = (extra: Partial<ExprContext>) => renderExpr(ctx(extra), kernel.root, outVars);
     return fn(loops(outVars, elementwiseCuts(spec), (ranges) => `out[f++] = ${expr({ ranges })};`));
   }
 
-  if (tmpl.kind === 'reduce') {
+  if (isReduceNode(red)) {
+    const tmpl = primitives[red.op].kernel;
     const inShape = nodes[red.inputs[0]].shape;
-    const axes = red.attrs.axes as number[];
+    const axes = red.attrs.axes;
     const redVars = names('r', axes.length);
     let o = 0;
     let r = 0;
@@ -154,7 +155,7 @@ ${innerLoops(`out[f++] = ${renderExpr(ctx({ acc: blockAcc }), kernel.root, outVa
     return fn(loops(outVars, cuts, body));
   }
 
-  if (tmpl.kind === 'contract') return renderContraction(spec, ctx, params);
+  if (primitives[red.op].kernel.kind === 'contract') return renderContraction(spec, ctx, params);
   throw new Error(`cpu backend: unsupported reduction ${red.op}`);
 };
 

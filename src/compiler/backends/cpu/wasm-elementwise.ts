@@ -12,7 +12,7 @@
 // and log, which have no WebAssembly instruction, come from wasm-math.ts. A kernel with anything not
 // in the tables below, or a condition its ranges leave open, stays JavaScript:
 // `renderWasmElementwise` returns undefined.
-import { primitives } from '../../../dsl/primitives.ts';
+import { primitiveOf, primitives } from '../../../dsl/primitives.ts';
 import { ravel, type IndexAlgebra } from '../../../dsl/indexing.ts';
 import type { KernelSpec } from '../backend.ts';
 import { expWat, logWat, mathLocals, tanhWat, type Arith } from './wasm-math.ts';
@@ -193,11 +193,11 @@ const expression = (
 ): string => {
   const { nodes, mat, kernel } = spec;
   const n = nodes[id];
-  const t = primitives[n.op].kernel;
+  const t = primitiveOf(n.op).kernel;
   if (t.kind === 'const') {
-    if (n.op === 'fill') return lanes.arith.float((n.attrs as { value: number }).value);
+    if (n.op === 'fill') return lanes.arith.float(n.attrs.value);
     if (n.op === 'iota') {
-      const i = idx[(n.attrs as { axis: number }).axis];
+      const i = idx[n.attrs.axis];
       return lanes.index(i.wat, stepOf(i, inner, lanes));
     }
     throw new NotRenderable(n.op);
@@ -224,7 +224,7 @@ const expression = (
       const cases = t.index(
         affineAlgebra,
         idx,
-        n.attrs as never,
+        n.attrs,
         n.inputs.map((i) => nodes[i].shape),
         n.shape,
       );

@@ -5,6 +5,7 @@ import { primitives } from '../../../dsl/primitives.ts';
 import { symbolic, unravel } from '../../../dsl/indexing.ts';
 import { renderExpr, type ExprContext } from '../../codegen.ts';
 import type { KernelSpec } from '../backend.ts';
+import { isReduceNode } from '../../../dsl/tensor.ts';
 
 /** float32's lowest value: GLSL cannot spell -Infinity, and this is max's identity over finite floats. */
 const LOWEST = -3.4028234663852886e38;
@@ -42,20 +43,21 @@ export const renderGpujsKernel = (spec: KernelSpec): string => {
   const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
   if (!red) return fn([`return ${renderExpr(ctx(), kernel.root, vars)};`]);
   const acc = { id: kernel.reduction!, name: 'acc' };
-  const tmpl = primitives[red.op].kernel;
-  if (tmpl.kind === 'reduce') {
+  if (isReduceNode(red)) {
+    const { combine, init } = primitives[red.op].kernel;
     const inShape = nodes[red.inputs[0]].shape;
-    const axes = red.attrs.axes as number[];
+    const axes = red.attrs.axes;
     let o = 0;
     let r = 0;
     const inIdx = inShape.map((_, d) => (axes.includes(d) ? `r${r++}` : vars[o++]));
-    const body = `acc = ${tmpl.combine('acc', renderExpr(ctx(), red.inputs[0], inIdx))};`;
+    const body = `acc = ${combine('acc', renderExpr(ctx(), red.inputs[0], inIdx))};`;
     const loops = axes.reduceRight(
       (inner, a, k) => `for (let r${k} = 0; r${k} < ${inShape[a]}; r${k}++) {\n${inner}\n}`,
       body,
     );
-    return fn([`let acc = ${glslLiteral(tmpl.init)};`, loops, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
+    return fn([`let acc = ${glslLiteral(init)};`, loops, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
   }
+  const tmpl = primitives[red.op].kernel;
   if (tmpl.kind === 'contract') {
     const K = tmpl.length(red.inputs.map((i) => nodes[i].shape));
     const [ia, ib] = tmpl.loads(vars, 'k');
