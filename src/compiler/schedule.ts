@@ -22,10 +22,19 @@ export interface BufferPlan {
 
 const ALIGN = 4;
 
+/**
+ * The liveness every backend plans with: for each buffer a kernel reads (kernel outputs and graph
+ * inputs), the step of the last kernel that reads it. A buffer no kernel reads is absent.
+ */
+export const lastReads = (kernels: readonly Kernel[]): ReadonlyMap<number, number> => {
+  const last = new Map<number, number>();
+  kernels.forEach((k, step) => k.reads.forEach((r) => last.set(r, step)));
+  return last;
+};
+
 export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan => {
   const n = kernels.length;
-  const lastRead = new Map<number, number>();
-  kernels.forEach((k, step) => k.reads.forEach((r) => lastRead.set(r, step)));
+  const lastRead = lastReads(kernels);
   const outputs = new Set(g.outputs.values());
   // buffer i is kernel i's output, live over steps [i, last[i]]: it overlaps the inputs of its own
   // kernel (their last read is step i), so an output never aliases what it is computed from

@@ -11,6 +11,7 @@ import { planRunner, residentRunner, isWebGLKernel, MAX_OUTPUT, type GpujsPlan, 
 import { getGpuContext } from './context.ts';
 import { loadGpuJs } from './load.ts';
 import { kernelClass, type FusionPolicy } from '../../fuse.ts';
+import { lastReads } from '../../schedule.ts';
 import { primitives } from '../../../dsl/primitives.ts';
 import { nestWideConcats, reduceAxisByAxis } from '../../passes.ts';
 import { flow } from 'fp-ts/lib/function.js';
@@ -61,8 +62,7 @@ export const gpujsPlan = (l: Lowering): E.Either<CompileError, GpujsPlan> => {
   const outputIds = new Set(l.graph.outputs.values());
   const kernels: { source: string; size: number; kinds: string }[] = [];
   const index = new Map<string, number>();
-  const lastRead = new Map<number, number>();
-  l.kernels.forEach((k, s) => k.reads.forEach((r) => lastRead.set(r, s)));
+  const lastRead = lastReads(l.kernels);
   const steps = l.kernels.map((k, s) => {
     const source = renderGpujsKernel({ nodes: l.nodes, mat: l.mat, kernel: k });
     if (debugKernels()) console.log(`// kernel ${k.root} ${l.nodes[k.root].op} [${k.shape}]\n${source}`);
