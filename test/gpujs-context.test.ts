@@ -59,6 +59,31 @@ describe('gpujs context', () => {
   });
 });
 
+// Why the gpujs backend gives no kernel a 16th texture (MAX_ARGS in src/compiler/backends/gpujs/program.ts):
+// gpu.js binds the textures it creates to unit 15, and an immutable kernel run again while its last output
+// lives makes its new output there after binding its arguments. If gpu.js fixes this, this test fails and
+// the limit can go back to WebGL's.
+describe('gpu.js 2.24.1 and texture unit 15', () => {
+  itNeeds(display)('a kernel run again with 16 arguments reads zeros for the 16th; with 15 it reads them all', () => {
+    if (!ctx.ok) throw new Error(ctx.reason);
+    const rerun = (m: number) => {
+      const args = Array.from({ length: m }, (_, i) => `a${i}`);
+      const pick = `${args.map((a, i) => `(f < ${i + 1} ? ${a}[0] : `).join('')}0.0${')'.repeat(m)}`;
+      const opts: IGPUKernelSettings = { output: [m], precision: 'single', pipeline: true, immutable: true };
+      const k = ctx.gpu.createKernel(`function(${args}) { const f = this.thread.x; return ${pick}; }`, opts);
+      const run = (o: number) => k(...args.map((_, i) => Float32Array.of(o + i))) as Texture;
+      const first = run(100); // alive while the kernel runs again
+      const second = run(200);
+      const out = Array.from(second.toArray() as Float32Array);
+      for (const t of [first, second]) t.delete();
+      k.destroy();
+      return out;
+    };
+    expect(rerun(15)).toEqual(Array.from({ length: 15 }, (_, i) => 200 + i));
+    expect(rerun(16)).toEqual([...Array.from({ length: 15 }, (_, i) => 200 + i), 0]);
+  });
+});
+
 describe('loading gpu.js (an optional peer)', () => {
   it('finds it in Node when installed, and names the version the package asks for', () => {
     const loaded = loadGpuJs();

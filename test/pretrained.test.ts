@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
 import { PRETRAINED, loadModelFile, loadPretrained } from '../src/node/pretrained.ts';
@@ -14,6 +15,10 @@ import { parseFlags } from '../src/cli/options.ts';
 import { evaluateCommand } from '../src/cli/evaluate.ts';
 import { sample } from '../src/cli/sample.ts';
 import { pretrainedExport } from '../examples/demo/serve.ts';
+import type * as Runtime from '../src/export/runtime.ts';
+import { GPU, maxDiff, readFrom } from './export-fixture.ts';
+import { demoInBrowser } from './browser.ts';
+import { chromium, itNeeds } from './system.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-pretrained-'));
 const cli = (...args: string[]) =>
@@ -85,6 +90,22 @@ describe('the pretrained models from the command line', () => {
     expect(manifest.source).toEqual({ pretrained: 'paper', step: E.isRight(p) && p.right.meta.step });
     expect(manifest.config).toEqual(presets.mnistPaper);
   }, 120_000);
+
+  itNeeds(chromium)(
+    'the demo draws the paper model (T=64) in Chromium on WebGL, as the Node runtime does',
+    async () => {
+      const out = await pretrainedExport(join(dir, 'export'));
+      const page = await demoInBrowser(out, { seed: 5, screenshot: join('runs', 'test-artifacts', 'demo-paper.png') });
+      expect(page.error).toBe('');
+      expect(page.mode).toMatch(/^WebGL2?Kernel \(WebGL\)$/);
+      expect(page.step).toBe('64');
+      const { loadGenerator } = (await import(pathToFileURL(join(out, 'runtime.mjs')).href)) as typeof Runtime;
+      const g = await loadGenerator(readFrom(out), new GPU({ mode: 'cpu' }));
+      const node = g.generate({ count: g.manifest.batch, seed: 5 }).images;
+      expect(maxDiff(page.images, node)).toBeLessThan(1e-3);
+    },
+    300_000,
+  );
 
   it('a damaged copy is refused, naming the file', () => {
     const bad = join(dir, 'bad.safetensors');
