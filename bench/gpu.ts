@@ -86,7 +86,8 @@ const gpu = residentOn(false);
 const t1 = performance.now();
 await gpu.stepper.next(data); // builds every shader
 const firstStepMs = performance.now() - t1;
-const cpu = (await stepRunner(model.loss, model.paramShapes, specs, opt, { clip: 10 })).stepper(initial());
+const cpuRunner = await stepRunner(model.loss, model.paramShapes, specs, opt, { clip: 10 });
+const cpu = cpuRunner.stepper(initial());
 const [gpuStep, cpuStep] = await interleaved([() => gpu.stepper.next(data), () => cpu.next(data)], {
   warmup: 1,
   rounds,
@@ -123,6 +124,7 @@ const result: Record<string, number | string> = {
   renderer,
   kernel_class: ctx.kernelClass,
   kernels_per_step: kernels,
+  cpu_kernels_per_step: cpuRunner.kernels,
   gpujs_step_ms: +gpuStep.medianMs.toFixed(1),
   gpujs_first_step_ms: +firstStepMs.toFixed(0),
   gpujs_compile_ms: +gpu.compileMs.toFixed(0),
@@ -150,7 +152,7 @@ say(
   ]),
 );
 say(
-  `T=${T} batch ${batch}: ${kernels} kernels a step, ${result.ms_per_launch} ms a launch (step / kernels); first step ${firstStepMs.toFixed(0)} ms (shaders built); cpu / gpujs = ${result.gpujs_vs_cpu1}`,
+  `T=${T} batch ${batch}: ${kernels} kernels a step (the cpu backend: ${cpuRunner.kernels}), ${result.ms_per_launch} ms a launch (step / kernels); first step ${firstStepMs.toFixed(0)} ms (shaders built); cpu / gpujs = ${result.gpujs_vs_cpu1}`,
 );
 say(
   `a launch of a 16-value kernel alone (a chain of ${chainProgram.stats.kernels}): ${result.empty_launch_ms} ms: the step's launches at that cost ${((kernels * launchFloor.medianMs) / chainProgram.stats.kernels).toFixed(0)} ms`,
