@@ -26,6 +26,7 @@ import { dataSpecs } from '../src/models/draw/model.ts';
 import { adam } from '../src/optim/index.ts';
 import { trainStep } from '../src/optim/train-step.ts';
 import { planBuffers } from '../src/compiler/schedule.ts';
+import { BoundedCache } from '../src/compiler/cache.ts';
 import type { Graph } from '../src/compiler/graph.ts';
 import { simplify } from '../src/compiler/passes.ts';
 import { renderCpuKernel } from '../src/compiler/backends/cpu/render.ts';
@@ -275,6 +276,13 @@ describe('program', () => {
       }),
       { numRuns: 200, seed: 13 },
     );
+  });
+  it('bounds its kernel caches: the least recently used entry goes first', () => {
+    const c = new BoundedCache<string, number>(2);
+    c.set('a', 1).set('b', 2);
+    expect(c.get('a')).toBe(1); // a is now the most recent
+    c.set('c', 3);
+    expect([c.has('a'), c.has('b'), c.has('c'), c.size]).toEqual([true, false, true, 2]);
   });
   it('builds nothing twice: compiling an equal graph again hits the kernel cache', () => {
     const g = unwrap(trace(({ x }) => tanh(mul(exp(x), 3.25)), { x: [7, 3] }));

@@ -13,6 +13,7 @@ import { cpuLib, cpuLibPrelude } from './math.ts';
 import { sumsOfProductsAsOne } from './passes.ts';
 import { CompileError, debugKernels, type Backend, type Lowering, type Program } from '../backend.ts';
 import { kernelClass } from '../../fuse.ts';
+import { BoundedCache, KERNEL_CACHE_LIMIT } from '../../cache.ts';
 
 type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
 /** A contraction kernel's regions of the sgemm's memory (float offsets), and whether to pack each operand now. */
@@ -26,7 +27,7 @@ interface Ops {
   readonly epilogue?: () => void;
 }
 type Factory = (gemm: Gemm | undefined, ops: Ops | undefined, lib: typeof cpuLib) => KernelFn;
-const cache = new Map<string, Factory>();
+const cache = new BoundedCache<string, Factory>(KERNEL_CACHE_LIMIT);
 
 /**
  * The program's memory: one WebAssembly memory holding the sgemm's scratch, the operands packed once
@@ -84,7 +85,7 @@ const programMemory = (specs: readonly KernelSpec[], arenaFloats: number, inputS
  */
 const wasmElementwise = (): boolean => envVar('DRAW_WASM_ELEMENTWISE') !== '0';
 
-const wats = new Map<string, string | undefined>();
+const wats = new BoundedCache<string, string | undefined>(KERNEL_CACHE_LIMIT);
 
 /** An elementwise kernel's WAT (undefined: it stays JS), rendered once per structure in this process. */
 const watOf = (spec: KernelSpec, onBuilt: () => void): string | undefined => {
@@ -97,7 +98,7 @@ const watOf = (spec: KernelSpec, onBuilt: () => void): string | undefined => {
   return wats.get(key);
 };
 
-const contractionSources = new Map<string, string>();
+const contractionSources = new BoundedCache<string, string>(KERNEL_CACHE_LIMIT);
 
 /** A JS kernel's source; a contraction's rendered once per structure in this process (contractionKey). */
 const sourceOf = (spec: KernelSpec, contraction: boolean): string => {

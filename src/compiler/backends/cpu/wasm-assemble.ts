@@ -1,9 +1,10 @@
 // WAT text → compiled WebAssembly.Module, in-process and synchronously (wasm-encode.ts), so kernels
 // can be rendered at run time in Node, a bundler or a browser page alike. Modules are kept per source
-// text for the life of the process.
+// text (src/compiler/cache.ts).
 import { encodeWat } from './wasm-encode.ts';
+import { BoundedCache, KERNEL_CACHE_LIMIT } from '../../cache.ts';
 
-const modules = new Map<string, WebAssembly.Module>();
+const modules = new BoundedCache<string, WebAssembly.Module>(KERNEL_CACHE_LIMIT);
 
 /** The compiled module for `wat` (assembled and compiled on first use in this process). */
 export const assemble = (wat: string): WebAssembly.Module => {

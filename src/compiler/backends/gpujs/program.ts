@@ -12,6 +12,7 @@ import { getGpuContext } from './context.ts';
 import { loadGpuJs } from './load.ts';
 import { kernelClass, type FusionPolicy } from '../../fuse.ts';
 import { lastReads } from '../../schedule.ts';
+import { BoundedCache, KERNEL_CACHE_LIMIT } from '../../cache.ts';
 import { primitives } from '../../../dsl/primitives.ts';
 import { nestWideConcats, reduceAxisByAxis } from '../../passes.ts';
 import { flow } from 'fp-ts/lib/function.js';
@@ -98,7 +99,7 @@ const cpuInstance = (): E.Either<CompileError, GPU> => {
   return E.right(cpuGpu);
 };
 
-const cache: KernelCache = new Map();
+const cache: KernelCache = new BoundedCache(KERNEL_CACHE_LIMIT);
 
 export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
   prepare: flow(nestWideConcats(8), reduceAxisByAxis(4096)),
@@ -127,9 +128,8 @@ export const gpujsBackend = (mode: 'gpu' | 'cpu'): Backend => ({
       if (onDevice && !isWebGLKernel(ran)) throw new CompileError(`gpujs backend: kernel ran on ${ran}, not WebGL`);
     };
     return E.map((plan: GpujsPlan) => {
-      const before = cache.size;
-      const runner = planRunner(plan, gpu, { onDevice, cache, timing });
-      const built = cache.size - before;
+      let built = 0;
+      const runner = planRunner(plan, gpu, { onDevice, cache, timing, onBuilt: () => built++ });
       const program: Program = {
         backend,
         mode: modeName,

@@ -3,6 +3,7 @@
 // this file's runners, so an export computes exactly what the library computes. It imports nothing:
 // the caller brings the gpu.js instance, so the same code runs in Node and in a browser.
 import type { GPU, IKernelRunShortcut, Texture } from 'gpu.js';
+import { BoundedCache, KERNEL_CACHE_LIMIT } from '../../cache.ts';
 
 export interface GpujsPlan {
   readonly format: 'draw-ts/gpujs-plan/1';
@@ -51,6 +52,8 @@ export interface RunnerOptions {
   readonly cache?: KernelCache;
   /** Milliseconds per plan step, added to on each run; each kernel is then waited for (gl.finish). */
   readonly timing?: Float64Array;
+  /** Called for each kernel built (not found in the cache). */
+  readonly onBuilt?: () => void;
 }
 
 /** The most outputs a kernel may have: WebGL fails on textures past 16384². */
@@ -60,7 +63,7 @@ export const MAX_OUTPUT = 16384 * 16384;
 export const isWebGLKernel = (name: string): boolean =>
   ['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel'].includes(name);
 
-export type KernelCache = Map<string, IKernelRunShortcut>;
+export type KernelCache = BoundedCache<string, IKernelRunShortcut>;
 
 type Value = Float32Array | Texture;
 const isTexture = (v: Value | undefined): v is Texture => !!v && !(v instanceof Float32Array);
@@ -76,7 +79,7 @@ const toHost = (v: Value): Float32Array => (isTexture(v) ? Float32Array.from(v.t
  * with the source and output size; `textures` names the inputs that arrive as textures.
  */
 const planExecutor = (plan: GpujsPlan, gpu: GPU, o: RunnerOptions, textures: ReadonlySet<number> = new Set()) => {
-  const cache = o.cache ?? new Map();
+  const cache = o.cache ?? new BoundedCache<string, IKernelRunShortcut>(KERNEL_CACHE_LIMIT);
   const kernelFor = (source: string, size: number, kinds: string) => {
     const key = `${o.onDevice}|${size}|${kinds}|${source}`;
     let kernel = cache.get(key);
@@ -89,6 +92,7 @@ const planExecutor = (plan: GpujsPlan, gpu: GPU, o: RunnerOptions, textures: Rea
         tactic: 'precision',
       });
       cache.set(key, kernel);
+      o.onBuilt?.();
     }
     return kernel;
   };
