@@ -64,7 +64,7 @@ try {
     `training on ${backend}${renderer ? ` (${renderer})` : ''}: ${n} digits, batch ${batch}, ${steps} steps, ${threads} thread(s)`,
   );
   let kernels = 0;
-  const stepEnds = [performance.now()];
+  const stepEnds = []; // from the end of the compile (onStart), then each step's end
   const r = await train(
     model,
     { train: { images, n, rows: 28, cols: 28 } },
@@ -76,6 +76,7 @@ try {
       threads,
       spawnWorker: () => webWorkerPort(new ProgramWorker()),
       onStart: (s) => {
+        stepEnds.push(performance.now());
         kernels = s.kernels;
         log(`compiled ${s.kernels} kernels in ${s.compileSeconds.toFixed(2)} s`);
       },
