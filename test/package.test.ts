@@ -65,7 +65,7 @@ if (E.isLeft(pretrained)) throw pretrained.left;
 // the paper's cluttered data set, built from any digits (here two flat ones)
 const clutter = cluttered({ images: new Float32Array(2 * 784).fill(0.5), labels: Uint8Array.of(3, 7), n: 2, rows: 28, cols: 28 }, { n: 4 });
 const canvas = renderImages(clutter, 1);
-console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss), pretrainedStep: pretrained.right.meta.step,
+console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses: r.right.history.map((h) => h.loss), pretrainedStep: pretrained.right.meta.totalSteps ?? pretrained.right.meta.step,
   cluttered: { n: clutter.n, size: canvas.length, ink: canvas.filter((v) => v > 0).length, labels: Array.from(clutter.labels) } }));
 `;
 

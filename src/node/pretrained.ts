@@ -30,7 +30,10 @@ export const pretrainedName = (name: string): E.Either<Error, PretrainedName> =>
 export interface PretrainedMeta {
   readonly format: 'draw-ts/1';
   readonly config: DrawConfig;
+  /** The steps of the run the file was written from (a warm-started run counts from 0). */
   readonly step: number;
+  /** Every step behind the model, its warm starts' included (scripts/ship-pretrained.ts --note). */
+  readonly totalSteps?: number;
   readonly seed: number;
   readonly [field: string]: unknown;
 }
