@@ -93,15 +93,14 @@ const [gpuStep, cpuStep] = await interleaved([() => gpu.stepper.next(data), () =
   rounds,
 });
 
-// the profiled run: every kernel waited for, its time kept by the bench's class
+// one profiled step: every kernel waited for, its time kept by the bench's class
 // (its shaders were built by the timed run: the cache is shared)
 const profiled = residentOn(true);
-const profiledSteps = 1;
-for (let i = 0; i < profiledSteps; i++) await profiled.stepper.next(data);
+await profiled.stepper.next(data);
 const byClass: Record<string, { ms: number; launches: number }> = {};
 profiled.kernelMs!().forEach((ms, i) => {
   const e = (byClass[classes[i]] ??= { ms: 0, launches: 0 });
-  e.ms += ms / profiledSteps;
+  e.ms += ms;
   e.launches++;
 });
 const profiledMs = Object.values(byClass).reduce((a, e) => a + e.ms, 0);
