@@ -69,6 +69,12 @@ console.log(JSON.stringify({ dw: Array.from(dw), gradError: check.error, losses:
   cluttered: { n: clutter.n, size: canvas.length, ink: canvas.filter((v) => v > 0).length, labels: Array.from(clutter.labels) } }));
 `;
 
+/** gpu.js into the consumer's project, as its peer (its optional headless-gl build skipped), once. */
+const installGpuJs = () => {
+  if (existsSync(join(app, 'node_modules', 'gpu.js'))) return;
+  sh('npm', ['install', 'gpu.js@2.24.1', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
+};
+
 let tarball = '';
 beforeAll(() => {
   const packed = JSON.parse(sh('npm', ['pack', '--pack-destination', dir, '--json'], resolve('.')))[0];
@@ -191,7 +197,7 @@ describe('the installed package', () => {
   }, 60_000);
 
   it('with gpu.js installed: exports a generator with its prebuilt bundles', () => {
-    sh('npm', ['install', 'gpu.js@2.24.1', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
+    installGpuJs();
     expect(JSON.parse(sh(process.execPath, ['export.mjs'], app).trim())).toEqual({ format: expect.any(String) });
     for (const name of [
       'manifest.json',
@@ -233,8 +239,7 @@ describe('the installed package', () => {
     });
     mkdirSync(join(page, 'public'));
     writeFileSync(join(page, 'public', 'digits.bin'), digitBytes(20)); // one fixed batch of 20 digits
-    if (!existsSync(join(app, 'node_modules', 'gpu.js')))
-      sh('npm', ['install', 'gpu.js@2.24.1', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], app);
+    installGpuJs();
     await viteBuild({ root: page, logLevel: 'silent', build: { outDir: join(page, 'dist'), target: 'es2022' } });
     builtPage = join(page, 'dist');
     return builtPage;
