@@ -70,7 +70,8 @@ export const simplify = (g: Graph): Graph => eliminateDeadCode(rebuild(g, foldRu
 
 /**
  * concat(x₁ … xₙ) of more than `parts` operands → a concat of concats of at most `parts` each, so that no
- * one kernel has to read them all (gpujs: WebGL binds 32 textures; fusion then stores the inner concats).
+ * one kernel has to read them all (gpujs: at most 15 textures a kernel, gpujs/program.ts MAX_ARGS; fusion then
+ * stores the inner concats).
  */
 export const nestWideConcats =
   (parts: number) =>
