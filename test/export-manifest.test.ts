@@ -118,6 +118,17 @@ describe("the export's runtime refuses", () => {
     );
   });
 
+  it('a multi-output step that names fewer values than its kernel writes', async () => {
+    const plan = jsonOf(files, 'program.json');
+    const n = plan.steps.findIndex((s: { siblings: number[] }) => s.siblings.length > 0);
+    expect(n, 'the generator has a multi-output kernel').toBeGreaterThanOrEqual(0);
+    const { kernel, siblings } = plan.steps[n];
+    plan.steps[n].siblings = [];
+    expect(await refusal(withProgram(runtime, files, plan))).toBe(
+      `generator: program.json: steps[${n}].siblings has 0 ids, but kernels[${kernel}] writes ${siblings.length + 1} values`,
+    );
+  });
+
   it('a program whose kernels are not an array', async () => {
     expect(await refusal(withProgram(runtime, files, { ...jsonOf(files, 'program.json'), kernels: {} }))).toBe(
       'generator: program.json: kernels is {}, expected an array',

@@ -1,7 +1,7 @@
 // Every graph pass, and fusion after it, leaves a valid graph: `verify` (shapes re-derived, order,
 // references) after each pass on random graphs and on a DRAW training step, the same values as the graph
-// it was given (the float64 reference interpreter), and kernels in an order where each reads only graph
-// inputs and earlier kernels' outputs.
+// it was given (the float64 reference interpreter), and kernels (multi-output ones included) in an order
+// where each reads only graph inputs and earlier kernels' outputs.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
@@ -9,7 +9,8 @@ import { evaluate, unwrap } from '../src/index.ts';
 import { verify, type Graph } from '../src/compiler/graph.ts';
 import { simplify, nestWideConcats, reduceAxisByAxis } from '../src/compiler/passes.ts';
 import { sumsOfProductsAsOne } from '../src/compiler/backends/cpu/passes.ts';
-import { CPU_FUSION, fuse } from '../src/compiler/fuse.ts';
+import { CPU_FUSION } from '../src/compiler/fuse.ts';
+import { fuseWithSiblings } from '../src/compiler/siblings.ts';
 import { GPU_FUSION } from '../src/compiler/backends/gpujs/program.ts';
 import { arbRandomGraph, type RandomGraph } from '../src/testing/random-graphs.ts';
 import { draw, presets } from '../src/models/draw/index.ts';
@@ -31,10 +32,10 @@ const problem = (g: Graph): string | undefined => {
   const inputs = new Set(g.inputs.values());
   for (const policy of [CPU_FUSION, GPU_FUSION]) {
     const done = new Set<number>();
-    for (const k of fuse(g, policy).kernels) {
+    for (const k of fuseWithSiblings(g, policy).kernels) {
       const bad = k.reads.find((r) => !inputs.has(r) && !done.has(r));
       if (bad !== undefined) return `kernel ${k.root} reads ${bad} before any kernel writes it`;
-      done.add(k.root);
+      [k.root, ...k.siblings].forEach((r) => done.add(r));
     }
   }
   return undefined;

@@ -3,7 +3,11 @@
 // the run agrees with the cpu backend's to float32 rounding.
 import { describe, expect } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { add, compile, draw, mul, presets, sum, trace, train, unwrap, type TrainOptions } from '../src/index.ts';
+import { add, compile, draw, mul, presets, sum, tanh, trace, train, unwrap, type TrainOptions } from '../src/index.ts';
+import { lowerGraph } from '../src/compiler/compile.ts';
+import { gpujsPlan } from '../src/compiler/backends/gpujs/program.ts';
+import { getGpuContext } from '../src/compiler/backends/gpujs/context.ts';
+import { isWebGLKernel, planRunner } from '../src/compiler/backends/gpujs/runner.ts';
 import { fillUniform, seedRng } from '../src/dsl/rng.ts';
 import { itNeeds, webgl } from './system.ts';
 
@@ -47,6 +51,29 @@ describe('training on gpujs (WebGL)', () => {
       expect(() => program.resident!({ z: 'next' }, {})).toThrow(/carried input 'z' is not an input/);
       run.dispose();
       program.dispose();
+    },
+    60_000,
+  );
+
+  itNeeds(webgl)(
+    "a plan runner's held inputs go to the device once and stay there for every run",
+    () => {
+      const g = unwrap(trace(({ w, x }) => ({ y: mul(tanh(w), x), s: sum(mul(w, x)) }), { w: [6], x: [6] }));
+      const plan = unwrap(E.flatMap(lowerGraph(g, { backend: 'gpujs' }), gpujsPlan));
+      const ctx = getGpuContext();
+      if (!ctx.ok) throw new Error(ctx.reason);
+      const w = Float32Array.of(0.5, -1, 2, 0.25, -3, 1);
+      const plain = planRunner(plan, ctx.gpu, { onDevice: true });
+      const holding = planRunner(plan, ctx.gpu, { onDevice: true }, { w });
+      const wanted = [1, 2, 3].map((k) => plain.run({ w, x: new Float32Array(6).fill(k) }));
+      w.fill(0); // read once, when the runner was made: later runs use what went to the device
+      [1, 2, 3].forEach((k, i) => {
+        const got = holding.run({ x: new Float32Array(6).fill(k) });
+        expect(Array.from(got.y)).toEqual(Array.from(wanted[i].y));
+        expect(got.s[0]).toBe(wanted[i].s[0]);
+      });
+      expect(isWebGLKernel(holding.ran())).toBe(true);
+      [plain, holding].forEach((r) => r.dispose());
     },
     60_000,
   );

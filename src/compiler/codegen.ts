@@ -28,6 +28,8 @@ export interface ExprContext {
   readonly ranges?: ReadonlyMap<string, readonly [number, number]>;
   /** Called with each concat condition `coord < below` left to decide per element. */
   readonly onCondition?: (coord: string, below: number) => void;
+  /** Values the kernel has computed already (a multi-output kernel's earlier outputs) by node, at index `at`. */
+  readonly locals?: { readonly names: ReadonlyMap<number, string>; readonly at: readonly string[] };
 }
 
 /** `v` or `(v + c)` (an index variable plus a constant) as { v, c }; undefined for anything else. */
@@ -49,6 +51,13 @@ export const renderExpr = (ctx: ExprContext, id: number, idx: readonly string[])
   const n = ctx.nodes[id];
   const t = primitiveOf(n.op).kernel;
   if (t.kind === 'const') return t.render(n.attrs, idx, ctx.literal ?? jsLiteral);
+  const local = ctx.locals?.names.get(id);
+  if (local !== undefined) {
+    // siblings.ts merges only kernels that read one another at their own index
+    if (idx.some((e, d) => e !== ctx.locals!.at[d]))
+      throw new Error(`codegen: node ${id} read at another index than computed`);
+    return local;
+  }
   if (id !== ctx.root && ctx.mat[id]) return `${ctx.arg(id)}[${ravel(ctx.alg, idx, n.shape)}]`;
   switch (t.kind) {
     case 'map':

@@ -1,9 +1,10 @@
-// compile: graph → Program. The pipeline is a chain of small passes (simplify, fuse, plan buffers),
+// compile: graph → Program. The pipeline is a chain of small passes (simplify, fuse, merge siblings, plan buffers),
 // then a backend lowers each kernel. Kernels are cached by their rendered source, which is their
 // structural hash with shapes included: compiling an equal graph twice builds nothing twice.
 import * as E from 'fp-ts/lib/Either.js';
 import { simplify } from './passes.ts';
-import { fuse } from './fuse.ts';
+import { CPU_FUSION } from './fuse.ts';
+import { fuseWithSiblings } from './siblings.ts';
 import { planBuffers } from './schedule.ts';
 import { checkFeeds } from './evaluate.ts';
 import { verify, type Graph } from './graph.ts';
@@ -55,10 +56,11 @@ export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<Co
   if (E.isLeft(backend)) return backend;
   const simple = opts.simplify === false ? graph : simplify(graph);
   const g = backend.right.prepare?.(simple) ?? simple;
-  const { kernels, mat } = fuse(g, backend.right.fusion);
+  const nodes = g.nodes.toArray();
+  const { kernels, mat } = fuseWithSiblings(g, backend.right.fusion ?? CPU_FUSION);
   return E.right({
     graph: g,
-    nodes: g.nodes.toArray(),
+    nodes,
     kernels,
     mat,
     plan: planBuffers(g, kernels),

@@ -15,6 +15,8 @@ export interface Kernel {
   readonly reduction?: number;
   /** Materialised nodes (kernel outputs or graph inputs) whose buffers the kernel reads. */
   readonly reads: readonly number[];
+  /** More nodes of `root`'s shape that the kernel writes, each at its own index (siblings.ts); most have none. */
+  readonly siblings: readonly number[];
 }
 
 const kindOf = (n: Node) => primitives[n.op].kernel.kind;
@@ -32,6 +34,8 @@ export interface FusionPolicy {
   readonly repeatThroughBroadcasts: boolean;
   /** The most buffers one kernel may read (default: no limit). */
   readonly maxReads?: number;
+  /** The most values one kernel may write (default 1; more: siblings.ts merges kernels). */
+  readonly maxOutputs?: number;
 }
 
 /**
@@ -166,7 +170,7 @@ export const fuse = (g: Graph, policy: FusionPolicy = CPU_FUSION): Fused => {
       nodes[id].inputs.forEach(find);
     };
     find(root);
-    kernels.push({ root, shape: n.shape, reduction, reads: [...readsBelow(root, new Map())] });
+    kernels.push({ root, shape: n.shape, reduction, reads: [...readsBelow(root, new Map())], siblings: [] });
   });
   return { kernels, mat };
 };

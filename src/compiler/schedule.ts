@@ -10,7 +10,7 @@ import type { Kernel } from './fuse.ts';
 import { size } from '../dsl/shape.ts';
 
 export interface BufferPlan {
-  /** Where each kernel's output starts in the arena, in elements: a multiple of 4 (16 bytes). */
+  /** Where each value a kernel writes starts in the arena, in elements: a multiple of 4 (16 bytes). */
   readonly offsetOf: ReadonlyMap<number, number>;
   /** The arena's size in elements: the plan's working memory (inputs not counted). */
   readonly totalElements: number;
@@ -33,16 +33,23 @@ export const lastReads = (kernels: readonly Kernel[]): ReadonlyMap<number, numbe
 };
 
 export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan => {
-  const n = kernels.length;
+  const end = kernels.length;
   const lastRead = lastReads(kernels);
   const outputs = new Set(g.outputs.values());
-  // buffer i is kernel i's output, live over steps [i, last[i]]: it overlaps the inputs of its own
-  // kernel (their last read is step i), so an output never aliases what it is computed from
+  // a buffer per value a kernel writes, live over steps [its kernel's, its last read]: it overlaps the
+  // inputs of its own kernel (their last read is that step), so an output never aliases what it is computed from
+  const ids = kernels.flatMap((k) => [k.root, ...k.siblings]);
+  const n = ids.length;
   const sizes = new Float64Array(n),
+    from = new Int32Array(n),
     last = new Int32Array(n);
-  kernels.forEach((k, i) => {
-    sizes[i] = Math.ceil(size(k.shape) / ALIGN) * ALIGN;
-    last[i] = outputs.has(k.root) ? n : (lastRead.get(k.root) ?? i);
+  let b = 0;
+  kernels.forEach((k, step) => {
+    for (const id of [k.root, ...k.siblings]) {
+      sizes[b] = Math.ceil(size(k.shape) / ALIGN) * ALIGN;
+      from[b] = step;
+      last[b++] = outputs.has(id) ? end : (lastRead.get(id) ?? step);
+    }
   });
   const offsets = new Float64Array(n);
   const byOffset = new Int32Array(n); // the placed buffers in order of offset: the first `placed`
@@ -50,16 +57,16 @@ export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan =>
   const bySize = Array.from({ length: n }, (_, i) => i).sort((a, b) => sizes[b] - sizes[a] || a - b);
   let total = 0;
   for (const b of bySize) {
-    const [from, to, need] = [b, last[b], sizes[b]];
+    const need = sizes[b];
     // the lowest gap that fits, else above every buffer live at the same time
-    let end = 0;
+    let top = 0;
     for (let q = 0; q < placed; q++) {
       const p = byOffset[q];
-      if (last[p] < from || p > to) continue; // never live together
-      if (offsets[p] - end >= need) break;
-      end = Math.max(end, offsets[p] + sizes[p]);
+      if (last[p] < from[b] || from[p] > last[b]) continue; // never live together
+      if (offsets[p] - top >= need) break;
+      top = Math.max(top, offsets[p] + sizes[p]);
     }
-    offsets[b] = end;
+    offsets[b] = top;
     total = Math.max(total, offsets[b] + need);
     let [lo, hi] = [0, placed];
     while (lo < hi) {
@@ -70,19 +77,19 @@ export const planBuffers = (g: Graph, kernels: readonly Kernel[]): BufferPlan =>
     byOffset.copyWithin(lo + 1, lo, placed++);
     byOffset[lo] = b;
   }
-  // the live set after each step: starts at i, ends after last[i]
-  const delta = new Float64Array(n + 2);
+  // the live set after each step: from its kernel's step until after its last read
+  const delta = new Float64Array(end + 2);
   for (let i = 0; i < n; i++) {
-    delta[i] += sizes[i];
+    delta[from[i]] += sizes[i];
     delta[last[i] + 1] -= sizes[i];
   }
   let live = 0,
     peak = 0;
-  for (let s = 0; s <= n; s++) peak = Math.max(peak, (live += delta[s]));
+  for (let s = 0; s <= end; s++) peak = Math.max(peak, (live += delta[s]));
   return {
-    offsetOf: new Map(kernels.map((k, i) => [k.root, offsets[i]])),
+    offsetOf: new Map(ids.map((id, i) => [id, offsets[i]])),
     totalElements: total,
     peakLiveElements: peak,
-    unpooledElements: kernels.reduce((a, k) => a + size(k.shape), 0),
+    unpooledElements: kernels.reduce((a, k) => a + size(k.shape) * (1 + k.siblings.length), 0),
   };
 };

@@ -2,7 +2,7 @@
 // field and then walked step by step as the runner will run it, so that a bad plan is a named
 // error here rather than a TypeError inside gpu.js. What no check can see is whether a kernel's
 // source computes the right thing; the checksums in the manifest stand for that.
-import { MAX_OUTPUT, type GpujsPlan } from '../compiler/backends/gpujs/runner.ts';
+import { MAX_OUTPUT, MAX_VALUES, type GpujsPlan } from '../compiler/backends/gpujs/runner.ts';
 import {
   array,
   at,
@@ -50,7 +50,14 @@ const kernelsOf = (f: Field): GpujsPlan['kernels'] =>
       source: string(at(k, 'source')),
       size: bufferSize(at(k, 'size')),
       kinds: matching(at(k, 'kinds'), /^[at]*$/, "one letter per argument, 'a' (array) or 't' (texture)"),
+      outputs: values(at(k, 'outputs')),
     }));
+
+/** How many values a kernel writes. */
+const values = (f: Field): number => {
+  const n = integer(f, 1);
+  return n <= MAX_VALUES ? n : expected(f, `at most ${MAX_VALUES} (the draw buffers WebGL2 guarantees)`);
+};
 
 const inputsOf = (f: Field): GpujsPlan['inputs'] => {
   const fields = array(f).map(object);
@@ -115,24 +122,33 @@ const stepsOf = (
         );
     });
     const rootField = at(s, 'root');
-    const rootId = id(rootField);
-    if (sizes.has(rootId)) expected(rootField, 'an id no input or earlier step has');
-    sizes.set(rootId, kernels[kernel].size);
-    live.add(rootId);
+    const siblingFields = array(at(s, 'siblings'));
+    if (siblingFields.length !== kernels[kernel].outputs - 1)
+      fail(
+        at(s, 'siblings'),
+        `has ${siblingFields.length} ids, but kernels[${kernel}] writes ${kernels[kernel].outputs} values`,
+      );
+    const [rootId, ...siblings] = [rootField, ...siblingFields].map((f) => {
+      const written = id(f);
+      if (sizes.has(written)) expected(f, 'an id no input or earlier step or value has');
+      sizes.set(written, kernels[kernel].size);
+      live.add(written);
+      return written;
+    });
     const freeFields = array(at(s, 'free'));
     const free = freeFields.map(id);
     freeFields.forEach((r, j) => {
       if (!reads.includes(free[j]) || free.indexOf(free[j]) !== j) expected(r, `a buffer steps[${n}] reads, once`);
       live.delete(free[j]);
     });
-    return { kernel, root: rootId, reads, free };
+    return { kernel, root: rootId, siblings, reads, free };
   });
 };
 
 /** The checked plan in `bytes` (whose sha256 the manifest vouched for). */
 export const parsePlan = (bytes: ArrayBuffer): CheckedPlan => {
   const top = object(root(FILE, parseJson(FILE, bytes)));
-  const format = exactly(at(top, 'format'), 'draw-ts/gpujs-plan/1');
+  const format = exactly(at(top, 'format'), 'draw-ts/gpujs-plan/2');
   const kernels = kernelsOf(at(top, 'kernels'));
   const inputs = inputsOf(at(top, 'inputs'));
   const sizes = new Map(inputs.map((i) => [i.id, i.size]));

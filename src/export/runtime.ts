@@ -100,7 +100,8 @@ export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator
   checkAgreement(m, checked);
   const { plan } = checked;
   const weights = weightsOf(m, await verified(read, m.weights));
-  const runner = planRunner(plan, gpu, { onDevice: (gpu as unknown as { mode?: string }).mode !== 'cpu' });
+  // the weights go to the device once, and stay there for every generate
+  const runner = planRunner(plan, gpu, { onDevice: (gpu as unknown as { mode?: string }).mode !== 'cpu' }, weights);
   const { T, A, B, channels, zSize, writeN } = m.config;
   const pixels = A * B * channels;
   const noise = (seed: number, count: number) => {
@@ -119,7 +120,7 @@ export const loadGenerator = async (read: ReadFile, gpu: GPU): Promise<Generator
     const canvas = new Float32Array(T * count * pixels);
     const write: Record<string, Float32Array> = {};
     for (let from = 0; from < count; from += m.batch) {
-      const out = runner.run({ ...weights, [m.noise]: rowsOf(eps, T, count, zSize, from, m.batch) });
+      const out = runner.run({ [m.noise]: rowsOf(eps, T, count, zSize, from, m.batch) });
       const rows = Math.min(m.batch, count - from);
       // scatter this run's rows back into [T, count, …]
       const put = (dst: Float32Array, src: Float32Array, width: number) => {

@@ -6,6 +6,7 @@ import { symbolic, unravel } from '../../../dsl/indexing.ts';
 import { renderExpr, type ExprContext } from '../../codegen.ts';
 import type { KernelSpec } from '../backend.ts';
 import { isReduceNode } from '../../../dsl/tensor.ts';
+import { writeOutput } from './runner.ts';
 
 /** float32's lowest value: GLSL cannot spell -Infinity, and this is max's identity over finite floats. */
 const LOWEST = -3.4028234663852886e38;
@@ -41,6 +42,17 @@ export const renderGpujsKernel = (spec: KernelSpec): string => {
   const params = kernel.reads.map((_, i) => `a${i}`).join(', ');
   const fn = (lines: string[]) => `function(${params}) {\n${[...head, ...lines].join('\n')}\n}`;
   const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
+  if (kernel.siblings.length > 0) {
+    if (red) throw new Error(`gpujs backend: kernel ${kernel.root} has siblings and a reduction`);
+    // each value in turn, later ones reading earlier ones as locals; the first is the kernel's result
+    const names = new Map<number, string>();
+    const values = [kernel.root, ...kernel.siblings].map((id, j) => {
+      const line = `const o${j} = ${renderExpr({ ...ctx(), root: id, locals: { names, at: vars } }, id, vars)};`;
+      names.set(id, `o${j}`);
+      return line;
+    });
+    return fn([...values, ...kernel.siblings.map((_, j) => `${writeOutput(j + 1)}(o${j + 1});`), 'return o0;']);
+  }
   if (!red) return fn([`return ${renderExpr(ctx(), kernel.root, vars)};`]);
   const acc = { id: kernel.reduction!, name: 'acc' };
   if (isReduceNode(red)) {

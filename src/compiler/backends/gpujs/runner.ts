@@ -2,19 +2,31 @@
 // order they run in). The library's gpujs backend and an exported generator both run plans with
 // this file's runners, so an export computes exactly what the library computes. It imports nothing:
 // the caller brings the gpu.js instance, so the same code runs in Node and in a browser.
-import type { GPU, IKernelRunShortcut, Texture } from 'gpu.js';
+import type { GPU, IGPUKernelSettings, IKernelRunShortcut, Texture } from 'gpu.js';
 import { BoundedCache, KERNEL_CACHE_LIMIT } from '../../cache.ts';
 
 export interface GpujsPlan {
-  readonly format: 'draw-ts/gpujs-plan/1';
-  /** Distinct kernels. `kinds` says per argument whether it is an input array ('a') or a texture ('t'). */
-  readonly kernels: readonly { readonly source: string; readonly size: number; readonly kinds: string }[];
+  readonly format: 'draw-ts/gpujs-plan/2';
+  /**
+   * Distinct kernels. `kinds` says per argument whether it is an input array ('a') or a texture ('t');
+   * a kernel with `outputs` > 1 writes its j-th value by calling `writeOutput(j)` (a gpu.js kernel map).
+   */
+  readonly kernels: readonly {
+    readonly source: string;
+    readonly size: number;
+    readonly kinds: string;
+    readonly outputs: number;
+  }[];
   readonly inputs: readonly { readonly name: string; readonly id: number; readonly size: number }[];
   readonly outputs: readonly { readonly name: string; readonly id: number }[];
-  /** In order: which kernel computes buffer `root` from buffers `reads`; `free` lists buffers read for the last time. */
+  /**
+   * In order: which kernel computes buffer `root` (and `siblings`, its further outputs) from buffers
+   * `reads`; `free` lists buffers read for the last time.
+   */
   readonly steps: readonly {
     readonly kernel: number;
     readonly root: number;
+    readonly siblings: readonly number[];
     readonly reads: readonly number[];
     readonly free: readonly number[];
   }[];
@@ -59,6 +71,25 @@ export interface RunnerOptions {
 /** The most outputs a kernel may have: WebGL fails on textures past 16384². */
 export const MAX_OUTPUT = 16384 * 16384;
 
+/** The most values one kernel writes: WebGL2 guarantees 4 draw buffers. */
+export const MAX_VALUES = 4;
+
+/** What a multi-output kernel's source calls to write its value j ≥ 1 (a gpu.js sub-kernel, `function outJ(v)`). */
+export const writeOutput = (j: number): string => `out${j}`;
+
+/** gpu.js's `createKernelMap` as called here, with sources as strings (which it reads; its types say functions). */
+type KernelMapOfSources = (
+  subKernels: Record<string, string>,
+  source: string,
+  settings: IGPUKernelSettings,
+) => IKernelRunShortcut;
+
+/** A kernel map's sub-kernels by result name: `vJ` holds what the source passes to `writeOutput(J)`. */
+const subKernels = (outputs: number): Record<string, string> =>
+  Object.fromEntries(
+    Array.from({ length: outputs - 1 }, (_, i) => [`v${i + 1}`, `function ${writeOutput(i + 1)}(v) { return v; }`]),
+  );
+
 /** gpu.js's WebGL kernel classes: anything else is a CPU or WebAssembly fallback. */
 export const isWebGLKernel = (name: string): boolean =>
   ['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel'].includes(name);
@@ -80,17 +111,21 @@ const toHost = (v: Value): Float32Array => (isTexture(v) ? Float32Array.from(v.t
  */
 const planExecutor = (plan: GpujsPlan, gpu: GPU, o: RunnerOptions, textures: ReadonlySet<number> = new Set()) => {
   const cache = o.cache ?? new BoundedCache<string, IKernelRunShortcut>(KERNEL_CACHE_LIMIT);
-  const kernelFor = (source: string, size: number, kinds: string) => {
-    const key = `${o.onDevice}|${size}|${kinds}|${source}`;
+  const kernelFor = (source: string, size: number, kinds: string, outputs = 1) => {
+    const key = `${o.onDevice}|${size}|${kinds}|${outputs}|${source}`;
     let kernel = cache.get(key);
     if (!kernel) {
-      kernel = gpu.createKernel(source, {
+      const settings: IGPUKernelSettings = {
         output: [size],
         precision: 'single',
         pipeline: o.onDevice,
         immutable: o.onDevice,
         tactic: 'precision',
-      });
+      };
+      kernel =
+        outputs > 1
+          ? (gpu.createKernelMap.bind(gpu) as unknown as KernelMapOfSources)(subKernels(outputs), source, settings)
+          : gpu.createKernel(source, settings);
       cache.set(key, kernel);
       o.onBuilt?.();
     }
@@ -98,25 +133,35 @@ const planExecutor = (plan: GpujsPlan, gpu: GPU, o: RunnerOptions, textures: Rea
   };
   const inputIds = new Set(plan.inputs.map((i) => i.id));
   const kernels = plan.steps.map(({ kernel, reads }) => {
-    const { source, size } = plan.kernels[kernel];
-    return kernelFor(source, size, reads.map((r) => (inputIds.has(r) && !textures.has(r) ? 'a' : 't')).join(''));
+    const { source, size, outputs } = plan.kernels[kernel];
+    const kinds = reads.map((r) => (inputIds.has(r) && !textures.has(r) ? 'a' : 't')).join('');
+    return kernelFor(source, size, kinds, outputs);
   });
+  // gpu.js's CPU mode hands back the kernel's own output arrays: copy them, as the kernel may run again
+  const own = (v: Value) => (v instanceof Float32Array ? Float32Array.from(v) : v);
   let ran = 'none';
   return {
     kernelFor,
+    /** `v` as a texture on the device, by a copy kernel. */
+    upload: (v: ArrayLike<number>): Texture =>
+      kernelFor('function(a) { return a[this.thread.x]; }', v.length, 'a')(Float32Array.from(v)) as Texture,
     ran: () => ran,
     /** Runs every step on `values` (the inputs, then every buffer); frees what no later step or output needs. */
     execute: (values: Map<number, Value>) => {
       plan.steps.forEach((step, s) => {
         const kernel = kernels[s];
         const start = o.timing ? performance.now() : 0;
-        const v = kernel(...step.reads.map((r) => values.get(r)!)) as Value;
+        const v = kernel(...step.reads.map((r) => values.get(r)!)) as Value | Record<string, Value>;
         if (o.timing) {
           (kernel.kernel as unknown as { context?: { finish?(): void } }).context?.finish?.();
           o.timing[s] += performance.now() - start;
         }
-        // gpu.js's CPU mode hands back the kernel's one output array: copy it, as the kernel may run again
-        values.set(step.root, v instanceof Float32Array ? Float32Array.from(v) : v);
+        if (step.siblings.length === 0) values.set(step.root, own(v as Value));
+        else {
+          const map = v as Record<string, Value>;
+          values.set(step.root, own(map.result));
+          step.siblings.forEach((id, j) => values.set(id, own(map[`v${j + 1}`])));
+        }
         ran = kernel.kernel.constructor.name;
         for (const r of step.free) {
           if (textures.has(r)) continue; // the caller's
@@ -143,22 +188,44 @@ const hostInputs = (
   }
 };
 
-export const planRunner = (plan: GpujsPlan, gpu: GPU, options: RunnerOptions): PlanRunner => {
-  const executor = planExecutor(plan, gpu, options);
+/**
+ * Runs `plan` on `feeds` each time. The `held` inputs (a generator's weights, say) are given once:
+ * on the device they are uploaded once and stay textures until `dispose`.
+ */
+export const planRunner = (
+  plan: GpujsPlan,
+  gpu: GPU,
+  options: RunnerOptions,
+  held: Readonly<Record<string, ArrayLike<number>>> = {},
+): PlanRunner => {
+  const heldIds = new Map(plan.inputs.filter((i) => i.name in held).map((i) => [i.id, i]));
+  const executor = planExecutor(plan, gpu, options, options.onDevice ? new Set(heldIds.keys()) : new Set());
+  const heldValues = new Map<number, Value>();
+  for (const [id, { name, size }] of heldIds) {
+    const v = held[name];
+    if (v.length !== size) throw new Error(`gpu.js plan: input '${name}' needs ${size} values, got ${v.length}`);
+    heldValues.set(id, options.onDevice ? executor.upload(v) : Float32Array.from(v));
+  }
+  const kept = new Set(heldValues.values());
   const values = new Map<number, Value>();
   const clear = () => {
-    values.forEach(free);
+    values.forEach((v) => kept.has(v) || free(v));
     values.clear();
   };
   return {
     run: (feeds) => {
       clear();
-      hostInputs(plan, feeds, values, new Set());
+      heldValues.forEach((v, id) => values.set(id, v));
+      hostInputs(plan, feeds, values, new Set(heldIds.keys()));
       executor.execute(values);
       return Object.fromEntries(plan.outputs.map(({ name, id }) => [name, toHost(values.get(id)!)]));
     },
     ran: executor.ran,
-    dispose: clear,
+    dispose: () => {
+      clear();
+      heldValues.forEach(free);
+      heldValues.clear();
+    },
   };
 };
 
@@ -185,8 +252,7 @@ export const residentRunner = (
     const { size } = inputs.get(name)!;
     if (!v || v.length !== size)
       throw new Error(`gpu.js plan: carried input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
-    const copy = executor.kernelFor('function(a) { return a[this.thread.x]; }', size, 'a');
-    return copy(Float32Array.from(v)) as Texture;
+    return executor.upload(v);
   };
   const asTexture = (name: string, v: Value): Texture => (isTexture(v) ? v : upload(name, v));
   let state = new Map(Object.keys(carry).map((n) => [n, upload(n, initial[n])]));
