@@ -14,7 +14,7 @@ import type { DrawConfig } from '../src/models/draw/index.ts';
  * state or the step, and the scalars the loss does not need, i.e. the norm), elementwise, reduction.
  */
 export const classify = (l: Lowering): string[] => {
-  const byRoot = new Map(l.kernels.map((k, i) => [k.root, i] as const));
+  const byRoot = new Map(l.kernels.flatMap((k, i) => [k.root, ...k.siblings].map((id) => [id, i] as const)));
   const forLoss = new Uint8Array(l.kernels.length);
   const lossKernel = byRoot.get(l.graph.outputs.get(LOSS)!);
   if (lossKernel !== undefined) forLoss[lossKernel] = 1;

@@ -51,12 +51,12 @@ const headlessRenderer = (): string => {
   return name;
 };
 
-/** Bytes a step's kernels read (each kernel its inputs once) and write (its output), float32. */
+/** Bytes a step's kernels read (each kernel its inputs once) and write (each of its values), float32. */
 const bytesMoved = (l: Lowering) => {
   let read = 0;
   let written = 0;
   for (const k of l.kernels) {
-    written += 4 * size(k.shape);
+    written += 4 * size(k.shape) * (1 + k.siblings.length);
     for (const r of new Set(k.reads)) read += 4 * size(l.nodes[r].shape);
   }
   return { read, written };

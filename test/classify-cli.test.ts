@@ -12,25 +12,10 @@ import { train } from '../src/cli/train.ts';
 import { evaluateCommand } from '../src/cli/evaluate.ts';
 import { parseFlags } from '../src/cli/options.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { QUIET } from './tiny-run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-classify-'));
-const tiny = [
-  '--glimpses',
-  '2',
-  '--read-n',
-  '4',
-  '--hidden',
-  '8',
-  '--batch',
-  '10',
-  '--val-images',
-  '20',
-  '--eval-every',
-  '1000',
-  '--ckpt-every',
-  '1000',
-  '--json',
-];
+const tiny = ['--glimpses', '2', '--read-n', '4', '--hidden', '8', '--batch', '10', ...QUIET];
 const classifyWith = (args: string[]) => classify(parseFlags(['classify', ...args]).flags);
 const tensorsOf = (path: string) => {
   const c = loadCheckpoint(path);
@@ -148,25 +133,7 @@ describe('draw classify', () => {
 });
 
 describe('draw train --dataset', () => {
-  const small = [
-    '--T',
-    '2',
-    '--enc',
-    '8',
-    '--dec',
-    '8',
-    '--z',
-    '3',
-    '--batch',
-    '10',
-    '--val-images',
-    '20',
-    '--eval-every',
-    '1000',
-    '--ckpt-every',
-    '1000',
-    '--json',
-  ];
+  const small = ['--T', '2', '--enc', '8', '--dec', '8', '--z', '3', '--batch', '10', ...QUIET];
   it('colour-mnist trains a 3-channel DRAW and draws colour pictures', async () => {
     const r = await train(
       parseFlags(['train', '--dataset', 'colour-mnist', ...small, '--steps', '3', '--out', join(dir, 'colour')]).flags,

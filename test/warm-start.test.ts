@@ -11,26 +11,11 @@ import { parseFlags } from '../src/cli/options.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/io/checkpoint.ts';
 import { draw } from '../src/models/draw/index.ts';
 import type { DrawConfig } from '../src/models/draw/index.ts';
+import { QUIET, TINY_MODEL } from './tiny-run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'draw-warm-start-'));
-const quiet = ['--val-images', '20', '--eval-every', '1000', '--ckpt-every', '1000', '--threads', '1', '--json'];
-const tiny = [
-  '--preset',
-  'small',
-  '--T',
-  '2',
-  '--enc',
-  '8',
-  '--dec',
-  '8',
-  '--z',
-  '3',
-  '--write-n',
-  '3',
-  '--batch',
-  '10',
-  ...quiet,
-];
+const quiet = [...QUIET, '--threads', '1'];
+const tiny = [...TINY_MODEL, ...quiet];
 const run = (args: string[]) => train(parseFlags(['train', ...args]).flags);
 const checkpointOf = (out: string) => {
   const c = loadCheckpoint(join(out, 'checkpoint.safetensors'));

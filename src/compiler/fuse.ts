@@ -120,6 +120,20 @@ export const planMaterialization = (g: Graph, policy: FusionPolicy = CPU_FUSION)
   return mat;
 };
 
+/** The one reduction or contraction in the expression of the kernel that computes `root`, if any. */
+export const reductionOf = (nodes: readonly Node[], mat: Uint8Array, root: number): number | undefined => {
+  let reduction: number | undefined;
+  const seen = new Set<number>();
+  const find = (id: number) => {
+    if ((id !== root && mat[id]) || seen.has(id)) return;
+    seen.add(id);
+    if (isReduction(nodes[id])) reduction = id;
+    nodes[id].inputs.forEach(find);
+  };
+  find(root);
+  return reduction;
+};
+
 /** Kernels in topological order, one per materialised computed node. */
 export interface Fused {
   readonly kernels: readonly Kernel[];
@@ -163,13 +177,7 @@ export const fuse = (g: Graph, policy: FusionPolicy = CPU_FUSION): Fused => {
   const kernels: Kernel[] = [];
   nodes.forEach((n, root) => {
     if (!isKernel(root)) return;
-    let reduction: number | undefined;
-    const find = (id: number) => {
-      if (id !== root && mat[id]) return;
-      if (isReduction(nodes[id])) reduction = id;
-      nodes[id].inputs.forEach(find);
-    };
-    find(root);
+    const reduction = reductionOf(nodes, mat, root);
     kernels.push({ root, shape: n.shape, reduction, reads: [...readsBelow(root, new Map())], siblings: [] });
   });
   return { kernels, mat };

@@ -1,9 +1,11 @@
 // Multi-output kernels, for a backend whose every launch costs more than its arithmetic (GPU_FUSION's
-// `maxOutputs`): elementwise kernels of one shape that read the same buffers, or one another's
-// values at their own index, become one kernel that writes each of their values. Adam's new m, v and
-// θ of one parameter are one launch, an LSTM step's c and h another. A member that reads an earlier
-// member's value at its own index takes it from the kernel (codegen.ts's `locals`), never from memory.
-import type { Node } from '../dsl/tensor.ts';
+// `maxOutputs`): kernels of one shape and one loop (none, or the same reduction or product length)
+// that read the same buffers, or one another's values at their own index, become one kernel that
+// writes each of their values, with an accumulator each in the shared loop. Adam's new m, v and θ of
+// one parameter are one launch, an LSTM step's c and h another, the read's two filterbank products a
+// third. A member that reads an earlier member's value at its own index takes it from the kernel
+// (codegen.ts's `locals`), never from memory.
+import { isReduceNode, type Node } from '../dsl/tensor.ts';
 import { primitives } from '../dsl/primitives.ts';
 import { sameShape } from '../dsl/shape.ts';
 import type { Graph } from './graph.ts';
@@ -16,12 +18,25 @@ export interface SiblingLimits {
   readonly maxReads: number;
 }
 
-/** The buffers `root`'s expression reads through a view (at an index other than its own). */
+/**
+ * The loop a kernel runs for each output element, as a key: kernels merge only with kernels of the
+ * same loop, which then carries one accumulator each. '' for none (elementwise).
+ */
+const loopOf = (nodes: readonly Node[], k: Kernel): string => {
+  if (k.reduction === undefined) return '';
+  const red = nodes[k.reduction];
+  const inShapes = red.inputs.map((i) => nodes[i].shape);
+  const t = primitives[red.op].kernel;
+  if (t.kind === 'contract') return `${red.op} ${t.length(inShapes)}`;
+  return isReduceNode(red) ? `reduce ${inShapes[0]} ${red.attrs.axes}` : red.op;
+};
+
+/** The buffers `root`'s expression reads at an index other than its own (through a view or a loop). */
 const readsThroughViews = (nodes: readonly Node[], mat: Uint8Array, root: number): ReadonlySet<number> => {
   const found = new Set<number>();
   const seen = new Set<number>();
   const walk = (id: number, underView: boolean) => {
-    const view = underView || primitives[nodes[id].op].kernel.kind === 'view';
+    const view = underView || primitives[nodes[id].op].kernel.kind !== 'map';
     for (const i of nodes[id].inputs) {
       if (mat[i]) {
         if (view) found.add(i);
@@ -60,6 +75,7 @@ export const mergeSiblings = (
   const byRead = new Map<number, Group[]>(); // the open groups reading each buffer
   const canJoin = (g: Group, k: Kernel): boolean => {
     if (!g.open || !sameShape(g.members[0].shape, k.shape) || g.members.length >= limits.maxOutputs) return false;
+    if (loopOf(nodes, g.members[0]) !== loopOf(nodes, k)) return false;
     const viaViews = readsThroughViews(nodes, mat, k.root);
     if ([...g.roots].some((r) => viaViews.has(r))) return false;
     const reads = new Set(g.reads);
@@ -68,13 +84,10 @@ export const mergeSiblings = (
   };
   kernels.forEach((k, at) => {
     const owners = new Set(k.reads.flatMap((r) => groupOf.get(r) ?? []));
-    const elementwise = k.reduction === undefined;
-    const target = elementwise
-      ? [...owners, ...k.reads.flatMap((r) => byRead.get(r) ?? [])].find((g) => canJoin(g, k))
-      : undefined;
+    const target = [...owners, ...k.reads.flatMap((r) => byRead.get(r) ?? [])].find((g) => canJoin(g, k));
     // a group whose value this kernel reads and does not join must run before it: it closes
     owners.forEach((g) => g !== target && (g.open = false));
-    const g = target ?? { members: [], roots: new Set<number>(), reads: new Set<number>(), at, open: elementwise };
+    const g = target ?? { members: [], roots: new Set<number>(), reads: new Set<number>(), at, open: true };
     if (!target) groups.push(g);
     g.members.push(k);
     g.roots.add(k.root);

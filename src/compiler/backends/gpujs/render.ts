@@ -2,6 +2,7 @@
 // the element's index unravelled from this.thread.x, reductions and contractions as loops with
 // literal bounds (gpu.js silently caps non-literal loops at loopMaxIterations).
 import { primitives } from '../../../dsl/primitives.ts';
+import { reductionOf } from '../../fuse.ts';
 import { symbolic, unravel } from '../../../dsl/indexing.ts';
 import { renderExpr, type ExprContext } from '../../codegen.ts';
 import type { KernelSpec } from '../backend.ts';
@@ -26,59 +27,76 @@ const glslMaps = {
 
 export const renderGpujsKernel = (spec: KernelSpec): string => {
   const { nodes, kernel } = spec;
-  const ctx = (acc?: ExprContext['acc']): ExprContext => ({
+  const outIdx = unravel(symbolic, 'f', kernel.shape);
+  const vars = outIdx.map((_, i) => `i${i}`);
+  const names = new Map<number, string>(); // a multi-output kernel's values so far, for the later ones
+  const ctx = (root: number, acc?: ExprContext['acc']): ExprContext => ({
     nodes,
     mat: spec.mat,
-    root: kernel.root,
+    root,
     alg: symbolic,
     arg: (id) => `a${kernel.reads.indexOf(id)}`,
     acc,
     maps: glslMaps,
     literal: glslLiteral,
+    locals: { names, at: vars },
   });
-  const outIdx = unravel(symbolic, 'f', kernel.shape);
-  const vars = outIdx.map((_, i) => `i${i}`);
   const head = [`const f = this.thread.x;`, ...outIdx.map((e, i) => `const i${i} = ${e};`)];
   const params = kernel.reads.map((_, i) => `a${i}`).join(', ');
   const fn = (lines: string[]) => `function(${params}) {\n${[...head, ...lines].join('\n')}\n}`;
-  const red = kernel.reduction === undefined ? undefined : nodes[kernel.reduction];
-  if (kernel.siblings.length > 0) {
-    if (red) throw new Error(`gpujs backend: kernel ${kernel.root} has siblings and a reduction`);
-    // each value in turn, later ones reading earlier ones as locals; the first is the kernel's result
-    const names = new Map<number, string>();
-    const values = [kernel.root, ...kernel.siblings].map((id, j) => {
-      const line = `const o${j} = ${renderExpr({ ...ctx(), root: id, locals: { names, at: vars } }, id, vars)};`;
-      names.set(id, `o${j}`);
-      return line;
-    });
-    return fn([...values, ...kernel.siblings.map((_, j) => `${writeOutput(j + 1)}(o${j + 1});`), 'return o0;']);
+  // each value's reduction, all of one loop (siblings.ts merges no others), one accumulator each
+  const roots = [kernel.root, ...kernel.siblings];
+  const reductions = roots.map((r, j) => (j === 0 ? kernel.reduction : reductionOf(nodes, spec.mat, r)));
+  const accs = reductions.map((red, j) => (red === undefined ? undefined : { id: red, name: j ? `acc${j}` : 'acc' }));
+  const loop = reductionLoop(spec, ctx, roots, accs, vars);
+  if (roots.length === 1) return fn([...loop, `return ${renderExpr(ctx(kernel.root, accs[0]), kernel.root, vars)};`]);
+  const values = roots.map((id, j) => {
+    const line = `const o${j} = ${renderExpr(ctx(id, accs[j]), id, vars)};`;
+    names.set(id, `o${j}`);
+    return line;
+  });
+  return fn([...loop, ...values, ...kernel.siblings.map((_, j) => `${writeOutput(j + 1)}(o${j + 1});`), 'return o0;']);
+};
+
+/** The accumulators' declarations and the loop that fills them, over the first value's reduction's index space. */
+const reductionLoop = (
+  { nodes }: KernelSpec,
+  ctx: (root: number) => ExprContext,
+  roots: readonly number[],
+  accs: readonly ({ id: number; name: string } | undefined)[],
+  vars: readonly string[],
+): string[] => {
+  if (accs[0] === undefined) {
+    if (accs.some((a) => a)) throw new Error(`gpujs backend: kernel ${roots[0]} mixes reductions and none`);
+    return [];
   }
-  if (!red) return fn([`return ${renderExpr(ctx(), kernel.root, vars)};`]);
-  const acc = { id: kernel.reduction!, name: 'acc' };
-  if (isReduceNode(red)) {
-    const { combine, init } = primitives[red.op].kernel;
-    const inShape = nodes[red.inputs[0]].shape;
-    const axes = red.attrs.axes;
+  const each = accs.map((a, j) => ({ ...a!, red: nodes[a!.id], ctx: ctx(roots[j]) }));
+  const first = each[0].red;
+  if (isReduceNode(first)) {
+    const inShape = nodes[first.inputs[0]].shape;
+    const axes = first.attrs.axes;
     let o = 0;
     let r = 0;
     const inIdx = inShape.map((_, d) => (axes.includes(d) ? `r${r++}` : vars[o++]));
-    const body = `acc = ${combine('acc', renderExpr(ctx(), red.inputs[0], inIdx))};`;
+    const reduces = each.map((e) => {
+      if (!isReduceNode(e.red)) throw new Error(`gpujs backend: kernel ${roots[0]} mixes ${first.op} and ${e.red.op}`);
+      return { ...e, ...primitives[e.red.op].kernel, input: e.red.inputs[0] };
+    });
+    const body = reduces.map(
+      ({ name, combine, ctx, input }) => `${name} = ${combine(name, renderExpr(ctx, input, inIdx))};`,
+    );
     const loops = axes.reduceRight(
       (inner, a, k) => `for (let r${k} = 0; r${k} < ${inShape[a]}; r${k}++) {\n${inner}\n}`,
-      body,
+      body.join('\n'),
     );
-    return fn([`let acc = ${glslLiteral(init)};`, loops, `return ${renderExpr(ctx(acc), kernel.root, vars)};`]);
+    return [...reduces.map(({ name, init }) => `let ${name} = ${glslLiteral(init)};`), loops];
   }
-  const tmpl = primitives[red.op].kernel;
-  if (tmpl.kind === 'contract') {
-    const K = tmpl.length(red.inputs.map((i) => nodes[i].shape));
+  const tmpl = primitives[first.op].kernel;
+  if (tmpl.kind !== 'contract') throw new Error(`gpujs backend: unsupported reduction ${first.op}`);
+  const K = tmpl.length(first.inputs.map((i) => nodes[i].shape));
+  const body = each.map(({ name, red, ctx }) => {
     const [ia, ib] = tmpl.loads(vars, 'k');
-    const body = `acc = acc + ${renderExpr(ctx(), red.inputs[0], ia)} * ${renderExpr(ctx(), red.inputs[1], ib)};`;
-    return fn([
-      `let acc = 0.0;`,
-      `for (let k = 0; k < ${K}; k++) {\n${body}\n}`,
-      `return ${renderExpr(ctx(acc), kernel.root, vars)};`,
-    ]);
-  }
-  throw new Error(`gpujs backend: unsupported reduction ${red.op}`);
+    return `${name} = ${name} + ${renderExpr(ctx, red.inputs[0], ia)} * ${renderExpr(ctx, red.inputs[1], ib)};`;
+  });
+  return [...each.map(({ name }) => `let ${name} = 0.0;`), `for (let k = 0; k < ${K}; k++) {\n${body.join('\n')}\n}`];
 };
