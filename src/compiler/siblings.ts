@@ -73,10 +73,9 @@ export const mergeSiblings = (
   const groups: Group[] = [];
   const groupOf = new Map<number, Group>(); // by each member's root
   const byRead = new Map<number, Group[]>(); // the open groups reading each buffer
-  const canJoin = (g: Group, k: Kernel): boolean => {
+  const canJoin = (g: Group, k: Kernel, viaViews: ReadonlySet<number>): boolean => {
     if (!g.open || !sameShape(g.members[0].shape, k.shape) || g.members.length >= limits.maxOutputs) return false;
     if (loopOf(nodes, g.members[0]) !== loopOf(nodes, k)) return false;
-    const viaViews = readsThroughViews(nodes, mat, k.root);
     if ([...g.roots].some((r) => viaViews.has(r))) return false;
     const reads = new Set(g.reads);
     k.reads.forEach((r) => g.roots.has(r) || reads.add(r));
@@ -84,7 +83,8 @@ export const mergeSiblings = (
   };
   kernels.forEach((k, at) => {
     const owners = new Set(k.reads.flatMap((r) => groupOf.get(r) ?? []));
-    const target = [...owners, ...k.reads.flatMap((r) => byRead.get(r) ?? [])].find((g) => canJoin(g, k));
+    const viaViews = readsThroughViews(nodes, mat, k.root);
+    const target = [...owners, ...k.reads.flatMap((r) => byRead.get(r) ?? [])].find((g) => canJoin(g, k, viaViews));
     // a group whose value this kernel reads and does not join must run before it: it closes
     owners.forEach((g) => g !== target && (g.open = false));
     const g = target ?? { members: [], roots: new Set<number>(), reads: new Set<number>(), at, open: true };
