@@ -56,11 +56,10 @@ export const lowerGraph = (graph: Graph, opts: CompileOptions = {}): E.Either<Co
   if (E.isLeft(backend)) return backend;
   const simple = opts.simplify === false ? graph : simplify(graph);
   const g = backend.right.prepare?.(simple) ?? simple;
-  const nodes = g.nodes.toArray();
   const { kernels, mat } = fuseWithSiblings(g, backend.right.fusion ?? CPU_FUSION);
   return E.right({
     graph: g,
-    nodes,
+    nodes: g.nodes.toArray(),
     kernels,
     mat,
     plan: planBuffers(g, kernels),

@@ -84,10 +84,16 @@ type KernelMapOfSources = (
   settings: IGPUKernelSettings,
 ) => IKernelRunShortcut;
 
-/** A kernel map's sub-kernels by result name: `vJ` holds what the source passes to `writeOutput(J)`. */
+/** The name of a kernel map's result j ≥ 1: what the source passes to `writeOutput(j)`. */
+const resultName = (j: number): string => `v${j}`;
+
+/** A kernel map's sub-kernels by result name. */
 const subKernels = (outputs: number): Record<string, string> =>
   Object.fromEntries(
-    Array.from({ length: outputs - 1 }, (_, i) => [`v${i + 1}`, `function ${writeOutput(i + 1)}(v) { return v; }`]),
+    Array.from({ length: outputs - 1 }, (_, i) => [
+      resultName(i + 1),
+      `function ${writeOutput(i + 1)}(v) { return v; }`,
+    ]),
   );
 
 /** gpu.js's WebGL kernel classes: anything else is a CPU or WebAssembly fallback. */
@@ -160,7 +166,7 @@ const planExecutor = (plan: GpujsPlan, gpu: GPU, o: RunnerOptions, textures: Rea
         else {
           const map = v as Record<string, Value>;
           values.set(step.root, own(map.result));
-          step.siblings.forEach((id, j) => values.set(id, own(map[`v${j + 1}`])));
+          step.siblings.forEach((id, j) => values.set(id, own(map[resultName(j + 1)])));
         }
         ran = kernel.kernel.constructor.name;
         for (const r of step.free) {
@@ -173,6 +179,13 @@ const planExecutor = (plan: GpujsPlan, gpu: GPU, o: RunnerOptions, textures: Rea
   };
 };
 
+/** `v` if it holds an input's `size` values; else the one-line error naming the input (`what`: 'input', say). */
+const checkedValues = (what: string, name: string, size: number, v: ArrayLike<number> | undefined) => {
+  if (!v || v.length !== size)
+    throw new Error(`gpu.js plan: ${what} '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
+  return v;
+};
+
 const hostInputs = (
   plan: GpujsPlan,
   feeds: Readonly<Record<string, ArrayLike<number>>>,
@@ -181,10 +194,7 @@ const hostInputs = (
 ) => {
   for (const { name, id, size } of plan.inputs) {
     if (skip.has(id)) continue;
-    const v = feeds[name];
-    if (!v || v.length !== size)
-      throw new Error(`gpu.js plan: input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
-    values.set(id, Float32Array.from(v));
+    values.set(id, Float32Array.from(checkedValues('input', name, size, feeds[name])));
   }
 };
 
@@ -202,8 +212,7 @@ export const planRunner = (
   const executor = planExecutor(plan, gpu, options, options.onDevice ? new Set(heldIds.keys()) : new Set());
   const heldValues = new Map<number, Value>();
   for (const [id, { name, size }] of heldIds) {
-    const v = held[name];
-    if (v.length !== size) throw new Error(`gpu.js plan: input '${name}' needs ${size} values, got ${v.length}`);
+    const v = checkedValues('input', name, size, held[name]);
     heldValues.set(id, options.onDevice ? executor.upload(v) : Float32Array.from(v));
   }
   const kept = new Set(heldValues.values());
@@ -249,10 +258,7 @@ export const residentRunner = (
   const carried = new Set(Object.keys(carry).map((n) => inputs.get(n)!.id));
   const executor = planExecutor(plan, gpu, options, carried);
   const upload = (name: string, v: ArrayLike<number> | undefined): Texture => {
-    const { size } = inputs.get(name)!;
-    if (!v || v.length !== size)
-      throw new Error(`gpu.js plan: carried input '${name}' needs ${size} values, got ${v ? v.length : 'none'}`);
-    return executor.upload(v);
+    return executor.upload(checkedValues('carried input', name, inputs.get(name)!.size, v));
   };
   const asTexture = (name: string, v: Value): Texture => (isTexture(v) ? v : upload(name, v));
   let state = new Map(Object.keys(carry).map((n) => [n, upload(n, initial[n])]));
